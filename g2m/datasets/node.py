@@ -1,0 +1,86 @@
+"""Loaders for node-classification datasets (CPF npz, Planetoid, OGB node property prediction)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
+
+from g2m.datasets.base import NodeDataset
+from g2m.datasets.roots import stage
+from g2m.errors import DatasetError
+
+
+def _csr(npz, prefix: str) -> sp.csr_matrix:
+    return sp.csr_matrix(
+        (npz[f"{prefix}_data"], npz[f"{prefix}_indices"], npz[f"{prefix}_indptr"]),
+        shape=tuple(npz[f"{prefix}_shape"]),
+    )
+
+
+def load_npz_graph(path: Path, name: str, largest_component: bool = True) -> NodeDataset:
+    """Read a gnn-benchmark / CPF ``.npz`` (sparse adjacency, sparse attributes, labels).
+
+    As in CPF/GLNN/VQGraph, the graph is made undirected and unweighted, self-loops are dropped and,
+    with ``largest_component``, only the largest connected component is kept.
+    """
+    try:
+        with np.load(path, allow_pickle=True) as npz:
+            adj = _csr(npz, "adj")
+            attr = _csr(npz, "attr") if "attr_data" in npz else sp.csr_matrix(npz["attr_matrix"])
+            labels = np.asarray(npz["labels"]).astype(np.int64)
+    except (OSError, KeyError, ValueError) as exc:
+        raise DatasetError(f"cannot read {path} as a gnn-benchmark npz graph: {exc}") from exc
+    adj = ((adj + adj.T) > 0).astype(np.float32).tocsr()
+    adj.setdiag(0)
+    adj.eliminate_zeros()
+    if largest_component:
+        _, comp = sp.csgraph.connected_components(adj, directed=False)
+        keep = np.flatnonzero(comp == np.bincount(comp).argmax())
+        adj, attr, labels = adj[keep][:, keep], attr[keep], labels[keep]
+    coo = adj.tocoo()
+    edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    edge_index = coalesce(edge_index, num_nodes=adj.shape[0])
+    x = torch.from_numpy(np.asarray(attr.todense(), dtype=np.float32))
+    y = torch.from_numpy(labels)
+    # Relabel classes to 0..C-1 in case the component misses one.
+    classes, y = torch.unique(y, return_inverse=True)
+    data = Data(x=x, edge_index=edge_index, y=y)
+    return NodeDataset(name=name, data=data, num_classes=int(classes.numel()), split_protocol="cpf",
+                       source=str(path))
+
+
+def _clean(data: Data) -> Data:
+    edge_index, _ = remove_self_loops(data.edge_index)
+    edge_index = to_undirected(edge_index, num_nodes=data.num_nodes)
+    return Data(x=data.x.float(), edge_index=edge_index, y=data.y.view(-1).long())
+
+
+def load_planetoid(root: Path, pyg_name: str, name: str) -> NodeDataset:
+    """Planetoid citation graph with its public split (20 per class / 500 / 1000)."""
+    from torch_geometric.datasets import Planetoid
+
+    mirror = stage(root / "Planetoid" / pyg_name, ("raw",))
+    ds = Planetoid(str(mirror.parent), pyg_name)
+    raw = ds[0]
+    split = {k: raw[f"{k}_mask"].nonzero().view(-1) for k in ("train", "val", "test")}
+    return NodeDataset(name=name, data=_clean(raw), num_classes=ds.num_classes,
+                       split_protocol="public", fixed_split=split, source=str(root / "Planetoid" / pyg_name))
+
+
+def load_ogbn(root: Path, ogb_name: str) -> NodeDataset:
+    """OGB node property prediction dataset with its official split."""
+    from g2m.datasets.ogb_compat import register_safe_globals
+    from ogb.nodeproppred import PygNodePropPredDataset
+
+    register_safe_globals()
+    folder = ogb_name.replace("-", "_")
+    mirror = stage(root / "ogb" / folder, ("raw", "split", "mapping", "RELEASE_v1.txt"))
+    ds = PygNodePropPredDataset(ogb_name, root=str(mirror.parent))
+    split = {("val" if k == "valid" else k): v for k, v in ds.get_idx_split().items()}
+    return NodeDataset(name=ogb_name, data=_clean(ds[0]), num_classes=int(ds.num_classes),
+                       split_protocol="official", fixed_split=split, source=str(root / "ogb" / folder))

@@ -1,0 +1,127 @@
+"""Train/validation/test splits: CPF, fixed (public/official), random, inductive, and graph splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from g2m.errors import ConfigError, DatasetError
+
+SETTINGS = ("tran", "ind")
+
+
+@dataclass
+class NodeSplit:
+    """Global node ids of each part. In the inductive setting ``test_ind`` holds the held-out test nodes
+    and ``test`` the remaining (observed) ones; ``observed`` lists every node seen during training."""
+
+    train: Tensor
+    val: Tensor
+    test: Tensor
+    observed: Tensor
+    test_ind: Tensor | None = None
+    setting: str = "tran"
+    seed: int = 0
+
+    def observed_graph(self, data: Data) -> tuple[Data, Tensor]:
+        """The graph training sees: held-out nodes and every edge touching them removed.
+
+        Returns the observed subgraph (nodes renumbered ``0..len(observed)-1`` in the order of
+        ``observed``) and a map from global id to local id (``-1`` for held-out nodes).
+        """
+        local = torch.full((data.num_nodes,), -1, dtype=torch.long)
+        local[self.observed] = torch.arange(self.observed.numel())
+        if self.setting == "tran":
+            return data, local
+        return data.subgraph(self.observed), local
+
+    def to_dict(self) -> dict[str, list[int]]:
+        out = {k: getattr(self, k).tolist() for k in ("train", "val", "test")}
+        if self.test_ind is not None:
+            out["test_ind"] = self.test_ind.tolist()
+        return out
+
+
+def cpf_split(y: Tensor, seed: int, train_per_class: int = 20, val_per_class: int = 30):
+    """Per class, ``train_per_class`` training and ``val_per_class`` validation nodes drawn at random;
+    every other node is a test node (the CPF / GLNN / VQGraph protocol)."""
+    rng = np.random.RandomState(seed)
+    labels = y.cpu().numpy()
+    train, val = [], []
+    need = train_per_class + val_per_class
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) <= need:
+            raise DatasetError(
+                f"class {int(c)} has {len(members)} nodes but the CPF split needs more than {need} "
+                f"({train_per_class} train + {val_per_class} val + test); use split='random' instead."
+            )
+        perm = rng.permutation(members)
+        train.append(perm[:train_per_class])
+        val.append(perm[train_per_class:need])
+    train_idx, val_idx = np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+    test_mask = np.ones(len(labels), dtype=bool)
+    test_mask[train_idx] = test_mask[val_idx] = False
+    return torch.from_numpy(train_idx), torch.from_numpy(val_idx), torch.from_numpy(np.flatnonzero(test_mask))
+
+
+def random_split(y: Tensor, seed: int, fractions: tuple[float, float] = (0.6, 0.2)):
+    """Stratified random split with the given train and validation fractions; the rest is test."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(y.numel())
+    labels = y.cpu().numpy()
+    train, rest = train_test_split(idx, train_size=fractions[0], stratify=labels, random_state=seed)
+    val_share = fractions[1] / (1.0 - fractions[0])
+    val, test = train_test_split(rest, train_size=val_share, stratify=labels[rest], random_state=seed)
+    return tuple(torch.from_numpy(np.sort(a)) for a in (train, val, test))
+
+
+def inductive_split(test: Tensor, num_nodes: int, seed: int, fraction: float = 0.2):
+    """Hold out ``fraction`` of the test nodes (seeded). Returns ``(test_observed, test_ind, observed)``."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"inductive fraction must be in (0, 1), got {fraction}.")
+    gen = torch.Generator().manual_seed(seed)
+    perm = test[torch.randperm(test.numel(), generator=gen)]
+    n_ind = int(round(fraction * test.numel()))
+    test_ind, test_obs = perm[:n_ind].sort().values, perm[n_ind:].sort().values
+    mask = torch.ones(num_nodes, dtype=torch.bool)
+    mask[test_ind] = False
+    return test_obs, test_ind, mask.nonzero().view(-1)
+
+
+def node_split(dataset, seed: int = 0, setting: str = "tran", protocol: str | None = None,
+               ind_fraction: float = 0.2) -> NodeSplit:
+    """The split of ``dataset`` (a :class:`NodeDataset`) for one seed and setting (``tran`` or ``ind``)."""
+    if setting not in SETTINGS:
+        raise ConfigError(f"unknown setting {setting!r}; use 'tran' or 'ind'.")
+    protocol = protocol or dataset.split_protocol
+    y = dataset.data.y
+    if protocol == "cpf":
+        train, val, test = cpf_split(y, seed)
+    elif protocol == "random":
+        train, val, test = random_split(y, seed)
+    elif protocol in ("public", "official"):
+        if dataset.fixed_split is None:
+            raise ConfigError(f"dataset {dataset.name!r} has no fixed split; use protocol 'cpf' or 'random'.")
+        train, val, test = (dataset.fixed_split[k].long() for k in ("train", "val", "test"))
+    else:
+        raise ConfigError(f"unknown split protocol {protocol!r}; use cpf, random, public or official.")
+    n = dataset.num_nodes
+    if setting == "tran":
+        return NodeSplit(train, val, test, observed=torch.arange(n), setting="tran", seed=seed)
+    test_obs, test_ind, observed = inductive_split(test, n, seed, ind_fraction)
+    return NodeSplit(train, val, test_obs, observed=observed, test_ind=test_ind, setting="ind", seed=seed)
+
+
+def graph_split(dataset, seed: int = 0, fractions: tuple[float, float] = (0.8, 0.1)) -> dict[str, Tensor]:
+    """Graph-classification split: OGB's official one, else a seeded stratified 80/10/10 split."""
+    if dataset.fixed_split is not None:
+        return {k: v.long() for k, v in dataset.fixed_split.items()}
+    y = dataset.dataset.y.view(-1)
+    train, val, test = random_split(y, seed, fractions)
+    return {"train": train, "val": val, "test": test}
