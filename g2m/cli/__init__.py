@@ -1,0 +1,42 @@
+"""The ``g2m`` command line: each command is a thin call into the library."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from g2m.errors import G2MError
+
+app = typer.Typer(
+    name="g2m",
+    help="Distill GNNs into graph-free MLPs, and graph datasets into tiny distilled datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+from g2m.cli import condense as _condense  # noqa: E402,F401  (registers commands)
+from g2m.cli import node as _node  # noqa: E402,F401
+
+
+def main() -> None:
+    """Entry point: run the app, printing g2m's own errors as one clear line (exit code 2)."""
+    try:
+        app(standalone_mode=False)
+    except G2MError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

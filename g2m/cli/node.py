@@ -1,0 +1,1 @@
+"""Node-classification commands: datasets, teacher, distill, evaluate."""
