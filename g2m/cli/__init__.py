@@ -24,19 +24,7 @@ from g2m.cli import node as _node  # noqa: E402,F401
 def main() -> None:
     """Entry point: run the app, printing g2m's own errors as one clear line (exit code 2)."""
     try:
-        app(standalone_mode=False)
+        app()
     except G2MError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.secho("aborted", err=True)
-        sys.exit(1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
