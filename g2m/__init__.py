@@ -1,8 +1,21 @@
-"""g2m: distill GNNs into graph-free MLPs and graph datasets into tiny distilled datasets."""
+"""g2m: distill GNNs into graph-free MLPs and graph datasets into tiny distilled datasets.
 
-from g2m.datasets import load_dataset, list_datasets
-from g2m.errors import ConfigError, DatasetError, G2MError
+The library API: :func:`load_dataset`, :func:`train_teacher`, :func:`distill` (multi-seed runs),
+:class:`Distiller` (one fitted teacher→student pair, scikit-learn style) and, for graph datasets,
+``g2m.condense``.
+"""
+
+import warnings
 
 __version__ = "0.1.0"
 
-__all__ = ["load_dataset", "list_datasets", "G2MError", "ConfigError", "DatasetError", "__version__"]
+# torch warns on every use of sparse CSR features; g2m uses them on purpose for bag-of-words inputs.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+
+from g2m.api import Distiller, distill, train_teacher  # noqa: E402
+from g2m.datasets import list_datasets, load_dataset  # noqa: E402
+from g2m.errors import ConfigError, DatasetError, G2MError  # noqa: E402
+
+__all__ = ["load_dataset", "list_datasets", "train_teacher", "distill", "Distiller", "G2MError", "ConfigError",
+           "DatasetError", "__version__"]

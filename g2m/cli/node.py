@@ -1,1 +1,242 @@
-"""Node-classification commands: datasets, teacher, distill, evaluate."""
+"""Node-classification commands: ``datasets``, ``teacher``, ``distill`` and ``evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from g2m.cli import app
+from g2m.cli.common import DataRootOpt, DatasetOpt, DeviceOpt, SeedOpt, SeedsOpt, output_opt
+from g2m.errors import ConfigError
+from g2m.evaluate import format_mean_std
+from g2m.utils import parse_seeds
+
+console = Console(stderr=True)
+SETTING_KEYS = ("transductive", "inductive", "production")
+
+
+def _progress_runner(total: int):
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=False)
+    task = progress.add_task("training", total=total)
+
+    def on_step(label: str) -> None:
+        progress.update(task, advance=1, description=label)
+
+    return progress, on_step
+
+
+def _summary(title: str, rows: dict[str, dict | None]) -> Table:
+    table = Table(title=title)
+    table.add_column("model")
+    for key in SETTING_KEYS:
+        table.add_column(key, justify="right")
+    for name, metrics in rows.items():
+        if metrics:
+            table.add_row(name, *(format_mean_std(metrics.get(k)) for k in SETTING_KEYS))
+    return table
+
+
+def _default_output(command: str, dataset: str, extra: str) -> Path:
+    return Path("runs") / f"{command}-{Path(dataset).name}-{extra}"
+
+
+def _check_setting(setting: str) -> str:
+    if setting not in ("tran", "ind", "both"):
+        raise ConfigError(f"--setting {setting!r}: use tran, ind or both.")
+    return setting
+
+
+def _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device):
+    """Check every option (and load the dataset) before any progress bar or training starts."""
+    from g2m.datasets import load_dataset
+    from g2m.distill.methods import resolve_method
+    from g2m.models import TEACHERS
+    from g2m.utils import resolve_device
+
+    seed_list = parse_seeds(seeds, start=seed)
+    _check_setting(setting)
+    resolve_device(device)
+    TEACHERS.get(teacher)
+    resolved = [resolve_method(m) for m in methods]
+    ds = load_dataset(dataset, root=data_root)
+    if ds.task != "node":
+        raise ConfigError(f"{ds.name!r} is a graph-classification dataset: use `g2m condense --dataset {ds.name}`.")
+    return ds, seed_list, resolved
+
+
+def _run(dataset, data_root, teacher, methods, seeds, seed, setting, device, output, teacher_over, student_over,
+         batch_size):
+    from g2m.pipeline import run_node_experiment
+
+    ds, seed_list, resolved = _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device)
+    settings = 2 if setting == "both" else 1
+    needs_teacher = not methods or any(m.needs_teacher for m in resolved)
+    total = len(seed_list) * settings * (len(methods) + int(needs_teacher))
+    progress, on_step = _progress_runner(total)
+    with progress:
+        return run_node_experiment(ds, teacher=teacher, methods=methods, seeds=seed_list, setting=setting,
+                                   device=device, root=data_root, output=output, teacher_overrides=teacher_over,
+                                   student_overrides=student_over, batch_size=batch_size, on_step=on_step,
+                                   force_teacher=not methods)
+
+
+@app.command("datasets")
+def datasets_cmd(
+    task: Optional[str] = typer.Option(None, help="Only 'node' or 'graph' datasets."),
+    data_root: Optional[Path] = DataRootOpt,
+    load: bool = typer.Option(False, "--load", help="Load each available dataset and show measured statistics."),
+) -> None:
+    """List the datasets g2m knows, whether their raw files are available, and their statistics.
+
+    Examples:
+
+        g2m datasets
+
+        g2m datasets --task graph --data-root ../shared/datasets --load
+    """
+    from g2m.datasets import DATASETS, find_root, load_dataset
+    from g2m.errors import DatasetError
+
+    table = Table(title="g2m datasets")
+    for col in ("name", "task", "available", "graphs", "nodes", "edges", "features", "classes", "description"):
+        table.add_column(col, justify="right" if col in ("graphs", "nodes", "edges", "features", "classes") else "left")
+    for name, spec in DATASETS.items():
+        if task and spec.task != task:
+            continue
+        try:
+            where = find_root(name, data_root)
+            available = "bundled" if where.name == "bundled" else "yes"
+        except DatasetError:
+            available = "no"
+        stats: dict[str, Any] = dict(spec.stats)
+        if load and available != "no":
+            stats.update(load_dataset(name, data_root).stats())
+        table.add_row(name, spec.task, available, *(str(stats.get(k, "")) for k in
+                                                    ("graphs", "nodes", "edges", "features", "classes")),
+                      spec.description)
+    Console().print(table)
+
+
+@app.command("teacher")
+def teacher_cmd(
+    dataset: str = DatasetOpt,
+    teacher: str = typer.Option("sage", "--teacher", "-t", help="sage, gcn, gat or appnp."),
+    setting: str = typer.Option("both", "--setting", help="tran, ind or both."),
+    seeds: str = SeedsOpt,
+    seed: int = SeedOpt,
+    device: str = DeviceOpt,
+    data_root: Optional[Path] = DataRootOpt,
+    output: Optional[Path] = output_opt(),
+    hidden: Optional[int] = typer.Option(None, help="Hidden channels (default per model/dataset)."),
+    layers: Optional[int] = typer.Option(None, help="Number of layers."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate."),
+    weight_decay: Optional[float] = typer.Option(None, help="Weight decay."),
+    dropout: Optional[float] = typer.Option(None, help="Dropout."),
+) -> None:
+    """Train a GNN teacher over seeds and report its accuracy.
+
+    Examples:
+
+        g2m teacher --dataset cora --teacher sage --seeds 10
+
+        g2m teacher -d citeseer -t gcn --setting tran --output runs/gcn-citeseer
+    """
+    from g2m.pipeline import write_run
+
+    out = output or _default_output("teacher", dataset, teacher)
+    over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout)
+    result = _run(dataset, data_root, teacher, [], seeds, seed, setting, device, out,
+                  {k: v for k, v in over.items() if v is not None}, {}, None)
+    seed_list = result["seeds"]
+    metrics = {"dataset": result["dataset"], "teacher_model": teacher, "seeds": result["seeds"],
+               "settings": result["settings"], "teacher": result["teachers"]["standard"],
+               "timings": result["timings"]}
+    write_run(out, metrics, result["config"])
+    Console().print(_summary(f"{teacher} on {result['dataset']} ({len(seed_list)} seeds)", {teacher: metrics["teacher"]}))
+    console.print(f"wrote {out}/metrics.json")
+
+
+@app.command("distill")
+def distill_cmd(
+    dataset: str = DatasetOpt,
+    teacher: str = typer.Option("sage", "--teacher", "-t", help="Teacher GNN: sage, gcn, gat or appnp."),
+    method: str = typer.Option("glnn", "--method", "-m",
+                               help="glnn, mlp (no teacher), vqgraph, ffg2m, or a composition such as glnn+ffg2m."),
+    setting: str = typer.Option("both", "--setting", help="tran, ind or both."),
+    seeds: str = SeedsOpt,
+    seed: int = SeedOpt,
+    device: str = DeviceOpt,
+    data_root: Optional[Path] = DataRootOpt,
+    output: Optional[Path] = output_opt(),
+    lam: Optional[float] = typer.Option(None, "--lam", help="Weight of the label loss (1 - lam goes to distillation)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Distillation temperature."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Student minibatch size (default full batch)."),
+    student_hidden: Optional[int] = typer.Option(None, help="Student hidden channels."),
+    student_layers: Optional[int] = typer.Option(None, help="Student layers."),
+    student_dropout: Optional[float] = typer.Option(None, help="Student dropout."),
+    student_lr: Optional[float] = typer.Option(None, help="Student learning rate."),
+    student_weight_decay: Optional[float] = typer.Option(None, help="Student weight decay."),
+) -> None:
+    """Distill a GNN teacher into a graph-free MLP student, over seeds and settings.
+
+    Writes DIR/metrics.json, DIR/config.json and DIR/checkpoints/.
+
+    Examples:
+
+        g2m distill --teacher sage --method glnn
+
+        g2m distill -d citeseer -t sage -m glnn --seeds 10 --setting both -o runs/glnn-citeseer
+
+        g2m distill -d cora -m mlp --seeds 5 --setting tran
+    """
+    from g2m.pipeline import single_method_metrics, write_run
+
+    out = output or _default_output("distill", dataset, f"{teacher}-{method}")
+    student_over = dict(lam=lam, temperature=temperature, hidden_channels=student_hidden,
+                        num_layers=student_layers, dropout=student_dropout, lr=student_lr,
+                        weight_decay=student_weight_decay)
+    result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out, {},
+                  {k: v for k, v in student_over.items() if v is not None}, batch_size)
+    metrics = single_method_metrics(result)
+    write_run(out, metrics, result["config"])
+    rows = {f"teacher ({teacher})": metrics["teacher"], f"student ({metrics['method']})": metrics["student"]}
+    Console().print(_summary(f"{metrics['method']} on {result['dataset']} ({len(result['seeds'])} seeds)", rows))
+    console.print(f"wrote {out}/metrics.json (total {result['timings']['total_seconds']:.1f} s)")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    path: Path = typer.Argument(..., help="A run folder written by `g2m distill`/`g2m teacher`, or a distilled "
+                                          "dataset file written by `g2m condense`."),
+    data_root: Optional[Path] = DataRootOpt,
+    device: str = DeviceOpt,
+    gnn: str = typer.Option("gin", "--gnn", help="Distilled files only: GNN to train (gin, gcn, gat)."),
+    seeds: str = SeedsOpt,
+    seed: int = SeedOpt,
+    output: Optional[Path] = output_opt(),
+) -> None:
+    """Re-evaluate saved checkpoints of a run, or train and evaluate a GNN on a distilled dataset.
+
+    Examples:
+
+        g2m evaluate runs/distill-cora-sage-glnn
+
+        g2m evaluate runs/mirage-mutag/distilled.pt --gnn gcn --seeds 5
+    """
+    if path.is_file():
+        from g2m.condense import evaluate_distilled
+
+        evaluate_distilled(path, gnn=gnn, seeds=parse_seeds(seeds, start=seed), device=device,
+                           root=str(data_root) if data_root else None, output=output)
+        return
+    from g2m.checkpoints import evaluate_run
+
+    metrics = evaluate_run(path, root=data_root, device=device)
+    Console().print(_summary(f"re-evaluated {path}", metrics["models"]))
+    console.print(f"wrote {path / 'evaluation.json'}")

@@ -1,0 +1,129 @@
+"""The library API: plain functions and a scikit-learn-style :class:`Distiller`; no global state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor
+from torch_geometric import seed_everything
+from torch_geometric.data import Data
+
+from g2m.datasets import load_dataset, node_split
+from g2m.datasets.base import NodeDataset
+from g2m.datasets.splits import NodeSplit
+from g2m.distill.student import StudentRun, train_student
+from g2m.errors import ConfigError
+from g2m.teacher import TeacherRun
+from g2m.teacher import train_teacher as _train_teacher
+from g2m.training import as_model_input
+from g2m.utils import parse_seeds, resolve_device
+
+
+def _node_dataset(dataset: str | NodeDataset | Data, root: str | Path | None) -> NodeDataset:
+    ds = dataset if isinstance(dataset, NodeDataset) else load_dataset(dataset, root=root)
+    if getattr(ds, "task", None) != "node":
+        raise ConfigError(f"{ds.name!r} is a graph-classification dataset; use g2m.condense for it.")
+    return ds
+
+
+def train_teacher(dataset: str | NodeDataset | Data, model: str = "sage", seed: int = 0, setting: str = "tran",
+                  split: NodeSplit | None = None, device: str = "auto", root: str | Path | None = None,
+                  **overrides: Any) -> TeacherRun:
+    """Train one teacher GNN (seeded) and return it with its metrics and knowledge.
+
+    >>> run = g2m.train_teacher("cora", model="sage", seed=0)
+    >>> run.metrics["test"]   # percent
+    """
+    ds = _node_dataset(dataset, root)
+    split = split or node_split(ds, seed, setting)
+    seed_everything(seed)
+    return _train_teacher(ds, split, model, device=resolve_device(device), **overrides)
+
+
+def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: str = "glnn",
+            seeds: int | str | Iterable[int] = 10, setting: str = "both", device: str = "auto",
+            root: str | Path | None = None, output: str | Path | None = None,
+            teacher_params: dict[str, Any] | None = None, student_params: dict[str, Any] | None = None,
+            batch_size: int | None = None) -> dict[str, Any]:
+    """Multi-seed distillation; returns the ``metrics.json`` dict (and writes the run when ``output`` is set).
+
+    >>> m = g2m.distill("cora", teacher="sage", method="glnn", seeds=10)
+    >>> m["student"]["transductive"]["mean"]
+    """
+    from g2m.pipeline import run_node_experiment, single_method_metrics, write_run
+
+    seed_list = parse_seeds(list(seeds) if not isinstance(seeds, (int, str)) else seeds)
+    result = run_node_experiment(_node_dataset(dataset, root), teacher=teacher, methods=[method], seeds=seed_list,
+                                 setting=setting, device=device, root=root, output=output,
+                                 teacher_overrides=teacher_params, student_overrides=student_params,
+                                 batch_size=batch_size)
+    metrics = single_method_metrics(result)
+    if output is not None:
+        write_run(output, metrics, result["config"])
+    return metrics
+
+
+class Distiller:
+    """Teacher → student distillation with the scikit-learn estimator contract.
+
+    >>> d = g2m.Distiller(teacher="sage", method="glnn").fit("cora")
+    >>> d.predict(x_new)          # class ids from node features alone
+    >>> d.metrics_["student"]     # val / test accuracy (percent)
+
+    Fitted attributes: ``dataset_``, ``split_``, ``teacher_`` (:class:`TeacherRun`, None for ``mlp``),
+    ``student_`` (:class:`StudentRun`), ``metrics_``.
+    """
+
+    def __init__(self, teacher: str = "sage", method: str = "glnn", seed: int = 0, setting: str = "tran",
+                 device: str = "auto", teacher_params: dict[str, Any] | None = None,
+                 student_params: dict[str, Any] | None = None, batch_size: int | None = None):
+        self.teacher = teacher
+        self.method = method
+        self.seed = seed
+        self.setting = setting
+        self.device = device
+        self.teacher_params = teacher_params
+        self.student_params = student_params
+        self.batch_size = batch_size
+
+    def fit(self, dataset: str | NodeDataset | Data, root: str | Path | None = None) -> "Distiller":
+        """Train the teacher (unless the method needs none) and the student on ``dataset``."""
+        from g2m.distill.methods import resolve_method
+
+        method = resolve_method(self.method)
+        self.dataset_ = _node_dataset(dataset, root)
+        self.split_ = node_split(self.dataset_, self.seed, self.setting)
+        device = resolve_device(self.device)
+        self.teacher_ = None
+        if method.needs_teacher:
+            seed_everything(self.seed)
+            self.teacher_ = _train_teacher(self.dataset_, self.split_, self.teacher, device=device,
+                                           **(self.teacher_params or {}))
+        seed_everything(self.seed)
+        self.student_: StudentRun = train_student(self.dataset_, self.split_, method, self.teacher_, device=device,
+                                                  batch_size=self.batch_size, **(self.student_params or {}))
+        self.metrics_ = {"teacher": self.teacher_.metrics if self.teacher_ else None,
+                         "student": self.student_.metrics}
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "student_"):
+            raise ConfigError("this Distiller is not fitted yet: call .fit(dataset) first.")
+
+    @torch.no_grad()
+    def predict_proba(self, x: Tensor) -> Tensor:
+        """Class probabilities of the student for node features ``x`` (``[n, num_features]``)."""
+        self._check_fitted()
+        x = torch.as_tensor(x, dtype=torch.float32)
+        expected = self.dataset_.num_features
+        if x.dim() != 2 or x.size(1) != expected:
+            raise ConfigError(f"x must have shape [n, {expected}] (the dataset's feature count), got {tuple(x.shape)}.")
+        model = self.student_.model.eval()
+        device = next(model.parameters()).device
+        return model(as_model_input(x).to(device)).softmax(-1).cpu()
+
+    def predict(self, x: Tensor) -> Tensor:
+        """Predicted class ids for node features ``x``."""
+        return self.predict_proba(x).argmax(-1)

@@ -1,0 +1,11 @@
+"""GNN → MLP distillation: loss terms (``losses``), methods as term sets (``methods``), student training.
+
+Importing a method module registers its loss terms and method name.
+"""
+
+from g2m.distill.losses import LOSSES, LossInput, register_loss
+from g2m.distill.methods import METHODS, Method, register_method, resolve_method
+from g2m.distill.student import StudentRun, train_student
+
+__all__ = ["LOSSES", "LossInput", "register_loss", "METHODS", "Method", "register_method", "resolve_method",
+           "StudentRun", "train_student"]

@@ -1,0 +1,65 @@
+"""Distillation methods as weighted sets of loss terms; ``a+b`` composes methods.
+
+The total loss is ``lam * label_ce + (1 - lam) * sum_t weight_t * term_t``; a method contributes its
+terms (and whatever teacher knowledge they need). ``glnn+ffg2m`` is the union of both term sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from g2m.distill.losses import LOSSES
+from g2m.errors import ConfigError
+from g2m.registry import Registry
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named distillation method: its loss terms with default weights, and whether it needs a teacher."""
+
+    name: str
+    terms: dict[str, float] = field(default_factory=dict)
+    needs_teacher: bool = True
+    description: str = ""
+    teacher_trainer: str = "standard"
+
+    def __add__(self, other: "Method") -> "Method":
+        # A term both methods use (e.g. soft-label KL) counts once, at the larger weight.
+        terms = dict(self.terms)
+        for term, weight in other.terms.items():
+            terms[term] = max(weight, terms.get(term, weight))
+        trainers = {self.teacher_trainer, other.teacher_trainer} - {"standard"}
+        if len(trainers) > 1:
+            raise ConfigError(f"{self.name} and {other.name} need different teachers ({', '.join(sorted(trainers))}).")
+        return Method(f"{self.name}+{other.name}", terms, self.needs_teacher or other.needs_teacher,
+                      f"{self.description} + {other.description}", trainers.pop() if trainers else "standard")
+
+
+METHODS: Registry[Method] = Registry("method")
+
+
+def register_method(method: Method) -> Method:
+    for term in method.terms:
+        LOSSES.get(term)
+    METHODS.add(method.name, method)
+    return method
+
+
+register_method(Method("mlp", {}, needs_teacher=False, description="plain MLP on labels (no teacher)"))
+register_method(Method("glnn", {"soft_label_kl": 1.0}, description="GLNN: soft-label KD"))
+
+
+def resolve_method(spec: str) -> Method:
+    """``"glnn"`` → the registered method; ``"vqgraph+ffg2m"`` → the composition of both."""
+    parts = [p.strip().lower() for p in str(spec).split("+") if p.strip()]
+    if not parts:
+        raise ConfigError(f"empty method spec {spec!r}; choose from {', '.join(METHODS.names())}.")
+    if len(parts) != len(set(parts)):
+        raise ConfigError(f"method spec {spec!r} repeats a method.")
+    methods = [METHODS.get(p) for p in parts]
+    if len(methods) > 1 and any(m.name == "mlp" for m in methods):
+        raise ConfigError("'mlp' (no teacher) cannot be composed with a distillation method.")
+    out = methods[0]
+    for m in methods[1:]:
+        out = out + m
+    return out

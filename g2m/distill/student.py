@@ -1,0 +1,128 @@
+"""Train an MLP student on one split from a teacher's knowledge with a (composed) distillation method."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from g2m.config import distill_config, student_config
+from g2m.datasets.base import NodeDataset
+from g2m.datasets.splits import NodeSplit
+from g2m.distill.losses import LOSSES, LossInput
+from g2m.distill.methods import Method, resolve_method
+from g2m.errors import ConfigError
+from g2m.models import StudentMLP
+from g2m.teacher import TeacherRun
+from g2m.training import FitResult, accuracy, as_model_input, fit, select_rows
+
+STUDENT_MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm")
+
+
+@dataclass
+class StudentRun:
+    """A trained student, the method that made it, and its metrics (percent)."""
+
+    model: nn.Module
+    method: Method
+    config: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    fit: FitResult | None = None
+    seconds: float = 0.0
+
+
+def teacher_knowledge(teacher: TeacherRun) -> dict[str, Tensor]:
+    """Per-observed-node tensors a student may learn from, indexed by local node id."""
+    knowledge = {"logits": teacher.logits, "hidden": teacher.hidden}
+    knowledge.update(getattr(teacher, "extra_knowledge", {}) or {})
+    return knowledge
+
+
+def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method = "glnn",
+                  teacher: TeacherRun | None = None, device: str | torch.device = "cpu",
+                  batch_size: int | None = None, **overrides: Any) -> StudentRun:
+    """Train a :class:`StudentMLP` with ``method``'s loss on the observed nodes of ``split``.
+
+    Loss: ``lam * CE(train labels) + (1 - lam) * sum_t w_t * term_t`` (``lam`` and ``temperature`` from
+    :func:`g2m.config.distill_config`, term weights from the method, both overridable). The best epoch
+    is chosen on validation accuracy. ``batch_size=None`` trains full-batch.
+    """
+    method = resolve_method(method) if isinstance(method, str) else method
+    if method.needs_teacher and teacher is None:
+        raise ConfigError(f"method {method.name!r} distills a teacher: pass teacher=train_teacher(...).")
+    dcfg = distill_config(dataset.name, **{k: overrides.pop(k) for k in ("lam", "temperature") if k in overrides})
+    weights = dict(method.terms)
+    for term in list(weights):
+        if f"w_{term}" in overrides:
+            weights[term] = overrides.pop(f"w_{term}")
+    cfg = student_config(dataset.name, **overrides)
+    lam = 1.0 if not method.terms else float(dcfg["lam"])
+    if not 0.0 <= lam <= 1.0:
+        raise ConfigError(f"lam must be in [0, 1], got {lam}.")
+    device = torch.device(device)
+    start = time.perf_counter()
+
+    data = dataset.data
+    obs_data, local = split.observed_graph(data)
+    x_obs = as_model_input(obs_data.x).to(device)
+    y_obs = obs_data.y.to(device)
+    n_obs = obs_data.num_nodes
+    train_mask = torch.zeros(n_obs, dtype=torch.bool, device=device)
+    train_mask[local[split.train]] = True
+    knowledge = {k: v.to(device) for k, v in teacher_knowledge(teacher).items()} if teacher is not None else {}
+    extras = {"edge_index": obs_data.edge_index.to(device)}
+
+    net = StudentMLP(dataset.num_features, out_channels=dataset.num_classes,
+                     **{k: cfg[k] for k in STUDENT_MODEL_KEYS if k in cfg}).to(device)
+    terms = {name: LOSSES.get(name) for name in weights}
+    val_local = local[split.val].to(device)
+
+    def loss_on(nodes: Tensor) -> Tensor:
+        xb = x_obs if batch_size is None else select_rows(x_obs, nodes)
+        logits, hidden = net(xb, return_hidden=True)
+        inp = LossInput(nodes=nodes, student_logits=logits, student_hidden=hidden, teacher=knowledge,
+                        labels=y_obs, train_mask=train_mask, temperature=float(dcfg["temperature"]),
+                        extras={**extras, "student": net, "x": x_obs})
+        loss = lam * LOSSES.get("label_ce")(inp) if lam > 0 else logits.sum() * 0.0
+        for name, term in terms.items():
+            loss = loss + (1.0 - lam) * weights[name] * term(inp)
+        return loss
+
+    all_nodes = torch.arange(n_obs, device=device)
+
+    def step(opt: torch.optim.Optimizer) -> float:
+        batches = [all_nodes] if batch_size is None else torch.randperm(n_obs, device=device).split(batch_size)
+        total = 0.0
+        for nodes in batches:
+            opt.zero_grad()
+            loss = loss_on(nodes)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        return total / len(batches)
+
+    def validate() -> float:
+        return accuracy(net(select_rows(x_obs, val_local)), y_obs[val_local])
+
+    result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                 max_epochs=cfg["max_epochs"], patience=cfg["patience"])
+    metrics = evaluate_student(net, dataset, split, device)
+    config = {**cfg, **dcfg, "lam": lam, "terms": weights, "batch_size": batch_size}
+    return StudentRun(model=net, method=method, config=config, metrics=metrics, fit=result,
+                      seconds=time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate_student(net: nn.Module, dataset: NodeDataset, split: NodeSplit, device: torch.device) -> dict[str, float]:
+    """Student accuracy from features alone: ``val``, ``test`` and (inductive) ``test_ind``."""
+    net.eval()
+    x = as_model_input(dataset.data.x).to(device)
+    logits = net(x)
+    y = dataset.data.y.to(device)
+    out = {"val": accuracy(logits[split.val], y[split.val]), "test": accuracy(logits[split.test], y[split.test])}
+    if split.test_ind is not None:
+        out["test_ind"] = accuracy(logits[split.test_ind], y[split.test_ind])
+    return out

@@ -1,0 +1,47 @@
+"""Evaluation settings, metrics and multi-seed aggregation.
+
+Settings (GLNN protocol): ``transductive`` — test accuracy with the whole graph observed;
+``inductive`` — accuracy on held-out test nodes never seen in training; ``production`` —
+``0.8 * observed-test accuracy + 0.2 * inductive accuracy`` of the same inductive run. ``observed``
+is that observed-test accuracy, kept for transparency.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+PRODUCTION_WEIGHTS = (0.8, 0.2)
+
+
+def aggregate(runs: list[float]) -> dict:
+    """``{"mean", "std", "runs"}`` (population std, as in GLNN's tables), percent values."""
+    vals = [float(v) for v in runs]
+    if not vals:
+        return {"mean": math.nan, "std": math.nan, "runs": []}
+    return {"mean": round(float(np.mean(vals)), 4), "std": round(float(np.std(vals)), 4),
+            "runs": [round(v, 4) for v in vals]}
+
+
+def production(observed: float, inductive: float) -> float:
+    """The production-setting accuracy of one inductive run."""
+    return PRODUCTION_WEIGHTS[0] * observed + PRODUCTION_WEIGHTS[1] * inductive
+
+
+def setting_metrics(runs: dict[str, list[dict[str, float]]]) -> dict:
+    """Aggregate per-seed metric dicts (keys ``test``/``test_ind``) of the ``tran`` and ``ind`` runs."""
+    out: dict[str, dict] = {}
+    if runs.get("tran"):
+        out["transductive"] = aggregate([r["test"] for r in runs["tran"]])
+    if runs.get("ind"):
+        out["inductive"] = aggregate([r["test_ind"] for r in runs["ind"]])
+        out["production"] = aggregate([production(r["test"], r["test_ind"]) for r in runs["ind"]])
+        out["observed"] = aggregate([r["test"] for r in runs["ind"]])
+    return out
+
+
+def format_mean_std(entry: dict | None) -> str:
+    if not entry or not entry.get("runs"):
+        return "–"
+    return f"{entry['mean']:.2f} ± {entry['std']:.2f}"

@@ -1,0 +1,133 @@
+"""Teacher GNNs (GraphSAGE, GCN, GAT, APPNP) built from PyG layers, with a PyG-like interface."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import APPNP, GATConv, GCNConv, MLP
+from torch_geometric.nn.resolver import activation_resolver, normalization_resolver
+
+from g2m.models.layers import ProjectFirstSAGEConv
+from g2m.registry import Registry
+
+TEACHERS: Registry[type] = Registry("teacher")
+
+
+class GNN(nn.Module):
+    """A stack of ``num_layers`` message-passing layers; the last one outputs class logits.
+
+    ``forward(x, edge_index, return_hidden=True)`` also returns the node embeddings fed to the last
+    layer (what VQGraph quantizes). ``x`` may be a sparse CSR matrix.
+    """
+
+    conv_name = ""
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+                 dropout: float = 0.0, act: str = "relu", norm: str | None = None, **conv_kwargs):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError("num_layers must be at least 1")
+        self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
+        self.num_layers, self.dropout = num_layers, dropout
+        self.act = activation_resolver(act)
+        dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = nn.ModuleList(
+            self.init_conv(dims[i], dims[i + 1], last=i == num_layers - 1, **conv_kwargs) for i in range(num_layers)
+        )
+        self.norms = nn.ModuleList(
+            normalization_resolver(norm, hidden_channels) if norm else nn.Identity() for _ in range(num_layers - 1)
+        )
+
+    def init_conv(self, in_channels: int, out_channels: int, last: bool, **kwargs) -> nn.Module:
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:
+        for module in list(self.convs) + list(self.norms):
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """Node embeddings after all but the last layer."""
+        for conv, norm in zip(self.convs[:-1], self.norms):
+            x = conv(x, edge_index)
+            x = self.act(norm(x))
+            x = F.dropout(x, p=self.dropout, training=self.training)
+        return x
+
+    def classify(self, h: Tensor, edge_index: Tensor) -> Tensor:
+        """Class logits from embeddings (the last layer)."""
+        return self.convs[-1](h, edge_index)
+
+    def forward(self, x: Tensor, edge_index: Tensor, return_hidden: bool = False):
+        h = self.encode(x, edge_index)
+        out = self.classify(h, edge_index)
+        return (out, h) if return_hidden else out
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
+                f"num_layers={self.num_layers})")
+
+
+@TEACHERS.register("sage")
+class GraphSAGE(GNN):
+    """GraphSAGE with mean aggregation (projection before aggregation; same function as PyG's)."""
+
+    def init_conv(self, in_channels, out_channels, last, **kwargs):
+        return ProjectFirstSAGEConv(in_channels, out_channels)
+
+
+@TEACHERS.register("gcn")
+class GCN(GNN):
+    """GCN (Kipf & Welling) with symmetric normalisation and self-loops."""
+
+    def init_conv(self, in_channels, out_channels, last, **kwargs):
+        return GCNConv(in_channels, out_channels)
+
+
+@TEACHERS.register("gat")
+class GAT(GNN):
+    """GAT: ``heads`` attention heads concatenated in hidden layers, averaged in the last one."""
+
+    def init_conv(self, in_channels, out_channels, last, heads: int = 8, attn_dropout: float = 0.3, **kwargs):
+        if last:
+            return GATConv(in_channels, out_channels, heads=1, concat=False, dropout=attn_dropout)
+        if out_channels % heads:
+            raise ValueError(f"hidden_channels ({out_channels}) must be divisible by heads ({heads})")
+        return GATConv(in_channels, out_channels // heads, heads=heads, dropout=attn_dropout)
+
+
+@TEACHERS.register("appnp")
+class APPNPNet(nn.Module):
+    """APPNP: an MLP predicts, personalised PageRank (``K`` steps, teleport ``alpha``) propagates."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+                 dropout: float = 0.5, act: str = "relu", norm: str | None = None, K: int = 10,
+                 alpha: float = 0.1, **_):
+        super().__init__()
+        self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
+        self.num_layers, self.dropout = num_layers, dropout
+        self.mlp = MLP([in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels], dropout=dropout,
+                       act=act, norm=norm)
+        self.prop = APPNP(K=K, alpha=alpha)
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        return self.mlp(x, return_emb=True)[1]
+
+    def classify(self, h: Tensor, edge_index: Tensor) -> Tensor:
+        return self.prop(self.mlp.lins[-1](h), edge_index)
+
+    def forward(self, x: Tensor, edge_index: Tensor, return_hidden: bool = False):
+        h = self.encode(x, edge_index)
+        out = self.classify(h, edge_index)
+        return (out, h) if return_hidden else out
+
+
+def build_teacher(name: str, in_channels: int, out_channels: int, **kwargs) -> nn.Module:
+    """Instantiate a registered teacher (``sage``, ``gcn``, ``gat``, ``appnp``)."""
+    cls = TEACHERS.get(name)
+    kwargs.setdefault("hidden_channels", 128)
+    return cls(in_channels=in_channels, out_channels=out_channels, **kwargs)

@@ -1,0 +1,102 @@
+"""Train a teacher GNN on one split and collect what students learn from (its outputs on observed nodes)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from g2m.config import teacher_config
+from g2m.datasets.base import NodeDataset
+from g2m.datasets.splits import NodeSplit
+from g2m.errors import ConfigError
+from g2m.models import TEACHERS, build_teacher
+from g2m.registry import Registry
+from g2m.training import FitResult, accuracy, as_model_input, fit
+
+MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha")
+
+# How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
+# registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).
+TEACHER_TRAINERS: Registry = Registry("teacher trainer")
+
+
+@dataclass
+class TeacherRun:
+    """A trained teacher and its knowledge.
+
+    ``logits`` and ``hidden`` are the teacher's outputs on the observed graph, one row per observed node
+    (row ``i`` is global node ``split.observed[i]``); students index them by that local id.
+    """
+
+    model: nn.Module
+    name: str
+    config: dict[str, Any]
+    split: NodeSplit
+    logits: Tensor
+    hidden: Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+    fit: FitResult | None = None
+    seconds: float = 0.0
+    extra_knowledge: dict[str, Tensor] = field(default_factory=dict)
+    extra_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _local(local: Tensor, idx: Tensor) -> Tensor:
+    out = local[idx]
+    assert (out >= 0).all(), "a split index points at a held-out node"
+    return out
+
+
+@TEACHER_TRAINERS.register("standard")
+def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", device: str | torch.device = "cpu",
+                  **overrides: Any) -> TeacherRun:
+    """Train teacher ``model`` on ``split``'s observed graph with validation-based early stopping.
+
+    Metrics (percent): ``val``, ``test`` (observed test nodes) and, in the inductive setting,
+    ``test_ind`` (held-out nodes, evaluated with the full graph).
+    """
+    if model not in TEACHERS:
+        TEACHERS.get(model)  # raises the standard unknown-name error
+    cfg = teacher_config(dataset.name, model, **overrides)
+    device = torch.device(device)
+    start = time.perf_counter()
+    data = dataset.data
+    obs_data, local = split.observed_graph(data)
+    x = as_model_input(obs_data.x).to(device)
+    edge_index = obs_data.edge_index.to(device)
+    y = obs_data.y.to(device)
+    train_idx, val_idx, test_idx = (_local(local, i).to(device) for i in (split.train, split.val, split.test))
+
+    model_kwargs = {k: cfg[k] for k in MODEL_KEYS if k in cfg}
+    try:
+        net = build_teacher(model, dataset.num_features, dataset.num_classes, **model_kwargs).to(device)
+    except ValueError as exc:
+        raise ConfigError(f"invalid {model} teacher settings: {exc}") from exc
+
+    def step(opt: torch.optim.Optimizer) -> float:
+        opt.zero_grad()
+        out = net(x, edge_index)
+        loss = F.cross_entropy(out[train_idx], y[train_idx])
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def validate() -> float:
+        return accuracy(net(x, edge_index)[val_idx], y[val_idx])
+
+    result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                 max_epochs=cfg["max_epochs"], patience=cfg["patience"])
+    with torch.no_grad():
+        logits, hidden = net(x, edge_index, return_hidden=True)
+        metrics = {"val": accuracy(logits[val_idx], y[val_idx]), "test": accuracy(logits[test_idx], y[test_idx])}
+        if split.test_ind is not None:
+            full_logits = net(as_model_input(data.x).to(device), data.edge_index.to(device))
+            ind = split.test_ind.to(device)
+            metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
+    return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits.detach(), hidden=hidden.detach(),
+                      metrics=metrics, fit=result, seconds=time.perf_counter() - start)

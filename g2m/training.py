@@ -1,0 +1,77 @@
+"""The shared training loop: Adam, early stopping on validation accuracy, best-epoch restore."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_val: float
+    epochs_run: int
+    val_history: list[float] = field(default_factory=list)
+
+
+def accuracy(logits: Tensor, y: Tensor) -> float:
+    """Accuracy in percent."""
+    if y.numel() == 0:
+        return float("nan")
+    return float((logits.argmax(-1) == y).float().mean().item() * 100.0)
+
+
+def as_model_input(x: Tensor, max_density: float = 0.1) -> Tensor:
+    """Sparse CSR when ``x`` is mostly zeros (bag-of-words features), else dense float."""
+    x = x.float()
+    if x.is_sparse or x.layout == torch.sparse_csr:
+        return x
+    if x.numel() and float((x != 0).float().mean()) < max_density:
+        return x.to_sparse_csr()
+    return x
+
+
+def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], validate: Callable[[], float],
+        lr: float, weight_decay: float, max_epochs: int, patience: int) -> FitResult:
+    """Train ``model`` with ``step(optimizer)`` once per epoch; keep the weights of the best ``validate()``.
+
+    ``validate`` runs in eval mode without gradients; training stops after ``patience`` epochs without
+    improvement. Model selection uses validation data only.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    best_val, best_epoch, best_state = -float("inf"), -1, None
+    history: list[float] = []
+    epoch = -1
+    for epoch in range(max_epochs):
+        model.train()
+        step(optimizer)
+        model.eval()
+        with torch.no_grad():
+            val = float(validate())
+        history.append(val)
+        if val > best_val:
+            best_val, best_epoch = val, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(best_epoch=best_epoch, best_val=best_val, epochs_run=epoch + 1, val_history=history)
+
+
+def select_rows(x: Tensor, idx: Tensor) -> Tensor:
+    """``x[idx]`` for dense or sparse CSR ``x`` (torch has no row indexing for CSR)."""
+    if x.layout != torch.sparse_csr:
+        return x[idx]
+    crow, col, val = x.crow_indices(), x.col_indices(), x.values()
+    starts = crow[idx]
+    counts = crow[idx + 1] - starts
+    new_crow = torch.zeros(idx.numel() + 1, dtype=crow.dtype, device=x.device)
+    new_crow[1:] = counts.cumsum(0)
+    gather = torch.arange(int(new_crow[-1]), device=x.device) + torch.repeat_interleave(starts - new_crow[:-1], counts)
+    return torch.sparse_csr_tensor(new_crow, col[gather], val[gather], size=(idx.numel(), x.size(1)))

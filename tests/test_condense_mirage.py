@@ -1,0 +1,225 @@
+"""Mining, the distilled file format, condensation end to end, errors and the CLI (Mirage)."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from g2m.condense import (DistilledDataset, TrainConfig, condense, evaluate_distilled, mine_frequent_tree_sets,
+                          mirage_distill, parse_budget)
+from g2m.condense.distilled import compact_bytes, compact_itemsize
+from g2m.condense.mining import graph_items, ranked_single_trees
+from g2m.datasets.base import GraphDataset
+from g2m.errors import ConfigError, DatasetError
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = TrainConfig(epochs=2, distilled_epochs=2, samples_per_epoch=64, eval_every=1, hidden_channels=16)
+
+
+def shared_root():
+    for cand in (os.environ.get("G2M_DATA_ROOT"), REPO.parent / "shared" / "datasets"):
+        if cand and (Path(cand) / "TUDataset" / "PROTEINS" / "raw").is_dir():
+            return Path(cand)
+    return None
+
+
+def synthetic(num_classes=3, per_class=12, continuous=False, seed=0):
+    """Class c: cycles with c+3 nodes plus a pendant node, random features; labels 0..num_classes-1."""
+    rng = np.random.RandomState(seed)
+    graphs = []
+    for c in range(num_classes):
+        for _ in range(per_class):
+            n = c + 3
+            e = [(i, (i + 1) % n) for i in range(n)] + [(0, n)]
+            ei = torch.tensor(e, dtype=torch.long).t()
+            ei = torch.cat([ei, ei.flip(0)], 1)
+            kind = torch.tensor([0] * n + [1])  # cycle nodes vs the pendant node
+            if continuous:
+                x = torch.stack([kind.float(), torch.full((n + 1,), float(c))], 1) + 0.01 * torch.randn(n + 1, 2)
+            else:
+                x = torch.eye(3)[kind + int(rng.rand() < 0.2)]
+            graphs.append(Data(x=x, edge_index=ei, y=torch.tensor([c])))
+    idx = rng.permutation(len(graphs))
+    k = len(idx)
+    split = {"train": torch.tensor(idx[: k * 6 // 10]), "val": torch.tensor(idx[k * 6 // 10: k * 8 // 10]),
+             "test": torch.tensor(idx[k * 8 // 10:])}
+    return GraphDataset(name="synthetic", dataset=graphs, num_classes=num_classes, fixed_split=split)
+
+
+# --- mining ------------------------------------------------------------------------------------------
+def toy_transactions():
+    # class 0: trees {1,2} in every graph, 3 in half; class 1: tree 4 in all, {4,5} in 3 of 4
+    sets = [[1, 2, 3], [1, 2], [1, 2, 3], [1, 2, 7], [4, 5], [4, 5, 6], [4, 5], [4]]
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    ptr = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
+    return ptr, np.concatenate(sets), y
+
+
+def test_mining_returns_the_known_frequent_tree_sets():
+    ptr, items, y = toy_transactions()
+    maximal = mine_frequent_tree_sets(ptr, items, y, 2, support=0.5)
+    assert [(s.trees, s.support) for s in maximal[0]] == [((1, 2, 3), 0.5)]
+    assert [(s.trees, s.support, s.count) for s in maximal[1]] == [((4, 5), 0.75, 3)]
+    every = mine_frequent_tree_sets(ptr, items, y, 2, support=0.75, itemsets="all")
+    assert {s.trees: s.support for s in every[0]} == {(1,): 1.0, (2,): 1.0, (1, 2): 1.0}
+    assert {s.trees: s.support for s in every[1]} == {(4,): 1.0, (5,): 0.75, (4, 5): 0.75}
+    ranked = ranked_single_trees(ptr, items, y, 2)
+    assert [s.trees[0] for s in ranked[1]] == [4, 5, 6]
+
+
+def test_graph_items_dedupes_trees_per_graph():
+    ptr, items = graph_items(np.array([0, 0, 0, 1, 1]), np.array([5, 2, 5, 2, 2]), 2)
+    assert ptr.tolist() == [0, 2, 3] and items.tolist() == [2, 5, 2]
+
+
+def test_support_that_leaves_nothing_is_a_clear_error():
+    # every graph has its own node labels: no tree is shared by two graphs
+    graphs = [Data(x=torch.tensor([[i], [i + 100]]), edge_index=torch.tensor([[0, 1], [1, 0]]), y=torch.tensor([i % 2]))
+              for i in range(10)]
+    ds = GraphDataset(name="unique", dataset=graphs, num_classes=2)
+    with pytest.raises(ConfigError, match="lower --support"):
+        mirage_distill(ds, torch.arange(10), depth=1, support=0.5)
+
+
+# --- distilled file ----------------------------------------------------------------------------------
+def test_distilled_file_round_trips(tmp_path):
+    ds = synthetic()
+    d = mirage_distill(ds, ds.fixed_split["train"], depth=2, support=0.3)
+    path = d.save(tmp_path / "distilled.pt")
+    back = DistilledDataset.load(path)
+    for key in ("tree_x", "tree_edge_index", "tree_node_ptr", "tree_edge_ptr", "set_ptr", "set_trees", "set_y",
+                "set_weight", "set_count"):
+        assert torch.equal(getattr(back, key), getattr(d, key)), key
+    assert back.meta["dataset"] == "synthetic" and back.meta["depth"] == 2
+    assert back.nbytes() == d.nbytes() == d.meta["bytes"]
+    assert DistilledDataset.load(tmp_path).num_sets == d.num_sets  # a folder means DIR/distilled.pt
+    sample = back.to_data_list()[0]
+    assert int(sample.root.sum()) == int(back.set_ptr[1] - back.set_ptr[0])
+    assert sample.edge_index.max() < sample.num_nodes
+
+
+def test_unreadable_or_invalid_distilled_files_give_clear_errors(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(DatasetError, match="cannot read distilled dataset"):
+        DistilledDataset.load(junk)
+    with pytest.raises(DatasetError, match="does not exist"):
+        DistilledDataset.load(tmp_path / "missing.pt")
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(DatasetError, match="format tag"):
+        DistilledDataset.load(other)
+    ds = synthetic()
+    d = mirage_distill(ds, ds.fixed_split["train"], depth=1, support=0.3).to_dict()
+    d["set_trees"] = d["set_trees"] + 1000
+    torch.save(d, other)
+    with pytest.raises(DatasetError, match="tree that does not exist"):
+        DistilledDataset.load(other)
+
+
+def test_compact_bytes_measure():
+    assert compact_itemsize(torch.tensor([0, 255])) == 1
+    assert compact_itemsize(torch.tensor([-1, 200])) == 2
+    assert compact_itemsize(torch.tensor([0.0, 1.0])) == 1  # one-hot floats are stored as bytes
+    assert compact_itemsize(torch.tensor([0.5])) == 4
+    assert compact_bytes(torch.zeros(2, 10, dtype=torch.long), None) == 20
+
+
+def test_budget_parsing():
+    assert parse_budget("20KB").bytes == 20000 and parse_budget("1%").fraction == 0.01
+    assert parse_budget("50g").graphs == 50 and parse_budget(1234).bytes == 1234
+    with pytest.raises(ConfigError, match="not a budget"):
+        parse_budget("lots")
+
+
+# --- condensation end to end -------------------------------------------------------------------------
+def test_multiclass_continuous_features_condense_and_train(tmp_path):
+    ds = synthetic(num_classes=4, continuous=True)
+    res = condense(ds, gnn="gcn", depth=2, support=0.3, seeds=[0], output=tmp_path, train=FAST,
+                   discretization="kmeans", n_bins=8)
+    d = res.distilled
+    assert d.meta["discretization"]["nodes"] == "kmeans"
+    assert set(d.set_y.tolist()) == {0, 1, 2, 3}  # every class has frequent tree sets
+    assert d.tree_x.dtype == torch.float32  # continuous: representatives are cluster centres
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["metric"] == "accuracy"
+    for key in ("full", "mirage", "random"):
+        assert set(m[key]) >= {"test", "bytes", "graphs", "fraction"}
+        assert set(m[key]["test"]) == {"mean", "std", "runs"} and len(m[key]["test"]["runs"]) == 1
+    assert m["full"]["fraction"] == 1.0 and 0 < m["mirage"]["fraction"] < 1
+    assert m["random"]["bytes"] <= max(m["mirage"]["bytes"], m["random"]["bytes"])
+    assert m["condense_seconds"] > 0
+    assert (tmp_path / "distilled.pt").is_file() and (tmp_path / "config.json").is_file()
+
+
+def test_budget_limits_the_distilled_size():
+    ds = synthetic(num_classes=3)
+    small = mirage_distill(ds, ds.fixed_split["train"], depth=2, support=None, budget="200")
+    big = mirage_distill(ds, ds.fixed_split["train"], depth=2, support=None, budget=None, max_sets_per_class=None)
+    assert small.nbytes() <= 200 < big.nbytes()
+    two = mirage_distill(ds, ds.fixed_split["train"], depth=2, support=0.2, budget="2g")
+    assert two.num_sets == 2
+
+
+def test_weighted_sampling_follows_frequencies():
+    ds = synthetic()
+    d = mirage_distill(ds, ds.fixed_split["train"], depth=1, support=0.2, itemsets="all")
+    w = d.sampling_weights()
+    assert torch.isclose(w.sum(), torch.tensor(1.0))
+    order = torch.argsort(d.set_count.float())
+    assert w[order[-1]] >= w[order[0]]
+    balanced = d.sampling_weights(class_balance=True)
+    for c in d.set_y.unique():
+        assert torch.isclose(balanced[d.set_y == c].sum(), torch.tensor(1.0 / len(d.set_y.unique())))
+
+
+def test_node_level_dataset_is_rejected():
+    from g2m.datasets import load_dataset
+
+    cora = load_dataset("cora")
+    with pytest.raises(DatasetError, match="node-classification dataset"):
+        mirage_distill(cora, torch.arange(10))
+
+
+def test_mutag_condense_and_evaluate_distilled(tmp_path):
+    res = condense("mutag", gnn="gin", depth=2, support=0.2, seeds=[0], output=tmp_path, train=FAST,
+                   baselines=())
+    d = res.distilled
+    assert d.meta["node_spec"]["kind"] == "dense" and d.tree_edge_attr is not None
+    assert d.tree_x.dtype == torch.uint8  # one-hot labels stored compactly
+    assert res.metrics["mirage"]["fraction"] < 0.2
+    m = evaluate_distilled(tmp_path / "distilled.pt", gnn="gat", seeds=[0], device="cpu", output=tmp_path / "ev")
+    assert m["metric"] == "accuracy" and len(m["mirage"]["test"]["runs"]) == 1
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["gnn"] == "gat"
+
+
+def test_cli_condense(tmp_path):
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["condense", "--dataset", "mutag", "--method", "mirage", "--gnn", "gcn",
+                                 "--depth", "1", "--support", "0.3", "--seeds", "1", "--device", "cpu",
+                                 "--epochs", "1", "--distilled-epochs", "1", "--baselines", "random",
+                                 "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert "mirage" in m and "random" in m and "full" not in m
+    bad = CliRunner().invoke(app, ["condense", "--dataset", "cora", "--output", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "node-classification" in str(bad.exception)
+
+
+@pytest.mark.skipif(shared_root() is None, reason="shared datasets not found (set G2M_DATA_ROOT or ../shared/datasets)")
+def test_proteins_from_shared_data():
+    from g2m.datasets import graph_split, load_dataset
+
+    ds = load_dataset("proteins", shared_root())
+    split = graph_split(ds, 0)
+    d = mirage_distill(ds, split["train"], depth=2, support=0.2, budget="1%")
+    assert d.nbytes() <= 0.01 * d.meta["train_bytes"]
+    assert set(d.set_y.tolist()) == {0, 1}
