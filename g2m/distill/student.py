@@ -53,11 +53,16 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     method = resolve_method(method) if isinstance(method, str) else method
     if method.needs_teacher and teacher is None:
         raise ConfigError(f"method {method.name!r} distills a teacher: pass teacher=train_teacher(...).")
-    dcfg = distill_config(dataset.name, **{k: overrides.pop(k) for k in ("lam", "temperature") if k in overrides})
+    dcfg = distill_config(dataset.name, method.name,
+                          **{k: overrides.pop(k) for k in ("lam", "temperature") if k in overrides})
     weights = dict(method.terms)
     for term in list(weights):
-        if f"w_{term}" in overrides:
-            weights[term] = overrides.pop(f"w_{term}")
+        weights[term] = overrides.pop(f"w_{term}", dcfg.get(f"w_{term}", weights[term]))
+    dcfg = {k: v for k, v in dcfg.items() if not k.startswith("w_")}
+    unknown = sorted(k for k in overrides if k.startswith("w_"))
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)}: method {method.name!r} has no such loss term "
+                          f"(its terms: {', '.join(weights) or 'none'}).")
     cfg = student_config(dataset.name, **overrides)
     lam = 1.0 if not method.terms else float(dcfg["lam"])
     if not 0.0 <= lam <= 1.0:

@@ -1,0 +1,142 @@
+"""FF-G2M (Wu et al., AAAI 2023): full-frequency GNN-to-MLP distillation.
+
+Two loss terms over the edges of the *observed* graph (held-out inductive nodes and their edges are
+already gone from ``extras["edge_index"]``):
+
+* ``lfd`` (low-frequency distillation): for every edge ``(i, j)`` and every node with itself,
+  ``KL(softmax(t_j / τ) ‖ softmax(s_i / τ))`` — the student at ``i`` matches the teacher at ``j``.
+* ``hfd`` (high-frequency distillation): for every edge ``(i, j)`` (``i ≠ j``),
+  ``KL(softmax(|t_i − t_j| / τ) ‖ softmax(|s_i − s_j| / τ))`` — the student's per-class logit
+  differences to its neighbours match the teacher's.
+
+``s`` are student logits, ``t`` teacher logits; both terms are averaged over their pairs and scaled by
+``τ²`` like :func:`g2m.distill.losses.kl_with_temperature`. The teacher side never receives gradients.
+Pairs are processed in chunks of :data:`EDGE_CHUNK`; each chunk is recomputed during backward
+(activation checkpointing), so memory beyond the edge list itself stays bounded by the chunk size.
+
+In minibatch training the terms use the pairs whose source ``i`` is in the batch; the student is run
+on the destination nodes outside the batch (``extras["student"]`` on rows of ``extras["x"]``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from g2m.distill.losses import LossInput, register_loss
+from g2m.distill.methods import Method, register_method
+from g2m.errors import ConfigError
+from g2m.training import select_rows
+
+EDGE_CHUNK = 1 << 18  # pairs per chunk; above this, chunks are checkpointed
+
+
+def _kl_rows_sum(student_logits: Tensor, teacher_logits: Tensor, tau: float) -> Tensor:
+    """Σ over rows of KL(softmax(t/τ) ‖ softmax(s/τ))."""
+    log_p_s = F.log_softmax(student_logits / tau, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits / tau, dim=-1)
+    return (log_p_t.exp() * (log_p_t - log_p_s)).sum()
+
+
+def _chunked_mean(pair_sum: Callable[[Tensor], Tensor], num_pairs: int, chunk_size: int,
+                  device: torch.device) -> Tensor:
+    """Mean of ``pair_sum`` over ``num_pairs`` pairs, evaluated ``chunk_size`` pairs at a time."""
+    if num_pairs == 0:
+        return torch.zeros((), device=device)
+    if chunk_size <= 0:
+        raise ConfigError(f"edge chunk size must be positive, got {chunk_size}.")
+    if num_pairs <= chunk_size:
+        return pair_sum(torch.arange(num_pairs, device=device)) / num_pairs
+    total = torch.zeros((), device=device)
+    for start in range(0, num_pairs, chunk_size):
+        rows = torch.arange(start, min(start + chunk_size, num_pairs), device=device)
+        total = total + checkpoint(pair_sum, rows, use_reentrant=False)
+    return total / num_pairs
+
+
+def low_frequency_kl(student: Tensor, s_src: Tensor, teacher: Tensor, t_dst: Tensor, tau: float = 1.0,
+                     chunk_size: int = EDGE_CHUNK) -> Tensor:
+    """Mean over pairs ``k`` of ``KL(softmax(teacher[t_dst[k]]/τ) ‖ softmax(student[s_src[k]]/τ)) · τ²``."""
+    teacher = teacher.detach()
+
+    def pair_sum(rows: Tensor) -> Tensor:
+        return _kl_rows_sum(student[s_src[rows]], teacher[t_dst[rows]], tau)
+
+    return _chunked_mean(pair_sum, s_src.numel(), chunk_size, student.device) * tau * tau
+
+
+def high_frequency_kl(student: Tensor, s_src: Tensor, s_dst: Tensor, teacher: Tensor, t_src: Tensor,
+                      t_dst: Tensor, tau: float = 1.0, chunk_size: int = EDGE_CHUNK) -> Tensor:
+    """Mean over pairs ``k`` of ``KL(softmax(|t_i − t_j|/τ) ‖ softmax(|s_i − s_j|/τ)) · τ²``.
+
+    ``s_i = student[s_src[k]]``, ``s_j = student[s_dst[k]]``, likewise for the teacher.
+    """
+    teacher = teacher.detach()
+
+    def pair_sum(rows: Tensor) -> Tensor:
+        s_diff = (student[s_src[rows]] - student[s_dst[rows]]).abs()
+        t_diff = (teacher[t_src[rows]] - teacher[t_dst[rows]]).abs()
+        return _kl_rows_sum(s_diff, t_diff, tau)
+
+    return _chunked_mean(pair_sum, s_src.numel(), chunk_size, student.device) * tau * tau
+
+
+def _positions(inp: LossInput, num_nodes: int) -> Tensor:
+    """Map local node id → row of ``inp.student_logits`` (``-1`` outside the batch)."""
+    pos = torch.full((num_nodes,), -1, dtype=torch.long, device=inp.nodes.device)
+    pos[inp.nodes] = torch.arange(inp.nodes.numel(), device=inp.nodes.device)
+    return pos
+
+
+def batch_edges(inp: LossInput) -> tuple[Tensor, Tensor]:
+    """Edges ``(i, j)`` of the observed graph with ``i`` in the batch and ``i ≠ j`` (local ids)."""
+    if "edge_index" not in inp.extras:
+        raise ConfigError("FF-G2M needs the observed graph: LossInput.extras['edge_index'] is missing.")
+    src, dst = inp.extras["edge_index"].to(inp.nodes.device)
+    num_nodes = int(inp.teacher["logits"].size(0))
+    keep = (src != dst) & (_positions(inp, num_nodes)[src] >= 0)
+    return src[keep], dst[keep]
+
+
+def _chunk(inp: LossInput) -> int:
+    if inp.temperature <= 0:
+        raise ConfigError(f"temperature must be positive, got {inp.temperature}.")
+    return int(inp.extras.get("edge_chunk", EDGE_CHUNK))
+
+
+@register_loss("lfd")
+def lfd(inp: LossInput) -> Tensor:
+    """Low-frequency distillation: student at ``i`` vs teacher at ``j`` over edges plus self-pairs."""
+    teacher, chunk = inp.teacher["logits"], _chunk(inp)
+    pos = _positions(inp, teacher.size(0))
+    src, dst = batch_edges(inp)
+    s_src = torch.cat([pos[src], torch.arange(inp.nodes.numel(), device=pos.device)])
+    t_dst = torch.cat([dst, inp.nodes])
+    return low_frequency_kl(inp.student_logits, s_src, teacher, t_dst, inp.temperature, chunk)
+
+
+@register_loss("hfd")
+def hfd(inp: LossInput) -> Tensor:
+    """High-frequency distillation: |s_i − s_j| vs |t_i − t_j| (softmax over classes) over edges."""
+    teacher, chunk = inp.teacher["logits"], _chunk(inp)
+    pos = _positions(inp, teacher.size(0))
+    src, dst = batch_edges(inp)
+    student = inp.student_logits
+    missing = torch.unique(dst[pos[dst] < 0])
+    if missing.numel():  # minibatch: run the student on neighbours outside the batch
+        net, x = inp.extras.get("student"), inp.extras.get("x")
+        if net is None or x is None:
+            raise ConfigError("minibatch FF-G2M needs extras['student'] and extras['x'] for neighbour logits.")
+        student = torch.cat([student, net(select_rows(x, missing))])
+        pos = pos.clone()
+        pos[missing] = torch.arange(inp.nodes.numel(), student.size(0), device=pos.device)
+    return high_frequency_kl(student, pos[src], pos[dst], teacher, src, dst, inp.temperature, chunk)
+
+
+register_method(Method("ffg2m", {"lfd": 1.0, "hfd": 1.0},
+                       description="FF-G2M: low-frequency (neighbour soft-label) + high-frequency "
+                                   "(neighbour-difference) KL"))

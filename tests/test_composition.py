@@ -1,0 +1,122 @@
+"""Composed methods: ``glnn+ffg2m``'s loss is λ·CE + (1−λ)(KL + LFD + HFD), and runs record the composition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from g2m.config import METHOD_DISTILL_DEFAULTS, distill_config
+from g2m.datasets import load_dataset, node_split
+from g2m.distill import student as student_mod
+from g2m.distill.methods import resolve_method
+from g2m.errors import ConfigError
+from g2m.teacher import TeacherRun
+from g2m.training import FitResult, as_model_input
+
+LAM, TAU = 0.3, 1.2
+
+
+def np_log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def np_kl_mean(t, s):
+    """Mean over rows of KL(softmax(t/τ) ‖ softmax(s/τ)) · τ² (float64 NumPy)."""
+    lt, ls = np_log_softmax(t / TAU), np_log_softmax(s / TAU)
+    return float((np.exp(lt) * (lt - ls)).sum(-1).mean()) * TAU ** 2
+
+
+@pytest.fixture(scope="module")
+def setup():
+    ds = load_dataset("cora")
+    split = node_split(ds, 0, "tran")
+    g = torch.Generator().manual_seed(0)
+    n = split.observed.numel()
+    teacher = TeacherRun(model=torch.nn.Identity(), name="fake", config={}, split=split,
+                         logits=3 * torch.randn(n, ds.num_classes, generator=g), hidden=torch.randn(n, 4, generator=g))
+    return ds, split, teacher
+
+
+def first_step_loss(monkeypatch, ds, split, teacher, method, **overrides):
+    """The loss ``train_student`` optimises, evaluated once (eval mode, no parameter change)."""
+    recorded = {}
+
+    def one_step(model, step, validate, **kw):
+        model.eval()
+        recorded["loss"] = step(torch.optim.SGD(model.parameters(), lr=0.0))
+        return FitResult(best_epoch=0, best_val=0.0, epochs_run=1)
+
+    monkeypatch.setattr(student_mod, "fit", one_step)
+    torch.manual_seed(0)
+    run = student_mod.train_student(ds, split, method, teacher, lam=LAM, temperature=TAU, **overrides)
+    return recorded["loss"], run
+
+
+def test_glnn_plus_ffg2m_is_the_sum_of_its_terms(monkeypatch, setup):
+    ds, split, teacher = setup
+    total, run = first_step_loss(monkeypatch, ds, split, teacher, "glnn+ffg2m")
+    assert run.config["terms"] == {"soft_label_kl": 1.0, "lfd": 1.0, "hfd": 1.0}
+    with torch.no_grad():
+        s = run.model(as_model_input(ds.data.x)).double().numpy()
+    t = teacher.logits.double().numpy()
+    y = ds.data.y
+    train = split.train
+    ce = float(F.cross_entropy(torch.from_numpy(s[train.numpy()]), y[train]))
+    kl = np_kl_mean(t, s)
+    src, dst = ds.data.edge_index.numpy()
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    nodes = np.arange(len(s))
+    lfd = np_kl_mean(t[np.concatenate([dst, nodes])], s[np.concatenate([src, nodes])])
+    hfd = np_kl_mean(np.abs(t[src] - t[dst]), np.abs(s[src] - s[dst]))
+    expected = LAM * ce + (1 - LAM) * (kl + lfd + hfd)
+    assert total == pytest.approx(expected, rel=1e-4)
+
+    # The same number from the two methods' own losses: glnn + ffg2m − the label term counted twice.
+    glnn, _ = first_step_loss(monkeypatch, ds, split, teacher, "glnn")
+    ff, _ = first_step_loss(monkeypatch, ds, split, teacher, "ffg2m")
+    assert glnn == pytest.approx(LAM * ce + (1 - LAM) * kl, rel=1e-4)
+    assert ff == pytest.approx(LAM * ce + (1 - LAM) * (lfd + hfd), rel=1e-4)
+    assert total == pytest.approx(glnn + ff - LAM * ce, rel=1e-4)
+
+    # Term weights are configurable per call.
+    weighted, run = first_step_loss(monkeypatch, ds, split, teacher, "glnn+ffg2m", w_lfd=0.5, w_hfd=2.0)
+    assert run.config["terms"] == {"soft_label_kl": 1.0, "lfd": 0.5, "hfd": 2.0}
+    assert weighted == pytest.approx(LAM * ce + (1 - LAM) * (kl + 0.5 * lfd + 2.0 * hfd), rel=1e-4)
+
+
+def test_composition_registry_and_config_resolution():
+    assert resolve_method("glnn+ffg2m").terms == {"soft_label_kl": 1.0, "lfd": 1.0, "hfd": 1.0}
+    assert resolve_method("ffg2m").terms == {"lfd": 1.0, "hfd": 1.0}
+    with pytest.raises(ConfigError, match="repeats"):
+        resolve_method("ffg2m+ffg2m")
+    with pytest.raises(ConfigError, match="unknown method"):
+        resolve_method("glnn+fff")
+    ff = {**METHOD_DISTILL_DEFAULTS["ffg2m"]["*"], **METHOD_DISTILL_DEFAULTS["ffg2m"].get("citeseer", {})}
+    cfg = distill_config("citeseer", "glnn+ffg2m")
+    assert (cfg["lam"], cfg["temperature"]) == (ff["lam"], ff["temperature"])
+    assert distill_config("citeseer", "glnn")["lam"] == 0.0  # GLNN's defaults are untouched
+    assert distill_config("citeseer", "glnn+ffg2m", lam=0.7)["lam"] == 0.7
+
+
+def test_weight_for_a_term_the_method_lacks_is_a_config_error(setup):
+    ds, split, teacher = setup
+    with pytest.raises(ConfigError, match="w_lfd"):
+        student_mod.train_student(ds, split, "glnn", teacher, w_lfd=0.5, max_epochs=1)
+
+
+def test_run_config_records_the_composition():
+    from g2m.pipeline import run_node_experiment
+
+    result = run_node_experiment("cora", methods=["glnn+ffg2m"], seeds=[0], setting="tran", device="cpu",
+                                 teacher_overrides={"max_epochs": 2}, student_overrides={"max_epochs": 2},
+                                 save_checkpoints=False)
+    config = result["config"]
+    assert config["methods"] == {"glnn+ffg2m": {"soft_label_kl": 1.0, "lfd": 1.0, "hfd": 1.0}}
+    resolved = config["resolved"]["students"]["glnn+ffg2m"]
+    assert resolved["terms"] == {"soft_label_kl": 1.0, "lfd": 1.0, "hfd": 1.0}
+    expected = distill_config("cora", "glnn+ffg2m")
+    assert (resolved["lam"], resolved["temperature"]) == (expected["lam"], expected["temperature"])
