@@ -45,6 +45,10 @@ METHOD_DISTILL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "ffg2m": {
         "*": dict(lam=0.2, temperature=1.0, w_lfd=1.0, w_hfd=1.0),
     },
+    # VQGraph: label CE (lam), soft-label KL and soft-code KL weights, code temperature; docs/vqgraph.md.
+    "vqgraph": {
+        "*": dict(lam=0.0, temperature=1.0, w_soft_label_kl=1.0, w_soft_code_kl=1.0, code_temperature=1.0),
+    },
 }
 
 
@@ -77,4 +81,32 @@ def distill_config(dataset: str, method: str | None = None, **overrides: Any) ->
             cfg.update(entry.get("*", {}))
             cfg.update(entry.get(dataset, {}))
     cfg.update({k: v for k, v in overrides.items() if v is not None})
+    return cfg
+
+# VQGraph tokenizer (teacher side): codebook, decoder and loss weights. See docs/vqgraph.md.
+VQ_DEFAULTS: dict[str, Any] = dict(
+    codebook_size=512,      # K codes
+    code_dim=64,            # D, the code space (teacher embeddings are projected to it)
+    ema_decay=0.95,         # codebook EMA decay
+    commitment=0.25,        # beta in beta * ||z - sg(q)||^2
+    w_feat=1.0,             # feature reconstruction (MSE) weight
+    w_struct=1.0,           # structure reconstruction (edges vs sampled non-edges, BCE) weight
+    neg_ratio=1,            # sampled non-edges per observed edge
+    max_edges=200_000,      # observed edges sampled per step for the structure loss (0 = all)
+    recon_nodes=4096,       # nodes sampled per step for the feature loss (0 = all)
+    dead_threshold=1e-2,    # EMA count below which a code is dead and revived
+    revive_every=10,        # EMA updates between dead-code revivals (0 = never)
+)
+VQ_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+# VQGraph student side: soft-code KL temperature (same similarity as the quantizer). Per-dataset values
+# live in METHOD_DISTILL_DEFAULTS["vqgraph"].
+VQ_STUDENT_DEFAULTS: dict[str, Any] = dict(code_temperature=1.0)
+
+
+def vq_config(dataset: str, **overrides: Any) -> dict[str, Any]:
+    """VQ tokenizer settings for ``dataset``: defaults, dataset defaults, then ``overrides``."""
+    cfg = dict(VQ_DEFAULTS)
+    cfg.update(VQ_DATASET_DEFAULTS.get(dataset, {}))
+    cfg.update({k: v for k, v in overrides.items() if v is not None and k in VQ_DEFAULTS})
     return cfg

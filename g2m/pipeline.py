@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import torch
 import torch_geometric
 from torch_geometric import seed_everything
@@ -80,6 +81,7 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     trainers = (["standard"] if force_teacher else []) + sorted({m.teacher_trainer for m in methods if m.needs_teacher})
     per_teacher: dict[str, dict[str, list[dict]]] = {t: {s: [] for s in settings} for t in trainers}
     per_student: dict[str, dict[str, list[dict]]] = {m.name: {s: [] for s in settings} for m in methods}
+    per_teacher_extra: dict[str, dict[str, list[dict]]] = {t: {s: [] for s in settings} for t in trainers}
     timings = {"teacher_seconds": {t: 0.0 for t in trainers}, "student_seconds": {m.name: 0.0 for m in methods}}
     configs: dict[str, Any] = {"teachers": {}, "students": {}}
     started = time.perf_counter()
@@ -92,6 +94,8 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
                 t_run = TEACHER_TRAINERS.get(trainer)(ds, split, teacher, device=dev, **teacher_overrides)
                 t_runs[trainer] = t_run
                 per_teacher[trainer][st].append(t_run.metrics)
+                if t_run.extra_metrics:
+                    per_teacher_extra[trainer][st].append(t_run.extra_metrics)
                 timings["teacher_seconds"][trainer] += t_run.seconds
                 configs["teachers"][trainer] = t_run.config
                 if out_dir is not None and save_checkpoints:
@@ -127,6 +131,10 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
         "students": {name: setting_metrics(runs) for name, runs in per_student.items()},
         "timings": timings,
     }
+    extra = {t: v for t, v in per_teacher_extra.items() if any(v.values())}
+    if extra:  # e.g. codebook usage of VQ teachers: scalars aggregated, per-run values kept in "raw"
+        result["teachers_extra"] = {t: aggregate_extra(v) for t, v in extra.items()}
+        result["teachers_extra_raw"] = extra
     config = {
         "dataset": ds.name, "data_root": str(root) if root else None, "teacher": teacher,
         "methods": {m.name: m.terms for m in methods}, "seeds": seeds, "setting": list(settings),
@@ -138,6 +146,16 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     return result
 
 
+def aggregate_extra(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per setting, ``{"mean", "std", "runs"}`` of every numeric scalar in the teachers' ``extra_metrics``."""
+    out: dict[str, dict[str, Any]] = {}
+    for st, rows in runs.items():
+        keys = [k for k in (rows[0] if rows else {}) if all(isinstance(r.get(k), (int, float)) for r in rows)]
+        vals = {k: [float(r[k]) for r in rows] for k in keys}
+        out[st] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "runs": v} for k, v in vals.items()}
+    return out
+
+
 def single_method_metrics(result: dict[str, Any]) -> dict[str, Any]:
     """The ``metrics.json`` of one distillation run (DESIGN.md's schema), from a runner result."""
     (method,) = result["methods"]
@@ -147,6 +165,7 @@ def single_method_metrics(result: dict[str, Any]) -> dict[str, Any]:
         "seeds": result["seeds"], "settings": result["settings"],
         "teacher": result["teachers"][trainer] if trainer else None,
         "student": result["students"][method], "timings": result["timings"],
+        **({"codebook": result["teachers_extra"][trainer]} if trainer in result.get("teachers_extra", {}) else {}),
     }
 
 

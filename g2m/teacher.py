@@ -18,7 +18,8 @@ from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
 from g2m.training import FitResult, accuracy, as_model_input, fit
 
-MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha")
+MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha",
+              "codebook_size", "code_dim")
 
 # How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
 # registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).

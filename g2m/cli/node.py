@@ -182,6 +182,16 @@ def distill_cmd(
     student_dropout: Optional[float] = typer.Option(None, help="Student dropout."),
     student_lr: Optional[float] = typer.Option(None, help="Student learning rate."),
     student_weight_decay: Optional[float] = typer.Option(None, help="Student weight decay."),
+    codebook_size: Optional[int] = typer.Option(None, "--codebook-size", help="VQGraph: number of codes K."),
+    code_dim: Optional[int] = typer.Option(None, "--code-dim", help="VQGraph: code dimension D."),
+    code_temperature: Optional[float] = typer.Option(None, "--code-temperature",
+                                                     help="VQGraph: temperature of the soft code assignments."),
+    w_code: Optional[float] = typer.Option(None, "--w-code", help="VQGraph: weight of the soft-code KL term."),
+    w_label: Optional[float] = typer.Option(None, "--w-label", help="VQGraph: weight of the soft-label KL term."),
+    ema_decay: Optional[float] = typer.Option(None, "--ema-decay", help="VQGraph: codebook EMA decay."),
+    commitment: Optional[float] = typer.Option(None, "--commitment", help="VQGraph: commitment loss weight."),
+    w_feat: Optional[float] = typer.Option(None, "--w-feat", help="VQGraph: feature reconstruction weight."),
+    w_struct: Optional[float] = typer.Option(None, "--w-struct", help="VQGraph: structure reconstruction weight."),
 ) -> None:
     """Distill a GNN teacher into a graph-free MLP student, over seeds and settings.
 
@@ -194,6 +204,8 @@ def distill_cmd(
         g2m distill -d citeseer -t sage -m glnn --seeds 10 --setting both -o runs/glnn-citeseer
 
         g2m distill -d cora -m mlp --seeds 5 --setting tran
+
+        g2m distill --teacher sage --method vqgraph --codebook-size 512 --code-dim 64 -o runs/vq-cora
     """
     from g2m.pipeline import single_method_metrics, write_run
 
@@ -201,10 +213,22 @@ def distill_cmd(
     student_over = dict(lam=lam, temperature=temperature, hidden_channels=student_hidden,
                         num_layers=student_layers, dropout=student_dropout, lr=student_lr,
                         weight_decay=student_weight_decay)
-    result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out, {},
+    vq_teacher = dict(codebook_size=codebook_size, code_dim=code_dim, ema_decay=ema_decay, commitment=commitment,
+                      w_feat=w_feat, w_struct=w_struct)
+    vq_student = dict(code_temperature=code_temperature, w_soft_code_kl=w_code, w_soft_label_kl=w_label)
+    if any(v is not None for v in {**vq_teacher, **vq_student}.values()) and "vqgraph" not in method.lower():
+        raise ConfigError("--codebook-size/--code-dim/--code-temperature/--w-code/... apply to --method vqgraph only.")
+    student_over.update(vq_student)
+    result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out,
+                  {k: v for k, v in vq_teacher.items() if v is not None},
                   {k: v for k, v in student_over.items() if v is not None}, batch_size)
     metrics = single_method_metrics(result)
     write_run(out, metrics, result["config"])
+    if "vq" in result.get("teachers_extra_raw", {}):
+        from g2m.distill.vqgraph import plot_code_usage
+
+        plot_code_usage(result["teachers_extra_raw"]["vq"], out / "codebook_usage.png")
+        console.print(f"wrote {out}/codebook_usage.png")
     rows = {f"teacher ({teacher})": metrics["teacher"], f"student ({metrics['method']})": metrics["student"]}
     Console().print(_summary(f"{metrics['method']} on {result['dataset']} ({len(result['seeds'])} seeds)", rows))
     console.print(f"wrote {out}/metrics.json (total {result['timings']['total_seconds']:.1f} s)")

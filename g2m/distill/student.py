@@ -53,8 +53,8 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     method = resolve_method(method) if isinstance(method, str) else method
     if method.needs_teacher and teacher is None:
         raise ConfigError(f"method {method.name!r} distills a teacher: pass teacher=train_teacher(...).")
-    dcfg = distill_config(dataset.name, method.name,
-                          **{k: overrides.pop(k) for k in ("lam", "temperature") if k in overrides})
+    dkeys = {"lam", "temperature", *distill_config(dataset.name, method.name)}  # + method knobs (code_temperature)
+    dcfg = distill_config(dataset.name, method.name, **{k: overrides.pop(k) for k in dkeys if k in overrides})
     weights = dict(method.terms)
     for term in list(weights):
         weights[term] = overrides.pop(f"w_{term}", dcfg.get(f"w_{term}", weights[term]))
@@ -83,6 +83,11 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     net = StudentMLP(dataset.num_features, out_channels=dataset.num_classes,
                      **{k: cfg[k] for k in STUDENT_MODEL_KEYS if k in cfg}).to(device)
     terms = {name: LOSSES.get(name) for name in weights}
+    # A term may bring trainable modules (e.g. a projection into a codebook space): trained with the
+    # student, not part of it (checkpoints hold the student only).
+    aux = nn.ModuleDict({name: term.make_module(net, knowledge) for name, term in terms.items()
+                         if hasattr(term, "make_module")}).to(device)
+    trainable = nn.ModuleDict({"student": net, "aux": aux}) if len(aux) else net
     val_local = local[split.val].to(device)
 
     def loss_on(nodes: Tensor) -> Tensor:
@@ -90,7 +95,7 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
         logits, hidden = net(xb, return_hidden=True)
         inp = LossInput(nodes=nodes, student_logits=logits, student_hidden=hidden, teacher=knowledge,
                         labels=y_obs, train_mask=train_mask, temperature=float(dcfg["temperature"]),
-                        extras={**extras, "student": net, "x": x_obs})
+                        extras={**extras, "student": net, "x": x_obs, "modules": aux, "config": {**cfg, **dcfg}})
         loss = lam * LOSSES.get("label_ce")(inp) if lam > 0 else logits.sum() * 0.0
         for name, term in terms.items():
             loss = loss + (1.0 - lam) * weights[name] * term(inp)
@@ -112,7 +117,7 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     def validate() -> float:
         return accuracy(net(select_rows(x_obs, val_local)), y_obs[val_local])
 
-    result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+    result = fit(trainable, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                  max_epochs=cfg["max_epochs"], patience=cfg["patience"])
     metrics = evaluate_student(net, dataset, split, device)
     config = {**cfg, **dcfg, "lam": lam, "terms": weights, "batch_size": batch_size}

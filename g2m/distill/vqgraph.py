@@ -1,0 +1,265 @@
+"""VQGraph: a structure-aware VQ tokenizer trained with the teacher GNN, and soft-code-assignment distillation.
+
+Teacher side (trainer ``"vq"``): the teacher's node embeddings ``h = gnn.encode(x, A)`` are projected to the
+code space (``z``), quantized against an EMA codebook (:class:`g2m.models.vq.VectorQuantizer`), projected
+back and read by the teacher's own classifier (``gnn.classify``). Decoders reconstruct the node features
+and the local structure (observed edges vs uniformly sampled non-edges: linear in the number of edges, no
+dense N×N matrix) from the quantized codes. Loss: ``CE + w_feat * MSE + w_struct * BCE + commitment``.
+
+Student side (term ``soft_code_kl``): the teacher's soft code assignment ``softmax(-||z - c||² / tau)``
+is matched by the student's (its hidden layer through a learned linear map into the code space, same
+similarity, same temperature), looked up by local node id. Method ``vqgraph`` = soft labels + soft codes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from g2m.config import VQ_DEFAULTS, VQ_STUDENT_DEFAULTS, teacher_config, vq_config
+from g2m.datasets.base import NodeDataset
+from g2m.datasets.splits import NodeSplit
+from g2m.distill.losses import LossInput, register_loss
+from g2m.distill.methods import Method, register_method
+from g2m.errors import ConfigError
+from g2m.models import TEACHERS, build_teacher
+from g2m.models.vq import VectorQuantizer, soft_code_assignment
+from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local
+from g2m.training import accuracy, as_model_input, fit, select_rows
+
+VQ_MODEL_KEYS = ("codebook_size", "code_dim")
+
+
+class VQTokenizerGNN(nn.Module):
+    """A teacher GNN whose classifier reads vector-quantized embeddings, plus feature/structure decoders.
+
+    ``forward(x, edge_index)`` returns class logits (``return_hidden=True``: also the pre-quantization
+    embeddings ``z`` in code space); :meth:`tokenize` returns everything the training loss needs.
+    """
+
+    def __init__(self, gnn: nn.Module, in_channels: int, codebook_size: int = 512, code_dim: int = 64,
+                 ema_decay: float = 0.95, commitment: float = 0.25, dead_threshold: float = 1e-2,
+                 revive_every: int = 10):
+        super().__init__()
+        if not (hasattr(gnn, "encode") and hasattr(gnn, "classify")):
+            raise ConfigError(f"{type(gnn).__name__} has no encode/classify split; the VQ tokenizer needs one.")
+        hidden = gnn.hidden_channels
+        self.gnn = gnn
+        self.in_channels, self.codebook_size, self.code_dim = in_channels, codebook_size, code_dim
+        self.pre = nn.Linear(hidden, code_dim)
+        self.quantizer = VectorQuantizer(codebook_size, code_dim, decay=ema_decay, beta=commitment,
+                                         dead_threshold=dead_threshold, revive_every=revive_every)
+        self.post = nn.Linear(code_dim, hidden)
+        self.feature_decoder = nn.Linear(code_dim, in_channels)
+        self.structure_decoder = nn.Linear(code_dim, code_dim)
+
+    @property
+    def codebook(self) -> Tensor:
+        return self.quantizer.codebook
+
+    def tokenize(self, x: Tensor, edge_index: Tensor) -> dict[str, Tensor]:
+        """``z`` (code-space embeddings), ``q`` (straight-through quantized), ``codes``, ``commit``, ``logits``."""
+        z = self.pre(self.gnn.encode(x, edge_index))
+        q, codes, commit = self.quantizer(z)
+        logits = self.gnn.classify(self.post(q), edge_index)
+        return {"z": z, "q": q, "codes": codes, "commit": commit, "logits": logits}
+
+    def edge_logits(self, q: Tensor, pairs: Tensor) -> Tensor:
+        """Decoder score of node pairs ``[2, P]`` from their quantized codes (O(P), never N×N)."""
+        s = self.structure_decoder(q)
+        return (s[pairs[0]] * s[pairs[1]]).sum(-1) / self.code_dim ** 0.5
+
+    def forward(self, x: Tensor, edge_index: Tensor, return_hidden: bool = False):
+        out = self.tokenize(x, edge_index)
+        return (out["logits"], out["z"]) if return_hidden else out["logits"]
+
+
+def structure_loss(model: VQTokenizerGNN, q: Tensor, edge_index: Tensor, num_nodes: int, neg_ratio: int = 1,
+                   max_edges: int = 0, generator: torch.Generator | None = None) -> Tensor:
+    """BCE of the decoder on observed edges (label 1) and uniformly sampled node pairs (label 0).
+
+    Cost and memory are linear in the number of (sampled) edges; ``max_edges > 0`` subsamples edges.
+    """
+    if edge_index.numel() == 0:
+        return q.sum() * 0.0
+    pos = edge_index
+    if max_edges and pos.size(1) > max_edges:
+        pos = pos[:, torch.randperm(pos.size(1), device=pos.device)[:max_edges]]
+    neg = torch.randint(num_nodes, (2, pos.size(1) * max(int(neg_ratio), 1)), device=pos.device)
+    scores = model.edge_logits(q, torch.cat([pos, neg], dim=1))
+    target = torch.cat([scores.new_ones(pos.size(1)), scores.new_zeros(neg.size(1))])
+    return F.binary_cross_entropy_with_logits(scores, target)
+
+
+def feature_loss(model: VQTokenizerGNN, q: Tensor, x: Tensor, recon_nodes: int = 0) -> Tensor:
+    """MSE between decoded and true features on ``recon_nodes`` random nodes (all when 0)."""
+    n = q.size(0)
+    idx = torch.randperm(n, device=q.device)[:recon_nodes] if recon_nodes and recon_nodes < n \
+        else torch.arange(n, device=q.device)
+    target = select_rows(x, idx)
+    target = target.to_dense() if target.layout != torch.strided else target
+    return F.mse_loss(model.feature_decoder(q[idx]), target)
+
+
+def build_vq_model(in_channels: int, out_channels: int, name: str, **kwargs: Any) -> VQTokenizerGNN:
+    """Rebuild a VQ teacher from checkpoint kwargs (``teacher.MODEL_KEYS``)."""
+    vq_kw = {k: kwargs.pop(k) for k in VQ_MODEL_KEYS if k in kwargs}
+    gnn = build_teacher(name, in_channels, out_channels, **kwargs)
+    return VQTokenizerGNN(gnn, in_channels, **vq_kw)
+
+
+def _check_vq(cfg: dict[str, Any]) -> None:
+    for key in ("codebook_size", "code_dim"):
+        if not isinstance(cfg[key], int) or cfg[key] < 1:
+            raise ConfigError(f"{key} must be a positive integer, got {cfg[key]!r}.")
+    if not 0.0 <= float(cfg["ema_decay"]) < 1.0:
+        raise ConfigError(f"ema_decay must be in [0, 1), got {cfg['ema_decay']}.")
+    for key in ("commitment", "w_feat", "w_struct"):
+        if float(cfg[key]) < 0:
+            raise ConfigError(f"{key} must be non-negative, got {cfg[key]}.")
+    if int(cfg["neg_ratio"]) < 1:
+        raise ConfigError(f"neg_ratio must be at least 1, got {cfg['neg_ratio']}.")
+
+
+@TEACHER_TRAINERS.register("vq")
+def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", device: str | torch.device = "cpu",
+                     **overrides: Any) -> TeacherRun:
+    """Train teacher ``model`` and the VQ tokenizer jointly on ``split``'s observed graph.
+
+    Early stopping on validation accuracy of the quantized classifier. Knowledge for students (rows =
+    local node ids): ``code_z`` (embeddings in code space), ``codes`` (hard assignment), plus ``codebook``.
+    ``extra_metrics`` reports codebook usage on the observed nodes (perplexity, used/dead codes).
+    """
+    if model not in TEACHERS:
+        TEACHERS.get(model)
+    vq_over = {k: overrides.pop(k) for k in list(overrides) if k in VQ_DEFAULTS}
+    vcfg = vq_config(dataset.name, **vq_over)
+    _check_vq(vcfg)
+    cfg = {**teacher_config(dataset.name, model, **overrides), **vcfg}
+    device = torch.device(device)
+    start = time.perf_counter()
+    data = dataset.data
+    obs_data, local = split.observed_graph(data)
+    x = as_model_input(obs_data.x).to(device)
+    edge_index = obs_data.edge_index.to(device)
+    y = obs_data.y.to(device)
+    n = obs_data.num_nodes
+    train_idx, val_idx, test_idx = (_local(local, i).to(device) for i in (split.train, split.val, split.test))
+
+    model_kwargs = {k: cfg[k] for k in MODEL_KEYS if k in cfg and k not in VQ_MODEL_KEYS}
+    try:
+        gnn = build_teacher(model, dataset.num_features, dataset.num_classes, **model_kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"invalid {model} teacher settings: {exc}") from exc
+    net = VQTokenizerGNN(gnn, dataset.num_features, codebook_size=vcfg["codebook_size"], code_dim=vcfg["code_dim"],
+                         ema_decay=vcfg["ema_decay"], commitment=vcfg["commitment"],
+                         dead_threshold=vcfg["dead_threshold"], revive_every=vcfg["revive_every"]).to(device)
+
+    def step(opt: torch.optim.Optimizer) -> float:
+        opt.zero_grad()
+        out = net.tokenize(x, edge_index)
+        loss = F.cross_entropy(out["logits"][train_idx], y[train_idx]) + out["commit"]
+        if vcfg["w_feat"]:
+            loss = loss + vcfg["w_feat"] * feature_loss(net, out["q"], x, vcfg["recon_nodes"])
+        if vcfg["w_struct"]:
+            loss = loss + vcfg["w_struct"] * structure_loss(net, out["q"], edge_index, n, vcfg["neg_ratio"],
+                                                            vcfg["max_edges"])
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def validate() -> float:
+        return accuracy(net(x, edge_index)[val_idx], y[val_idx])
+
+    result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                 max_epochs=cfg["max_epochs"], patience=cfg["patience"])
+    with torch.no_grad():
+        out = net.tokenize(x, edge_index)
+        logits = out["logits"]
+        metrics = {"val": accuracy(logits[val_idx], y[val_idx]), "test": accuracy(logits[test_idx], y[test_idx])}
+        if split.test_ind is not None:
+            full_logits = net(as_model_input(data.x).to(device), data.edge_index.to(device))
+            ind = split.test_ind.to(device)
+            metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
+    usage = net.quantizer.usage(out["codes"])
+    usage["code_counts"] = torch.bincount(out["codes"], minlength=net.codebook_size).tolist()
+    knowledge = {"code_z": out["z"].detach(), "codes": out["codes"], "codebook": net.codebook.detach().clone()}
+    return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits.detach(), hidden=out["z"].detach(),
+                      metrics=metrics, fit=result, seconds=time.perf_counter() - start, extra_knowledge=knowledge,
+                      extra_metrics=usage)
+
+
+train_vq_teacher.build_model = build_vq_model  # type: ignore[attr-defined]
+
+
+def _code_projection(student: nn.Module, knowledge: dict[str, Tensor]) -> nn.Module:
+    """The student's map from its hidden layer into the teacher's code space (a linear layer)."""
+    if "codebook" not in knowledge:
+        raise ConfigError("soft_code_kl needs a VQ teacher (trainer 'vq'); use method 'vqgraph'.")
+    return nn.Linear(student.hidden_channels, knowledge["codebook"].size(1))
+
+
+@register_loss("soft_code_kl")
+def soft_code_kl(inp: LossInput) -> Tensor:
+    """KL(teacher ‖ student) of soft code assignments over the shared codebook, for the batch's node ids."""
+    if "codebook" not in inp.teacher or "code_z" not in inp.teacher:
+        raise ConfigError("soft_code_kl needs a VQ teacher (trainer 'vq'); use method 'vqgraph'.")
+    if inp.student_hidden is None:
+        raise ConfigError("soft_code_kl needs the student's hidden representation.")
+    codebook = inp.teacher["codebook"]
+    tau = float(inp.extras.get("config", {}).get("code_temperature", VQ_STUDENT_DEFAULTS["code_temperature"]))
+    if tau <= 0:
+        raise ConfigError(f"code_temperature must be positive, got {tau}.")
+    modules = inp.extras.get("modules")
+    proj = modules["soft_code_kl"] if modules is not None and "soft_code_kl" in modules else None
+    h = proj(inp.student_hidden) if proj is not None else inp.student_hidden
+    if h.size(-1) != codebook.size(1):
+        raise ConfigError(f"student code dim {h.size(-1)} != codebook dim {codebook.size(1)}.")
+    with torch.no_grad():
+        log_t = soft_code_assignment(inp.teacher["code_z"][inp.nodes], codebook, tau, log=True)
+    log_s = soft_code_assignment(h, codebook, tau, log=True)
+    return F.kl_div(log_s, log_t, reduction="batchmean", log_target=True)
+
+
+soft_code_kl.make_module = _code_projection  # type: ignore[attr-defined]
+
+register_method(Method("vqgraph", {"soft_label_kl": 1.0, "soft_code_kl": 1.0}, teacher_trainer="vq",
+                       description="VQGraph: soft labels + soft code assignments from a VQ tokenizer teacher"))
+
+
+def plot_code_usage(raw: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
+    """Save a rank-frequency plot of code usage (one line per run) with perplexity in the legend.
+
+    ``raw`` is setting → list of a VQ teacher's ``extra_metrics`` (with ``code_counts``), as in a pipeline
+    result's ``teachers_extra_raw["vq"]``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(raw), figsize=(5 * max(len(raw), 1), 3.5), squeeze=False)
+    for ax, (setting, runs) in zip(axes[0], raw.items()):
+        for i, run in enumerate(runs):
+            counts = sorted(run.get("code_counts", []), reverse=True)
+            used = [c for c in counts if c > 0]
+            if used:
+                ax.plot(range(1, len(used) + 1), used, lw=1,
+                        label=f"run {i}: ppl {run['perplexity']:.0f}, dead {run['dead_codes']}" if i < 5 else None)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("code rank")
+        ax.set_ylabel("nodes assigned")
+        ax.set_title(f"codebook usage ({setting}, K={runs[0]['num_codes'] if runs else '?'})")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,156 @@
+"""VQGraph: quantizer behaviour, sparse structure loss, node-id alignment of soft-code targets, a cora run."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from torch_geometric import seed_everything
+
+from g2m.datasets import load_dataset, node_split
+from g2m.distill import LossInput, train_student
+from g2m.distill.vqgraph import VQTokenizerGNN, build_vq_model, soft_code_kl, structure_loss, train_vq_teacher
+from g2m.errors import ConfigError
+from g2m.models import StudentMLP, build_teacher
+from g2m.models.vq import VectorQuantizer, code_similarity, kmeans, soft_code_assignment
+from g2m.teacher import train_teacher
+
+FAST = dict(max_epochs=30, patience=10)
+
+
+@pytest.fixture(scope="module")
+def cora():
+    return load_dataset("cora")  # bundled
+
+
+def test_assignment_is_nearest_code():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(16, 4, kmeans_init=False).eval()
+    z = torch.randn(100, 4)
+    _, codes, _ = vq(z)
+    brute = torch.cdist(z, vq.codebook).argmin(-1)
+    assert torch.equal(codes, brute)
+    assert torch.allclose(code_similarity(z, vq.codebook), -torch.cdist(z, vq.codebook) ** 2, atol=1e-4)
+
+
+def test_straight_through_and_commitment():
+    vq = VectorQuantizer(4, 3, kmeans_init=False).eval()
+    z = torch.randn(10, 3, requires_grad=True)
+    q, codes, commit = vq(z)
+    assert torch.allclose(q, vq.codebook[codes])
+    (q.sum() + commit).backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_ema_update_moves_codes_towards_assigned_vectors():
+    vq = VectorQuantizer(2, 2, decay=0.5, kmeans_init=False, revive_every=0)
+    vq.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0]]))
+    vq.ema_sum.copy_(vq.codebook * vq.ema_count[:, None])
+    z = torch.tensor([[1.0, 1.0], [1.2, 0.8], [9.0, 9.0]])
+    before = vq.codebook.clone()
+    vq.train()
+    for _ in range(20):
+        vq(z)
+    target = torch.tensor([[1.1, 0.9], [9.0, 9.0]])
+    assert ((vq.codebook - target).norm(dim=1) < (before - target).norm(dim=1)).all()
+    assert torch.allclose(vq.codebook, target, atol=1e-2)
+
+
+def test_kmeans_init_from_data():
+    torch.manual_seed(0)
+    centres = torch.tensor([[5.0, 0.0], [-5.0, 0.0], [0.0, 5.0]])
+    z = torch.cat([c + 0.1 * torch.randn(50, 2) for c in centres])
+    vq = VectorQuantizer(3, 2).train()
+    vq(z)
+    # every true centre has a code within 0.5 of it
+    d = torch.cdist(centres, vq.codebook).min(dim=1).values
+    assert (d < 0.5).all(), d
+    assert kmeans(z, 3).shape == (3, 2)
+
+
+def test_dead_code_revival():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(8, 2, decay=0.5, kmeans_init=False, dead_threshold=0.05, revive_every=5)
+    vq.codebook.copy_(torch.tensor([[0.0, 0.0]] + [[100.0, 100.0]] * 7))
+    vq.ema_sum.copy_(vq.codebook * vq.ema_count[:, None])
+    z = torch.randn(64, 2)
+    vq.train()
+    for _ in range(5):
+        vq(z)
+    assert vq.revived == 7
+    # revived codes sit on data and now win assignments
+    assert (vq.codebook.abs() < 10).all()
+    assert vq.usage(vq.assign(z))["used_codes"] > 1
+
+
+def test_structure_loss_is_sparse_on_a_huge_graph():
+    n = 200_000  # a dense N×N float matrix would take 160 GB
+    model = VQTokenizerGNN(build_teacher("sage", 8, 3, hidden_channels=16), 8, codebook_size=8, code_dim=8)
+    q = torch.randn(n, 8, requires_grad=True)
+    edge_index = torch.randint(n, (2, 1000))
+    start = time.perf_counter()
+    loss = structure_loss(model, q, edge_index, n, neg_ratio=2)
+    loss.backward()
+    assert time.perf_counter() - start < 5.0
+    assert torch.isfinite(loss) and q.grad is not None
+    assert int((q.grad.abs().sum(1) > 0).sum()) <= 3 * 2 * 1000  # only endpoints of sampled pairs
+
+
+def test_soft_code_targets_follow_node_ids_under_shuffling():
+    torch.manual_seed(0)
+    n, k, d = 50, 6, 4
+    codebook = torch.randn(k, d)
+    code_z = torch.randn(n, d)
+    teacher = {"code_z": code_z, "codebook": codebook, "logits": torch.randn(n, 3)}
+    perm = torch.randperm(n)[:20]
+    inp = LossInput(nodes=perm, student_logits=torch.randn(20, 3), student_hidden=code_z[perm], teacher=teacher,
+                    labels=torch.zeros(n, dtype=torch.long), train_mask=torch.zeros(n, dtype=torch.bool),
+                    extras={"config": {"code_temperature": 0.5}})
+    assert float(soft_code_kl(inp)) < 1e-5  # student == teacher for the same node ids
+    wrong = LossInput(**{**inp.__dict__, "student_hidden": code_z[:20]})  # rows by batch position
+    assert float(soft_code_kl(wrong)) > 1e-2
+    targets = soft_code_assignment(code_z[perm], codebook, 0.5)
+    assert torch.allclose(targets.sum(-1), torch.ones(20))
+
+
+def test_vqgraph_minibatch_student_and_errors(cora):
+    split = node_split(cora, 0, "tran")
+    seed_everything(0)
+    t = train_vq_teacher(cora, split, "sage", codebook_size=32, code_dim=16, max_epochs=5, patience=5)
+    assert t.extra_knowledge["code_z"].shape == (split.observed.numel(), 16)
+    assert t.extra_knowledge["codebook"].shape == (32, 16)
+    assert 1 <= t.extra_metrics["perplexity"] <= 32
+    assert t.extra_metrics["used_codes"] + t.extra_metrics["dead_codes"] == 32
+    s = train_student(cora, split, "vqgraph", t, batch_size=512, max_epochs=3, patience=3)
+    assert s.config["terms"] == {"soft_label_kl": 1.0, "soft_code_kl": 1.0}
+    assert isinstance(s.model, StudentMLP)  # the code projection is trained alongside, not saved with it
+    assert set(s.model.state_dict()) == set(StudentMLP(cora.num_features, 128, cora.num_classes).state_dict())
+    with pytest.raises(ConfigError):
+        train_vq_teacher(cora, split, "sage", codebook_size=0)
+    std = train_teacher(cora, split, "sage", max_epochs=2, patience=2)
+    with pytest.raises(ConfigError, match="VQ teacher"):
+        train_student(cora, split, "vqgraph", std, max_epochs=2)
+
+
+@pytest.mark.parametrize("teacher", ["gcn", "gat", "appnp"])
+def test_every_teacher_can_be_tokenized(cora, teacher):
+    split = node_split(cora, 0, "ind")
+    seed_everything(0)
+    t = train_vq_teacher(cora, split, teacher, codebook_size=16, code_dim=8, max_epochs=2, patience=2)
+    assert {"val", "test", "test_ind"} <= set(t.metrics)
+    kw = {k: t.config[k] for k in ("hidden_channels", "num_layers", "dropout", "heads", "attn_dropout", "K", "alpha",
+                                   "codebook_size", "code_dim") if k in t.config}
+    rebuilt = build_vq_model(cora.num_features, cora.num_classes, teacher, **kw)
+    rebuilt.load_state_dict(t.model.state_dict())  # `g2m evaluate` can rebuild it
+
+
+def test_short_cora_run_vqgraph_beats_plain_mlp(cora):
+    split = node_split(cora, 0, "tran")
+    seed_everything(0)
+    t = train_vq_teacher(cora, split, "sage", max_epochs=100, patience=20)
+    seed_everything(0)
+    vq = train_student(cora, split, "vqgraph", t, max_epochs=150, patience=30)
+    seed_everything(0)
+    mlp = train_student(cora, split, "mlp", max_epochs=150, patience=30)
+    assert vq.metrics["test"] > mlp.metrics["test"] + 10.0, (vq.metrics, mlp.metrics)
