@@ -17,7 +17,8 @@ from g2m.datasets.base import GraphDataset
 from g2m.errors import ConfigError, DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = TrainConfig(epochs=2, distilled_epochs=2, samples_per_epoch=64, eval_every=1, hidden_channels=16)
+FAST = TrainConfig(epochs=2, distilled_epochs=2, samples_per_epoch=64, eval_every=1, hidden_channels=16,
+                   num_threads=1)
 
 
 def shared_root():
@@ -192,7 +193,8 @@ def test_mutag_condense_and_evaluate_distilled(tmp_path):
     assert d.meta["node_spec"]["kind"] == "dense" and d.tree_edge_attr is not None
     assert d.tree_x.dtype == torch.uint8  # one-hot labels stored compactly
     assert res.metrics["mirage"]["fraction"] < 0.2
-    m = evaluate_distilled(tmp_path / "distilled.pt", gnn="gat", seeds=[0], device="cpu", output=tmp_path / "ev")
+    m = evaluate_distilled(tmp_path / "distilled.pt", gnn="gat", seeds=[0], device="cpu", output=tmp_path / "ev",
+                           train=FAST)
     assert m["metric"] == "accuracy" and len(m["mirage"]["test"]["runs"]) == 1
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["gnn"] == "gat"
 
@@ -220,6 +222,6 @@ def test_proteins_from_shared_data():
 
     ds = load_dataset("proteins", shared_root())
     split = graph_split(ds, 0)
-    d = mirage_distill(ds, split["train"], depth=2, support=0.2, budget="1%")
+    d = mirage_distill(ds, split["train"], depth=1, support=0.2, budget="1%")
     assert d.nbytes() <= 0.01 * d.meta["train_bytes"]
     assert set(d.set_y.tolist()) == {0, 1}

@@ -34,6 +34,8 @@ def condense_cmd(
                                   "(full, random) or 'none'."),
     epochs: int = typer.Option(100, "--epochs", help="Epochs on real graphs (full / random baselines)."),
     distilled_epochs: int = typer.Option(100, "--distilled-epochs", help="Epochs on the distilled set."),
+    threads: int = typer.Option(0, "--threads", help="Torch CPU threads while training (0: torch's default; "
+                                "1 is often fastest for these small graphs)."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the TU 80/10/10 split (OGB: official split)."),
     seeds: str = SeedsOpt,
     seed: int = SeedOpt,
@@ -67,7 +69,8 @@ def condense_cmd(
     out = output or Path("runs") / f"condense-{Path(dataset).name}-{method}-{gnn}"
     result = condense(dataset, method=method, gnn=gnn, depth=depth, support=support or None, budget=budget,
                       seeds=seed_list, device=device, root=data_root, output=out, split_seed=split_seed,
-                      baselines=base, train=TrainConfig(epochs=epochs, distilled_epochs=distilled_epochs),
+                      baselines=base, train=TrainConfig(epochs=epochs, distilled_epochs=distilled_epochs,
+                                        num_threads=threads or None),
                       max_sets_per_class=max_sets or None, itemsets=itemsets)
     m = result.metrics
     typer.echo(f"{m['dataset']}  {m['gnn']}  depth {m['depth']}  metric {m['metric']} (%)  "

@@ -315,6 +315,7 @@ class TrainConfig:
     eval_every: int = 5
     patience: int | None = None
     class_balance: bool = False
+    num_threads: int | None = None  # torch intra-op threads while training (1 is fastest for small graphs)
 
 
 def evaluate_on(distilled: DistilledDataset | None, graph_ds: Any, split: dict, gnn: str, seeds: Sequence[int],
@@ -340,6 +341,20 @@ def evaluate_on(distilled: DistilledDataset | None, graph_ds: Any, split: dict, 
         train, weights, epochs, spe = _graphs(graph_ds, idx, node_spec, use_edges), None, cfg.epochs, None
     if distilled is not None:
         depth = int(meta.get("depth", depth))
+    threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        return _train_seeds(train, weights, val, test, graph_ds, gnn, seeds, device, cfg, node_spec, edge_spec,
+                            depth, epochs, spe)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_seeds(train, weights, val, test, graph_ds, gnn, seeds, device, cfg, node_spec, edge_spec, depth,
+                 epochs, spe) -> list[float]:
+    from torch_geometric import seed_everything
+
     scores = []
     for seed in seeds:
         seed_everything(seed)
@@ -432,9 +447,10 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
 
 def evaluate_distilled(path: str | os.PathLike, gnn: str = "gin", seeds: Sequence[int] | str = (0,),
                        device: str = "auto", root: str | os.PathLike | None = None,
-                       output: str | os.PathLike | None = None) -> dict[str, Any]:
+                       output: str | os.PathLike | None = None, train: TrainConfig | None = None) -> dict[str, Any]:
     """Train ``gnn`` on a distilled file and score it on the real validation/test graphs of the dataset it
-    was made from (same split). Returns the metrics dict; writes ``output/metrics.json`` when given."""
+    was made from (same split). Returns the metrics dict; writes ``output/metrics.json`` when given.
+    ``train`` overrides the training hyper-parameters (default :class:`TrainConfig`)."""
     from g2m.datasets import graph_split, load_dataset
 
     distilled = DistilledDataset.load(path)
@@ -448,7 +464,7 @@ def evaluate_distilled(path: str | os.PathLike, gnn: str = "gin", seeds: Sequenc
     _check_graph_dataset(graph_ds)
     split = graph_split(graph_ds, int(meta.get("split_seed", 0)))
     train_bytes = int(meta.get("train_bytes") or training_bytes(from_dataset(graph_ds.dataset, split["train"])))
-    runs = evaluate_on(distilled, graph_ds, split, gnn, seeds, resolve_device(device), TrainConfig())
+    runs = evaluate_on(distilled, graph_ds, split, gnn, seeds, resolve_device(device), train or TrainConfig())
     nbytes = distilled.nbytes()
     metrics = {"dataset": name, "method": meta.get("method", "mirage"), "gnn": gnn, "metric": graph_ds.metric,
                "seeds": seeds, "depth": meta.get("depth"), "split_seed": meta.get("split_seed", 0),
