@@ -120,3 +120,14 @@ def test_run_config_records_the_composition():
     assert resolved["terms"] == {"soft_label_kl": 1.0, "lfd": 1.0, "hfd": 1.0}
     expected = distill_config("cora", "glnn+ffg2m")
     assert (resolved["lam"], resolved["temperature"]) == (expected["lam"], expected["temperature"])
+
+
+def test_cli_term_weight_flags(tmp_path):
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["distill", "--method", "glnn", "--w-lfd", "0.5", "--output", str(tmp_path / "a")])
+    assert bad.exit_code != 0
+    assert isinstance(bad.exception, ConfigError) and "--w-lfd" in str(bad.exception)

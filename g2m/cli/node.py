@@ -192,6 +192,8 @@ def distill_cmd(
     commitment: Optional[float] = typer.Option(None, "--commitment", help="VQGraph: commitment loss weight."),
     w_feat: Optional[float] = typer.Option(None, "--w-feat", help="VQGraph: feature reconstruction weight."),
     w_struct: Optional[float] = typer.Option(None, "--w-struct", help="VQGraph: structure reconstruction weight."),
+    w_lfd: Optional[float] = typer.Option(None, "--w-lfd", help="FF-G2M: weight of the low-frequency (neighbour) KL."),
+    w_hfd: Optional[float] = typer.Option(None, "--w-hfd", help="FF-G2M: weight of the high-frequency (difference) KL."),
 ) -> None:
     """Distill a GNN teacher into a graph-free MLP student, over seeds and settings.
 
@@ -206,6 +208,8 @@ def distill_cmd(
         g2m distill -d cora -m mlp --seeds 5 --setting tran
 
         g2m distill --teacher sage --method vqgraph --codebook-size 512 --code-dim 64 -o runs/vq-cora
+
+        g2m distill -d citeseer -m glnn+ffg2m --lam 0.2 --temperature 1.0 --w-hfd 0.5 --seeds 3
     """
     from g2m.pipeline import single_method_metrics, write_run
 
@@ -219,6 +223,9 @@ def distill_cmd(
     if any(v is not None for v in {**vq_teacher, **vq_student}.values()) and "vqgraph" not in method.lower():
         raise ConfigError("--codebook-size/--code-dim/--code-temperature/--w-code/... apply to --method vqgraph only.")
     student_over.update(vq_student)
+    if (w_lfd is not None or w_hfd is not None) and "ffg2m" not in method.lower():
+        raise ConfigError("--w-lfd/--w-hfd apply to methods with FF-G2M's terms (ffg2m, glnn+ffg2m, ...).")
+    student_over.update(w_lfd=w_lfd, w_hfd=w_hfd)
     result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out,
                   {k: v for k, v in vq_teacher.items() if v is not None},
                   {k: v for k, v in student_over.items() if v is not None}, batch_size)
