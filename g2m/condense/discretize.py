@@ -58,22 +58,24 @@ class Discretizer:
         method = self.method
         if method == "auto":
             method = "exact"
-            if not is_integer_valued(x) or len(np.unique(x, axis=0)) > self.max_categories:
+            if not is_integer_valued(x) or int(row_ids(x)[0].max()) + 1 > self.max_categories:
                 method = "quantile"
         self.kind_ = method
         if method == "exact":
-            self.rows_, inverse = np.unique(x, axis=0, return_inverse=True)
+            inverse, first = row_ids(x)
+            self.rows_, self.train_labels_ = x[first], inverse
             self.representatives_ = self.rows_
         elif method == "quantile":
             qs = np.linspace(0, 1, self.n_bins + 1)[1:-1]
             self.edges_ = [np.unique(np.quantile(x[:, j].astype(np.float64), qs)) for j in range(x.shape[1])]
             codes = self._bin(x)
-            self.rows_, inverse = np.unique(codes, axis=0, return_inverse=True)
-            self.representatives_ = self._means(x, inverse.reshape(-1), len(self.rows_))
+            inverse, first = row_ids(codes)
+            self.rows_, self.train_labels_ = codes[first], inverse
+            self.representatives_ = self._means(x, inverse, len(self.rows_))
         else:  # kmeans
             from sklearn.cluster import KMeans
 
-            k = min(self.n_bins, len(np.unique(x, axis=0)))
+            k = min(self.n_bins, int(row_ids(x)[0].max()) + 1)
             self.kmeans_ = KMeans(n_clusters=k, n_init=3, random_state=self.seed).fit(x.astype(np.float64))
             inverse = self.kmeans_.labels_
             self.representatives_ = self.kmeans_.cluster_centers_.astype(np.float32)
@@ -103,14 +105,45 @@ class Discretizer:
         return _lookup_rows(self.rows_, codes)
 
     def fit_transform(self, x: np.ndarray | None, degree: np.ndarray | None = None) -> np.ndarray:
-        return self.fit(x, degree).transform(x, degree)
+        """``fit`` then the labels of the same rows (without a second lookup)."""
+        self.fit(x, degree)
+        if self.kind_ in ("exact", "quantile"):
+            return self.train_labels_
+        return self.transform(x, degree)
+
+
+def row_ids(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense canonical ids of the rows of ``x`` (equal rows, equal ids; ids follow the rows' lexicographic
+    order) and the index of one row per id. Vectorised: integer rows are packed into one int64 key when their
+    ranges allow it, otherwise columns are folded in pairwise with 1-D ``np.unique`` calls."""
+    from g2m.condense.trees import pair_ids
+
+    x = np.asarray(x).reshape(len(x), -1)
+    if len(x) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if is_integer_valued(x):
+        cols = x.astype(np.int64)
+        lo = cols.min(0)
+        span = cols.max(0) - lo + 1
+        if np.sum(np.log2(span.astype(np.float64))) < 62:
+            key = np.zeros(len(x), dtype=np.int64)
+            for j in range(cols.shape[1]):
+                key = key * int(span[j]) + (cols[:, j] - lo[j])
+            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+            return inv.reshape(-1), first
+    else:
+        cols = np.stack([np.unique(x[:, j], return_inverse=True)[1].reshape(-1) for j in range(x.shape[1])], 1)
+    ids = cols[:, 0]
+    for j in range(1, cols.shape[1]):
+        ids = pair_ids(ids, cols[:, j])
+    _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    return inv.reshape(-1), first
 
 
 def _lookup_rows(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Index of each row of ``rows`` in the sorted unique ``table`` (``-1`` when absent)."""
+    """Index of each row of ``rows`` in the unique-row ``table`` (``-1`` when absent)."""
     both = np.concatenate([table, rows.astype(table.dtype, copy=False)])
-    uniq, inv = np.unique(both, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    pos = np.full(len(uniq), -1, dtype=np.int64)
+    inv, _ = row_ids(both)
+    pos = np.full(int(inv.max()) + 1, -1, dtype=np.int64)
     pos[inv[: len(table)]] = np.arange(len(table))
     return pos[inv[len(table):]]

@@ -127,12 +127,12 @@ def mirage_distill(graph_ds: Any, train_idx: Any, depth: int = 2, support: float
         edge_spec = None
     ei = arrays.edge_index
     deg = np.bincount(ei[1], minlength=arrays.num_nodes)
-    node_disc = Discretizer(discretization, n_bins, max_degree, seed=seed).fit(arrays.x, deg)
-    labels0 = node_disc.transform(arrays.x, deg)
+    node_disc = Discretizer(discretization, n_bins, max_degree, seed=seed)
+    labels0 = node_disc.fit_transform(arrays.x, deg)
     edge_disc, elabels = None, None
     if edge_spec is not None and arrays.edge_attr is not None:
-        edge_disc = Discretizer(discretization, n_bins, seed=seed).fit(arrays.edge_attr)
-        elabels = edge_disc.transform(arrays.edge_attr)
+        edge_disc = Discretizer(discretization, n_bins, seed=seed)
+        elabels = edge_disc.fit_transform(arrays.edge_attr)
     index = TreeIndex(labels0, ei, depth, elabels)
     ptr, items = graph_items(arrays.node_graph, index.root_labels, arrays.num_graphs)
     if support is not None:
