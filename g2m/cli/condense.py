@@ -53,7 +53,7 @@ def condense_cmd(
 
         g2m condense --dataset mutag --method mirage --gnn gin --output runs/mutag
 
-        g2m condense -d ogbg-molhiv --gnn gin --depth 2 --support 0.3 --budget 1% --seeds 3 -o runs/molhiv
+        g2m condense -d ogbg-molhiv --gnn gin --depth 2 --support 0.1 --budget 1% --seeds 3 -o runs/molhiv
 
         g2m evaluate runs/mutag/distilled.pt --gnn gcn
     """
