@@ -50,6 +50,9 @@ METHOD_DISTILL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     # VQGraph: label CE (lam), soft-label KL and soft-code KL weights, code temperature; docs/vqgraph.md.
     "vqgraph": {
         "*": dict(lam=0.0, temperature=1.0, w_soft_label_kl=1.0, w_soft_code_kl=1.0, code_temperature=1.0),
+        # best validation accuracy of small sweeps (3 seeds, transductive; docs/vqgraph.md)
+        "cora": dict(w_soft_code_kl=5.0, code_temperature=3.0),
+        "citeseer": dict(w_soft_code_kl=1.0, code_temperature=1.0),
     },
 }
 
@@ -94,10 +97,13 @@ VQ_DEFAULTS: dict[str, Any] = dict(
     w_feat=1.0,             # feature reconstruction (MSE) weight
     w_struct=1.0,           # structure reconstruction (edges vs sampled non-edges, BCE) weight
     neg_ratio=1,            # sampled non-edges per observed edge
-    max_edges=200_000,      # observed edges sampled per step for the structure loss (0 = all)
-    recon_nodes=4096,       # nodes sampled per step for the feature loss (0 = all)
+    max_edges=50_000,       # observed edges sampled per step for the structure loss (0 = all)
+    recon_nodes=2048,       # nodes sampled per step for the feature loss (0 = all)
     dead_threshold=1e-2,    # EMA count below which a code is dead and revived
     revive_every=10,        # EMA updates between dead-code revivals (0 = never)
+    warmup=True,            # first train without quantization (early stopping), then k-means-init the codebook
+    vq_epochs=200,          # max epochs of joint teacher + tokenizer training (after warm-up)
+    vq_patience=30,         # early-stopping patience of that phase (validation accuracy, quantized)
 )
 VQ_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {}
 

@@ -62,10 +62,16 @@ class VQTokenizerGNN(nn.Module):
     def codebook(self) -> Tensor:
         return self.quantizer.codebook
 
-    def tokenize(self, x: Tensor, edge_index: Tensor) -> dict[str, Tensor]:
-        """``z`` (code-space embeddings), ``q`` (straight-through quantized), ``codes``, ``commit``, ``logits``."""
+    def tokenize(self, x: Tensor, edge_index: Tensor, quantize: bool = True) -> dict[str, Tensor]:
+        """``z`` (code-space embeddings), ``q`` (straight-through quantized), ``codes``, ``commit``, ``logits``.
+
+        ``quantize=False`` (warm-up only) feeds ``z`` itself to the classifier and leaves the codebook alone.
+        """
         z = self.pre(self.gnn.encode(x, edge_index))
-        q, codes, commit = self.quantizer(z)
+        if quantize:
+            q, codes, commit = self.quantizer(z)
+        else:
+            q, codes, commit = z, z.new_zeros(z.size(0), dtype=torch.long), z.sum() * 0.0
         logits = self.gnn.classify(self.post(q), edge_index)
         return {"z": z, "q": q, "codes": codes, "commit": commit, "logits": logits}
 
@@ -160,9 +166,11 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
                          ema_decay=vcfg["ema_decay"], commitment=vcfg["commitment"],
                          dead_threshold=vcfg["dead_threshold"], revive_every=vcfg["revive_every"]).to(device)
 
+    phase = {"quantize": True}
+
     def step(opt: torch.optim.Optimizer) -> float:
         opt.zero_grad()
-        out = net.tokenize(x, edge_index)
+        out = net.tokenize(x, edge_index, quantize=phase["quantize"])
         loss = F.cross_entropy(out["logits"][train_idx], y[train_idx]) + out["commit"]
         if vcfg["w_feat"]:
             loss = loss + vcfg["w_feat"] * feature_loss(net, out["q"], x, vcfg["recon_nodes"])
@@ -174,10 +182,17 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
         return loss.item()
 
     def validate() -> float:
-        return accuracy(net(x, edge_index)[val_idx], y[val_idx])
+        return accuracy(net.tokenize(x, edge_index, quantize=phase["quantize"])["logits"][val_idx], y[val_idx])
 
+    if vcfg["warmup"]:  # phase 1: teacher + decoders without quantization, then k-means on its embeddings
+        phase["quantize"] = False
+        fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"], max_epochs=cfg["max_epochs"],
+            patience=cfg["patience"])
+        with torch.no_grad():
+            net.quantizer.init_codebook(net.tokenize(x, edge_index, quantize=False)["z"])
+        phase["quantize"] = True
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                 max_epochs=cfg["max_epochs"], patience=cfg["patience"])
+                 max_epochs=vcfg["vq_epochs"], patience=vcfg["vq_patience"])
     with torch.no_grad():
         out = net.tokenize(x, edge_index)
         logits = out["logits"]
