@@ -26,13 +26,13 @@ DATASETS = ["ogbg-molhiv", "mutag", "proteins", "imdb-binary", "ogbg-molbace", "
 GNNS = ["gin", "gcn"]
 
 # Mirage settings per dataset (depth = GNN layers). Chosen a priori from the tree statistics (depth-2 trees
-# are rare in PROTEINS/DD/IMDB, so those use lower support or depth 1), not tuned on test scores.
+# are rare in PROTEINS/DD/IMDB, so those use depth 1 and, for IMDB and DD, a lower support), not tuned on test scores.
 MIRAGE = {
     "mutag": dict(depth=2, support=0.2),
     "proteins": dict(depth=1, support=0.2),
     "nci1": dict(depth=2, support=0.1),
-    "dd": dict(depth=1, support=0.2),
-    "imdb-binary": dict(depth=1, support=0.1),
+    "dd": dict(depth=1, support=0.02),
+    "imdb-binary": dict(depth=1, support=0.03),
     "ogbg-molbace": dict(depth=2, support=0.1),
     "ogbg-molhiv": dict(depth=2, support=0.1),
 }
@@ -110,6 +110,18 @@ def write(rows: list[dict], args) -> None:
                      f"validation every {tc.get('eval_every')} epochs, hidden {tc.get('hidden_channels')}, "
                      f"lr {tc.get('lr')}, batch {tc.get('batch_size')}, {tc.get('samples_per_epoch')} distilled "
                      "samples per epoch")
+    hiv = [m for m in rows if m["dataset"] == "ogbg-molhiv" and m["gnn"] == "gin"]
+    if hiv:
+        m = hiv[0]
+        auc, frac, secs = m["mirage"]["test"]["mean"], 100 * m["mirage"]["fraction"], m["condense_seconds"]
+        lines += ["", "## Targets of the issue (ogbg-molhiv, GIN)", "",
+                  f"- ROC-AUC ≥ 71 from a distilled set under 1% of the training bytes: measured "
+                  f"{fmt(m['mirage']['test'])} at {frac:.4f}% — {'met' if auc >= 71 and frac < 1 else 'NOT met'}.",
+                  f"- condensation under 60 s on 2 CPU cores: measured {secs:.2f} s (wall clock, machine shared "
+                  f"with other jobs) — {'met' if secs < 60 else 'NOT met'}."]
+    lines += ["", "Caveats: few seeds (see the table) and one TU split, so the small TU test sets (19 graphs for "
+              "MUTAG) make scores coarse; the full-data baselines ran a reduced number of epochs on the larger "
+              "datasets (listed above), so they are below published full-data numbers."]
     (out / "condense.md").write_text("\n".join(lines) + "\n")
 
 
