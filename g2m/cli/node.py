@@ -120,7 +120,9 @@ def datasets_cmd(
         table.add_row(name, spec.task, available, *(str(stats.get(k, "")) for k in
                                                     ("graphs", "nodes", "edges", "features", "classes")),
                       spec.description)
-    Console().print(table)
+    out = Console()
+    out.width = max(out.width, 150)  # a full row per dataset even when piped
+    out.print(table)
 
 
 @app.command("teacher")

@@ -1,0 +1,128 @@
+"""Accuracy benchmark: teacher / MLP / distilled students on the CPF datasets, many seeds, tran + prod.
+
+Each (dataset, method) result is saved as ``docs/results/accuracy/<dataset>__<method>.json``; the table
+``docs/results/accuracy.md`` is re-rendered from every saved result, so methods can be run separately.
+
+    python benchmarks/accuracy.py --datasets cora,citeseer,a-computer,a-photo --methods mlp,glnn --seeds 10
+    python benchmarks/accuracy.py --render-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from g2m.evaluate import format_mean_std
+from g2m.pipeline import environment, run_node_experiment
+from g2m.utils import parse_seeds, write_json_atomic
+
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+PUBLISHED = {  # transductive, SAGE teacher, CPF protocol (DESIGN.md)
+    "cora": {"teacher": 80.64, "mlp": 60, "glnn": 80.26, "vqgraph": 83.93},
+    "citeseer": {"teacher": 70.49, "mlp": 59, "glnn": 71.22, "vqgraph": 76.08},
+    "a-computer": {"teacher": 82.82, "mlp": 67, "glnn": 82.71, "vqgraph": 85.17},
+    "a-photo": {"teacher": 90.85, "mlp": 79, "glnn": 91.95, "vqgraph": 94.21},
+}
+PUBLISHED_PROD = {"cora": (79.29, 78.28), "citeseer": (68.38, 69.27), "a-computer": (82.14, 82.29),
+                  "a-photo": (91.08, 92.38)}
+
+
+def run(datasets: list[str], methods: list[str], seeds: list[int], teacher: str, root: str | None,
+        device: str, command: str) -> None:
+    for name in datasets:
+        start = time.perf_counter()
+        result = run_node_experiment(name, teacher=teacher, methods=methods, seeds=seeds, setting="both",
+                                     device=device, root=root, save_checkpoints=False)
+        wall = time.perf_counter() - start
+        for method in methods:
+            trainer = result["teacher_trainers"][method]
+            entry = {"dataset": name, "method": method, "teacher_model": teacher, "teacher_trainer": trainer,
+                     "seeds": seeds, "teacher": result["teachers"].get(trainer) if trainer else None,
+                     "student": result["students"][method], "timings": result["timings"],
+                     "wall_seconds_all_methods": wall, "torch_threads": torch.get_num_threads(),
+                     "command": command, "environment": environment(),
+                     "config": result["config"]["resolved"]}
+            write_json_atomic(RESULTS / "accuracy" / f"{name}__{method}.json", entry)
+        print(f"{name}: {wall:.1f} s for {len(seeds)} seeds × 2 settings, methods {methods}", flush=True)
+
+
+def render() -> str:
+    rows = [json.loads(p.read_text()) for p in sorted((RESULTS / "accuracy").glob("*.json"))]
+    by_ds: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_ds.setdefault(r["dataset"], {})[r["method"]] = r
+    method_order = [m for m in ("mlp", "glnn", "vqgraph", "ffg2m", "vqgraph+ffg2m", "glnn+ffg2m")
+                    if any(m in d for d in by_ds.values())]
+    method_order += sorted({m for d in by_ds.values() for m in d} - set(method_order))
+    lines = ["# Accuracy benchmark (node classification, CPF protocol)", "",
+             "Mean ± std (population) of test accuracy in percent over the seeds listed; the best epoch of every "
+             "model is chosen on validation accuracy only. `tran` = transductive; `prod` = production "
+             "(0.8 × observed-test + 0.2 × held-out-test accuracy of the inductive run, 20% of test nodes held out). "
+             "Published numbers (DESIGN.md) in brackets.", ""]
+    for setting, key in (("Transductive", "transductive"), ("Production", "production")):
+        lines += [f"## {setting}", "", "| dataset | seeds | teacher (SAGE) | " + " | ".join(method_order) + " |",
+                  "|---" * (3 + len(method_order)) + "|"]
+        for ds, methods in by_ds.items():
+            any_r = next(iter(methods.values()))
+            teacher = next((r["teacher"] for r in methods.values() if r.get("teacher_trainer") == "standard"), None)
+            pub = PUBLISHED.get(ds, {}) if key == "transductive" else {}
+            pprod = PUBLISHED_PROD.get(ds) if key == "production" else None
+
+            def cell(entry, pubval):
+                txt = format_mean_std(entry.get(key) if entry else None)
+                return f"{txt} [{pubval}]" if pubval is not None and txt != "–" else txt
+
+            t_pub = pub.get("teacher") if pub else (pprod[0] if pprod else None)
+            cells = [cell(teacher, t_pub)]
+            for m in method_order:
+                r = methods.get(m)
+                p = pub.get(m) if pub else (pprod[1] if pprod and m == "glnn" else None)
+                cells.append(cell(r["student"] if r else None, p))
+            lines.append(f"| {ds} | {len(any_r['seeds'])} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Teachers of other trainers", ""]
+    for ds, methods in by_ds.items():
+        for m, r in methods.items():
+            if r.get("teacher_trainer") not in (None, "standard") and r.get("teacher"):
+                lines.append(f"- {ds}, {m} teacher ({r['teacher_trainer']}): tran "
+                             f"{format_mean_std(r['teacher'].get('transductive'))}, prod "
+                             f"{format_mean_std(r['teacher'].get('production'))}")
+    lines += ["", "## How these were measured", ""]
+    for ds, methods in by_ds.items():
+        for m, r in methods.items():
+            t = r["timings"]
+            lines.append(f"- {ds} / {m}: `{r['command']}` — {r['wall_seconds_all_methods']:.0f} s wall for all methods "
+                         f"of that call, torch threads {r['torch_threads']}, g2m {r['environment']['g2m']}, "
+                         f"torch {r['environment']['torch']}")
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "accuracy.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="cora,citeseer,a-computer,a-photo")
+    parser.add_argument("--methods", default="mlp,glnn")
+    parser.add_argument("--seeds", default="10")
+    parser.add_argument("--teacher", default="sage")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.render_only:
+        import sys
+
+        run(args.datasets.split(","), args.methods.split(","), parse_seeds(args.seeds), args.teacher,
+            args.data_root, args.device, "python " + " ".join(sys.argv))
+    print(render())
+
+
+if __name__ == "__main__":
+    main()

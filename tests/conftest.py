@@ -1,0 +1,37 @@
+"""Shared fixtures: the shared data root (tests skip with a reason when it is absent) and a tmp cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path | None:
+    """``G2M_DATA_ROOT``, else ``../shared/datasets`` relative to the repo root, else None."""
+    env = os.environ.get("G2M_DATA_ROOT")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "datasets")
+    for cand in candidates:
+        if cand.is_dir():
+            return cand.resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = shared_data_root()
+    if root is None:
+        pytest.skip("no shared datasets: set G2M_DATA_ROOT or place them at ../shared/datasets")
+    return root
+
+
+@pytest.fixture
+def no_data_root(monkeypatch, tmp_path):
+    """No G2M_DATA_ROOT and an empty cache: only bundled datasets are available."""
+    monkeypatch.delenv("G2M_DATA_ROOT", raising=False)
+    monkeypatch.setenv("G2M_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path

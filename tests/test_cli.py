@@ -1,0 +1,115 @@
+"""End-to-end CLI runs on bundled Cora, the metrics.json schema, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from g2m.cli import app, main
+
+runner = CliRunner()
+SETTINGS = ("transductive", "inductive", "production")
+
+
+def _stat_ok(entry: dict, n: int) -> None:
+    assert set(entry) >= {"mean", "std", "runs"}
+    assert len(entry["runs"]) == n and all(0.0 <= r <= 100.0 for r in entry["runs"])
+    assert entry["mean"] == pytest.approx(sum(entry["runs"]) / n, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def glnn_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = runner.invoke(app, ["distill", "--teacher", "sage", "--method", "glnn", "--seeds", "2",
+                                 "--setting", "both", "--device", "cpu", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_distill_learns_and_writes_schema(glnn_run):
+    out, result = glnn_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "cora" and metrics["method"] == "glnn" and metrics["teacher_model"] == "sage"
+    assert metrics["seeds"] == [0, 1]
+    for who in ("teacher", "student"):
+        for key in SETTINGS:
+            _stat_ok(metrics[who][key], 2)
+    # 7 classes: chance is ~14%; a learning student is far above it.
+    assert metrics["student"]["transductive"]["mean"] > 70
+    assert metrics["teacher"]["transductive"]["mean"] > 70
+    prod = metrics["student"]["production"]["runs"]
+    obs, ind = metrics["student"]["observed"]["runs"], metrics["student"]["inductive"]["runs"]
+    assert prod == pytest.approx([0.8 * o + 0.2 * i for o, i in zip(obs, ind)], abs=1e-3)
+    assert metrics["timings"]["total_seconds"] > 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset"] == "cora" and config["methods"] == {"glnn": {"soft_label_kl": 1.0}}
+    assert len(list((out / "checkpoints").glob("*.pt"))) == 8  # teacher + student × 2 seeds × 2 settings
+    assert "student (glnn)" in result.output
+
+
+def test_evaluate_reproduces_metrics(glnn_run):
+    out, _ = glnn_run
+    result = runner.invoke(app, ["evaluate", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in SETTINGS:
+        assert evaluation["models"]["student (glnn)"][key]["runs"] == pytest.approx(
+            metrics["student"][key]["runs"], abs=1e-3)
+        assert evaluation["models"]["teacher (sage)"][key]["runs"] == pytest.approx(
+            metrics["teacher"][key]["runs"], abs=1e-3)
+
+
+def test_mlp_method_needs_no_teacher(tmp_path):
+    result = runner.invoke(app, ["distill", "--method", "mlp", "--setting", "tran", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["teacher"] is None and metrics["student"]["transductive"]["mean"] > 40
+
+
+def test_teacher_command(tmp_path):
+    result = runner.invoke(app, ["teacher", "--teacher", "gcn", "--setting", "tran", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["teacher_model"] == "gcn" and metrics["teacher"]["transductive"]["mean"] > 60
+
+
+def test_datasets_command_lists_registry():
+    result = runner.invoke(app, ["datasets"])
+    assert result.exit_code == 0
+    for name in ("cora", "a-computer", "ogbg-molhiv", "mutag"):
+        assert name in result.output
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from g2m.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["distill", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["distill", "--method", "magic"], "unknown method 'magic'"),
+    (["distill", "--teacher", "transformer"], "unknown teacher 'transformer'"),
+    (["distill", "--seeds", "abc"], "--seeds 'abc' is not a seed spec"),
+    (["distill", "--seeds", "0"], "at least 1"),
+    (["distill", "--setting", "sometimes"], "--setting 'sometimes'"),
+    (["distill", "--dataset", "mutag"], "graph-classification dataset"),
+])
+def test_bad_input_is_one_clear_line(args, message):
+    proc = _cli(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_data_root_files(tmp_path):
+    proc = _cli("distill", "--dataset", "citeseer", "--data-root", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "raw files missing" in proc.stderr and "citeseer.npz" in proc.stderr
+
+
+def test_main_is_console_entry_point():
+    assert callable(main)

@@ -1,0 +1,133 @@
+"""Dataset registry, data roots and loaders against the shared data (statistics from its README)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from g2m import load_dataset
+from g2m.datasets import DATASETS, find_root, from_files
+from g2m.errors import ConfigError, DatasetError
+
+# name -> (nodes, directed edges, features, classes) as verified in ../shared/datasets/README.md
+# (CPF names are after the largest connected component: cora 2485 / 5069 undirected edges,
+# citeseer 2110 / 3668, as that README states).
+NODE_STATS = {
+    "cora": (2485, 2 * 5069, 1433, 7),
+    "citeseer": (2110, 2 * 3668, 3703, 6),
+    "cora-planetoid": (2708, 10556, 1433, 7),
+    "citeseer-planetoid": (3327, 9104, 3703, 6),
+}
+GRAPH_STATS = {  # graphs, nodes, edges, classes
+    "mutag": (188, 3371, 7442, 2),
+    "proteins": (1113, 43471, 162088, 2),
+    "nci1": (4110, 122747, 265506, 2),
+    "imdb-binary": (1000, 19773, 193062, 2),
+    "ogbg-molbace": (1513, 51577, 111536, 2),
+}
+
+
+@pytest.mark.parametrize("name", list(NODE_STATS))
+def test_node_loader_counts(data_root, name):
+    ds = load_dataset(name, root=data_root)
+    n, e, f, c = NODE_STATS[name]
+    assert (ds.num_nodes, ds.num_edges, ds.num_features, ds.num_classes) == (n, e, f, c)
+    assert ds.stats() | DATASETS.get(name).stats == ds.stats()  # registry statistics agree
+
+
+@pytest.mark.parametrize("name,pyg", [("a-computer", (13752, 491722)), ("a-photo", (7650, 238162))])
+def test_amazon_largest_component(data_root, name, pyg):
+    ds = load_dataset(name, root=data_root)
+    # The README gives the full graphs; CPF keeps the largest connected component of them.
+    assert ds.num_nodes < pyg[0] and ds.num_edges <= pyg[1]
+    spec = DATASETS.get(name).stats
+    assert (ds.num_nodes, ds.num_edges, ds.num_classes) == (spec["nodes"], spec["edges"], spec["classes"])
+    from torch_geometric.utils import is_undirected, contains_self_loops
+
+    assert is_undirected(ds.data.edge_index) and not contains_self_loops(ds.data.edge_index)
+
+
+@pytest.mark.parametrize("name", list(GRAPH_STATS))
+def test_graph_loader_counts(data_root, name):
+    ds = load_dataset(name, root=data_root)
+    g, n, e, c = GRAPH_STATS[name]
+    s = ds.stats()
+    assert (s["graphs"], s["nodes"], s["edges"], s["classes"]) == (g, n, e, c)
+
+
+def test_molbace_official_split(data_root):
+    ds = load_dataset("ogbg-molbace", root=data_root)
+    assert ds.metric == "roc_auc"
+    assert [len(ds.fixed_split[k]) for k in ("train", "val", "test")] == [1210, 151, 152]
+
+
+def test_read_only_root_writes_processed_to_cache(data_root, tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "TUDataset" / "MUTAG").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(data_root / "TUDataset" / "MUTAG" / "raw", root / "TUDataset" / "MUTAG" / "raw")
+    for p in [root, *root.rglob("*")]:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    monkeypatch.setenv("G2M_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        ds = load_dataset("mutag", root=root)
+        assert len(ds) == 188
+        assert not (root / "TUDataset" / "MUTAG" / "processed").exists()
+        assert any((tmp_path / "cache").rglob("processed/*.pt"))
+    finally:
+        for p in [root, *root.rglob("*")]:
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+def test_bundled_defaults_need_no_root(no_data_root):
+    ds = load_dataset("cora")
+    assert ds.num_nodes == 2485
+    assert find_root("cora").name == "bundled"
+    assert len(load_dataset("mutag")) == 188
+
+
+def test_unknown_dataset_is_clear():
+    with pytest.raises(DatasetError, match="unknown dataset 'nope'.*cora"):
+        load_dataset("nope")
+
+
+def test_missing_raw_files_name_files_and_root(tmp_path):
+    with pytest.raises(DatasetError) as err:
+        load_dataset("citeseer", root=tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "CPF" / "citeseer.npz") in msg and "G2M_DATA_ROOT" in msg
+
+
+def test_missing_files_from_env_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("G2M_DATA_ROOT", str(tmp_path))
+    with pytest.raises(DatasetError, match="PROTEINS_A.txt"):
+        load_dataset("proteins")
+
+
+def test_user_graph_from_data_object():
+    x = torch.randn(6, 3)
+    ei = torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])
+    ds = load_dataset(Data(x=x, edge_index=ei, y=torch.tensor([0, 0, 1, 1, 2, 2])))
+    assert ds.num_classes == 3 and ds.num_edges == 10  # made undirected
+    with pytest.raises(DatasetError, match="no 'y'"):
+        load_dataset(Data(x=x, edge_index=ei))
+    with pytest.raises(DatasetError, match="outside"):
+        load_dataset(Data(x=x, edge_index=torch.tensor([[0], [9]]), y=torch.zeros(6, dtype=torch.long)))
+
+
+def test_user_graph_from_files(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "edges.txt", np.array([[0, 1], [1, 2], [2, 3], [3, 0]]), fmt="%d")
+    np.save(tmp_path / "features.npy", rng.normal(size=(4, 5)).astype(np.float32))
+    np.savetxt(tmp_path / "labels.csv", np.array([0, 1, 0, 1]), fmt="%d")
+    ds = load_dataset(tmp_path)
+    assert (ds.num_nodes, ds.num_features, ds.num_classes, ds.num_edges) == (4, 5, 2, 8)
+    os.remove(tmp_path / "labels.csv")
+    with pytest.raises(DatasetError, match="no labels file"):
+        from_files(tmp_path)
