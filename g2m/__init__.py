@@ -2,7 +2,8 @@
 
 The library API: :func:`load_dataset`, :func:`train_teacher`, :func:`distill` (multi-seed runs),
 :class:`Distiller` (one fitted teacher→student pair, scikit-learn style) and, for graph datasets,
-``g2m.condense``.
+:func:`condense` (Mirage). ``g2m.distill`` and ``g2m.condense`` are also the subpackages, so
+``from g2m.condense import DistilledDataset`` works.
 """
 
 import warnings
@@ -13,9 +14,10 @@ __version__ = "0.1.0"
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
-from g2m.api import Distiller, distill, train_teacher  # noqa: E402
+from g2m.api import Distiller, train_teacher  # noqa: E402
+from g2m import condense, distill  # noqa: E402  (callable subpackages: g2m.condense(...), g2m.distill(...))
 from g2m.datasets import list_datasets, load_dataset  # noqa: E402
 from g2m.errors import ConfigError, DatasetError, G2MError  # noqa: E402
 
-__all__ = ["load_dataset", "list_datasets", "train_teacher", "distill", "Distiller", "G2MError", "ConfigError",
+__all__ = ["load_dataset", "list_datasets", "train_teacher", "distill", "condense", "Distiller", "G2MError", "ConfigError",
            "DatasetError", "__version__"]

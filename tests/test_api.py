@@ -77,3 +77,12 @@ def test_seed_specs():
     for bad in ("0", "-1", "a", "1,1", "4-2"):
         with pytest.raises(ConfigError):
             parse_seeds(bad)
+
+
+def test_top_level_distill_and_condense_are_callable_subpackages():
+    metrics = g2m.distill("cora", method="mlp", seeds=1, setting="tran")
+    assert metrics["method"] == "mlp" and metrics["student"]["transductive"]["mean"] > 40.0
+    with pytest.raises(g2m.DatasetError, match="node-classification dataset"):
+        g2m.condense("cora")
+    from g2m.condense import DistilledDataset  # the subpackage stays importable
+    assert g2m.condense.DistilledDataset is DistilledDataset
