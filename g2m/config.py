@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 TEACHER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sage": dict(hidden_channels=128, num_layers=2, dropout=0.0, lr=0.01, weight_decay=5e-4),
+    # fan_out: each training epoch aggregates over at most 5 random neighbours per node (GLNN trains its
+    # SAGE teachers with fan-out 5); dropout 0.5 + fan-out 5 had the best validation accuracy among
+    # dropout {0, 0.5} x fan-out {none, 5, 10} on cora and citeseer (seeds 0-4, transductive).
+    "sage": dict(hidden_channels=128, num_layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, fan_out=5),
     "gcn": dict(hidden_channels=64, num_layers=2, dropout=0.8, lr=0.01, weight_decay=1e-3),
     "gat": dict(hidden_channels=64, num_layers=2, dropout=0.6, lr=0.01, weight_decay=1e-2, heads=8,
                 attn_dropout=0.3),

@@ -16,7 +16,7 @@ from g2m.datasets.splits import NodeSplit
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
-from g2m.training import FitResult, accuracy, as_model_input, fit
+from g2m.training import FitResult, accuracy, as_model_input, fit, graph_input, sample_fan_out
 
 MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha",
               "codebook_size", "code_dim")
@@ -79,24 +79,30 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     except ValueError as exc:
         raise ConfigError(f"invalid {model} teacher settings: {exc}") from exc
 
+    fan_out = int(cfg.get("fan_out") or 0)
+    num_obs = x.size(0)
+    graph = graph_input(net, edge_index, num_obs)
+
     def step(opt: torch.optim.Optimizer) -> float:
         opt.zero_grad()
-        out = net(x, edge_index)
+        train_graph = graph_input(net, sample_fan_out(edge_index, num_obs, fan_out), num_obs) if fan_out else graph
+        out = net(x, train_graph)
         loss = F.cross_entropy(out[train_idx], y[train_idx])
         loss.backward()
         opt.step()
         return loss.item()
 
     def validate() -> float:
-        return accuracy(net(x, edge_index)[val_idx], y[val_idx])
+        return accuracy(net(x, graph)[val_idx], y[val_idx])
 
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                  max_epochs=cfg["max_epochs"], patience=cfg["patience"])
     with torch.no_grad():
-        logits, hidden = net(x, edge_index, return_hidden=True)
+        logits, hidden = net(x, graph, return_hidden=True)
         metrics = {"val": accuracy(logits[val_idx], y[val_idx]), "test": accuracy(logits[test_idx], y[test_idx])}
         if split.test_ind is not None:
-            full_logits = net(as_model_input(data.x).to(device), data.edge_index.to(device))
+            full_graph = graph_input(net, data.edge_index.to(device), data.num_nodes)
+            full_logits = net(as_model_input(data.x).to(device), full_graph)
             ind = split.test_ind.to(device)
             metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
     return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits.detach(), hidden=hidden.detach(),

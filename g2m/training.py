@@ -8,6 +8,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.utils import to_torch_csr_tensor
 
 
 @dataclass
@@ -75,3 +76,32 @@ def select_rows(x: Tensor, idx: Tensor) -> Tensor:
     new_crow[1:] = counts.cumsum(0)
     gather = torch.arange(int(new_crow[-1]), device=x.device) + torch.repeat_interleave(starts - new_crow[:-1], counts)
     return torch.sparse_csr_tensor(new_crow, col[gather], val[gather], size=(idx.numel(), x.size(1)))
+
+
+def sample_fan_out(edge_index: Tensor, num_nodes: int, fan_out: int) -> Tensor:
+    """Keep at most ``fan_out`` random incoming edges per target node (full-batch neighbour sampling).
+
+    GraphSAGE's sampled training (GLNN's teachers use fan-out 5) without a sampler extension: random keys,
+    one sort by (target, key), then each edge's rank within its target's group.
+    """
+    if fan_out <= 0:
+        return edge_index
+    target = edge_index[1]
+    key = torch.rand(target.numel(), device=target.device)
+    order = torch.argsort(target.double() + key.double() * 0.5)  # groups by target, random order inside
+    sorted_target = target[order]
+    counts = torch.bincount(sorted_target, minlength=num_nodes)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(target.numel(), device=target.device) - starts[sorted_target]
+    return edge_index[:, order[rank < fan_out]]
+
+
+def graph_input(model: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor:
+    """What ``model`` should receive as its graph: a sparse CSR adjacency (row = target) when it supports one.
+
+    PyG layers aggregate a CSR adjacency with one sparse-dense matmul instead of a gather and a scatter over
+    every edge: the same result, several times faster on CPU (a-computer's 0.5M edges: ~4x per epoch).
+    """
+    if getattr(model, "supports_sparse_adj", False):
+        return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
+    return edge_index

@@ -73,6 +73,8 @@ class GNN(nn.Module):
 class GraphSAGE(GNN):
     """GraphSAGE with mean aggregation (projection before aggregation; same function as PyG's)."""
 
+    supports_sparse_adj = True  # accepts a CSR adjacency (row = target) instead of edge_index
+
     def init_conv(self, in_channels, out_channels, last, **kwargs):
         return ProjectFirstSAGEConv(in_channels, out_channels)
 
@@ -80,6 +82,8 @@ class GraphSAGE(GNN):
 @TEACHERS.register("gcn")
 class GCN(GNN):
     """GCN (Kipf & Welling) with symmetric normalisation and self-loops."""
+
+    supports_sparse_adj = True
 
     def init_conv(self, in_channels, out_channels, last, **kwargs):
         return GCNConv(in_channels, out_channels)
@@ -100,6 +104,8 @@ class GAT(GNN):
 @TEACHERS.register("appnp")
 class APPNPNet(nn.Module):
     """APPNP: an MLP predicts, personalised PageRank (``K`` steps, teleport ``alpha``) propagates."""
+
+    supports_sparse_adj = True
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
                  dropout: float = 0.5, act: str = "relu", norm: str | None = None, K: int = 10,
