@@ -16,7 +16,7 @@ from g2m.datasets.splits import NodeSplit
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
-from g2m.training import FitResult, accuracy, as_model_input, fit, graph_input, sample_fan_out
+from g2m.training import FitResult, accuracy, as_model_input, fit, graph_input, neighbor_loader, sample_fan_out
 
 MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha",
               "codebook_size", "code_dim")
@@ -82,6 +82,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     fan_out = int(cfg.get("fan_out") or 0)
     num_obs = x.size(0)
     graph = graph_input(net, edge_index, num_obs)
+    batch_size = cfg.get("batch_size")
 
     def step(opt: torch.optim.Optimizer) -> float:
         opt.zero_grad()
@@ -91,6 +92,9 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
         loss.backward()
         opt.step()
         return loss.item()
+
+    if batch_size:
+        step = _minibatch_step(net, model, obs_data, train_idx, int(batch_size), fan_out, device)
 
     def validate() -> float:
         return accuracy(net(x, graph)[val_idx], y[val_idx])
@@ -107,3 +111,28 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
             metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
     return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits.detach(), hidden=hidden.detach(),
                       metrics=metrics, fit=result, seconds=time.perf_counter() - start)
+
+
+def _minibatch_step(net: nn.Module, model: str, obs_data, train_idx: Tensor, batch_size: int, fan_out: int,
+                    device: torch.device):
+    """One epoch of NeighborLoader minibatches over the training nodes (``fan_out`` neighbours per hop)."""
+    if model == "appnp":
+        raise ConfigError("APPNP propagates over K hops; train it full-batch (leave the teacher batch size unset).")
+    if batch_size < 1:
+        raise ConfigError(f"the teacher batch size must be at least 1, got {batch_size}.")
+    num_layers = getattr(net, "num_layers", 2)
+    loader = neighbor_loader(obs_data, train_idx.cpu(), [fan_out or -1] * num_layers, batch_size)
+
+    def step(opt: torch.optim.Optimizer) -> float:
+        total, seen = 0.0, 0
+        for batch in loader:
+            batch = batch.to(device)
+            opt.zero_grad()
+            out = net(as_model_input(batch.x), batch.edge_index)[: batch.batch_size]
+            loss = F.cross_entropy(out, batch.y[: batch.batch_size])
+            loss.backward()
+            opt.step()
+            total, seen = total + loss.item() * batch.batch_size, seen + batch.batch_size
+        return total / max(seen, 1)
+
+    return step

@@ -10,6 +10,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import to_torch_csr_tensor
 
+from g2m.errors import ConfigError
+
 
 @dataclass
 class FitResult:
@@ -105,3 +107,18 @@ def graph_input(model: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor:
     if getattr(model, "supports_sparse_adj", False):
         return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
     return edge_index
+
+
+def neighbor_loader(data, input_nodes: Tensor, num_neighbors: list[int], batch_size: int, shuffle: bool = True):
+    """PyG's ``NeighborLoader`` over ``data``, or a clear error when its sampler backend is missing."""
+    from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
+
+    if not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
+        raise ConfigError(
+            "minibatch teacher training uses PyG's NeighborLoader, which needs pyg-lib or torch-sparse, and "
+            "neither is installed. Install the extra with `pip install -e \".[fast]\"` (torch-sparse builds from "
+            "source: several minutes), or leave --teacher-batch-size unset to train full-batch.")
+    from torch_geometric.loader import NeighborLoader
+
+    return NeighborLoader(data, input_nodes=input_nodes, num_neighbors=num_neighbors, batch_size=batch_size,
+                          shuffle=shuffle)

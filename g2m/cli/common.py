@@ -12,10 +12,15 @@ DataRootOpt = typer.Option(None, "--data-root", help="Data root with raw files (
 SeedsOpt = typer.Option("1", "--seeds", help="Seeds: a count (10 → seeds 0..9 from --seed), a list (0,3,7) or a range (0-4).")
 SeedOpt = typer.Option(0, "--seed", help="First seed when --seeds is a count.")
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+TeacherBatchOpt = typer.Option(None, "--teacher-batch-size",
+                               help="Train the teacher on NeighborLoader minibatches of this many nodes "
+                                    "(needs the `fast` extra); default full batch.")
+FanOutOpt = typer.Option(None, "--fan-out", help="Teacher neighbours sampled per node and hop while training "
+                                                "(0 = all; default per model, SAGE 5).")
 
 
 def output_opt(default: Optional[str] = None):
     return typer.Option(default, "--output", "-o", help="Output folder for metrics.json, config.json and checkpoints.")
 
 
-__all__ = ["DatasetOpt", "DataRootOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "output_opt", "Path"]
+__all__ = ["DatasetOpt", "DataRootOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "FanOutOpt", "output_opt", "Path"]

@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from g2m.cli import app
-from g2m.cli.common import DataRootOpt, DatasetOpt, DeviceOpt, SeedOpt, SeedsOpt, output_opt
+from g2m.cli.common import (DataRootOpt, DatasetOpt, DeviceOpt, FanOutOpt, SeedOpt, SeedsOpt, TeacherBatchOpt,
+                            output_opt)
 from g2m.errors import ConfigError
 from g2m.evaluate import format_mean_std
 from g2m.utils import parse_seeds
@@ -140,6 +141,8 @@ def teacher_cmd(
     lr: Optional[float] = typer.Option(None, help="Learning rate."),
     weight_decay: Optional[float] = typer.Option(None, help="Weight decay."),
     dropout: Optional[float] = typer.Option(None, help="Dropout."),
+    teacher_batch_size: Optional[int] = TeacherBatchOpt,
+    fan_out: Optional[int] = FanOutOpt,
 ) -> None:
     """Train a GNN teacher over seeds and report its accuracy.
 
@@ -148,11 +151,14 @@ def teacher_cmd(
         g2m teacher --dataset cora --teacher sage --seeds 10
 
         g2m teacher -d citeseer -t gcn --setting tran --output runs/gcn-citeseer
+
+        g2m teacher -d a-computer --teacher-batch-size 1024 --fan-out 10
     """
     from g2m.pipeline import write_run
 
     out = output or _default_output("teacher", dataset, teacher)
-    over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout)
+    over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout,
+                batch_size=teacher_batch_size, fan_out=fan_out)
     result = _run(dataset, data_root, teacher, [], seeds, seed, setting, device, out,
                   {k: v for k, v in over.items() if v is not None}, {}, None)
     seed_list = result["seeds"]
@@ -179,6 +185,8 @@ def distill_cmd(
     lam: Optional[float] = typer.Option(None, "--lam", help="Weight of the label loss (1 - lam goes to distillation)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Distillation temperature."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Student minibatch size (default full batch)."),
+    teacher_batch_size: Optional[int] = TeacherBatchOpt,
+    fan_out: Optional[int] = FanOutOpt,
     student_hidden: Optional[int] = typer.Option(None, help="Student hidden channels."),
     student_layers: Optional[int] = typer.Option(None, help="Student layers."),
     student_dropout: Optional[float] = typer.Option(None, help="Student dropout."),
@@ -221,6 +229,7 @@ def distill_cmd(
                         weight_decay=student_weight_decay)
     vq_teacher = dict(codebook_size=codebook_size, code_dim=code_dim, ema_decay=ema_decay, commitment=commitment,
                       w_feat=w_feat, w_struct=w_struct)
+    teacher_over = dict(batch_size=teacher_batch_size, fan_out=fan_out)
     vq_student = dict(code_temperature=code_temperature, w_soft_code_kl=w_code, w_soft_label_kl=w_label)
     if any(v is not None for v in {**vq_teacher, **vq_student}.values()) and "vqgraph" not in method.lower():
         raise ConfigError("--codebook-size/--code-dim/--code-temperature/--w-code/... apply to --method vqgraph only.")
@@ -229,7 +238,7 @@ def distill_cmd(
         raise ConfigError("--w-lfd/--w-hfd apply to methods with FF-G2M's terms (ffg2m, glnn+ffg2m, ...).")
     student_over.update(w_lfd=w_lfd, w_hfd=w_hfd)
     result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out,
-                  {k: v for k, v in vq_teacher.items() if v is not None},
+                  {k: v for k, v in {**vq_teacher, **teacher_over}.items() if v is not None},
                   {k: v for k, v in student_over.items() if v is not None}, batch_size)
     metrics = single_method_metrics(result)
     write_run(out, metrics, result["config"])

@@ -30,7 +30,7 @@ from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.models.vq import VectorQuantizer, soft_code_assignment
 from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local
-from g2m.training import accuracy, as_model_input, fit, select_rows
+from g2m.training import accuracy, as_model_input, fit, graph_input, select_rows
 
 VQ_MODEL_KEYS = ("codebook_size", "code_dim")
 
@@ -166,11 +166,14 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
                          ema_decay=vcfg["ema_decay"], commitment=vcfg["commitment"],
                          dead_threshold=vcfg["dead_threshold"], revive_every=vcfg["revive_every"]).to(device)
 
+    if overrides.get("batch_size"):
+        raise ConfigError("the VQGraph tokenizer trains full-batch: leave the teacher batch size unset.")
+    graph = graph_input(gnn, edge_index, n)  # CSR adjacency where the GNN supports it (same function, faster)
     phase = {"quantize": True}
 
     def step(opt: torch.optim.Optimizer) -> float:
         opt.zero_grad()
-        out = net.tokenize(x, edge_index, quantize=phase["quantize"])
+        out = net.tokenize(x, graph, quantize=phase["quantize"])
         loss = F.cross_entropy(out["logits"][train_idx], y[train_idx]) + out["commit"]
         if vcfg["w_feat"]:
             loss = loss + vcfg["w_feat"] * feature_loss(net, out["q"], x, vcfg["recon_nodes"])
@@ -182,23 +185,24 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
         return loss.item()
 
     def validate() -> float:
-        return accuracy(net.tokenize(x, edge_index, quantize=phase["quantize"])["logits"][val_idx], y[val_idx])
+        return accuracy(net.tokenize(x, graph, quantize=phase["quantize"])["logits"][val_idx], y[val_idx])
 
     if vcfg["warmup"]:  # phase 1: teacher + decoders without quantization, then k-means on its embeddings
         phase["quantize"] = False
         fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"], max_epochs=cfg["max_epochs"],
             patience=cfg["patience"])
         with torch.no_grad():
-            net.quantizer.init_codebook(net.tokenize(x, edge_index, quantize=False)["z"])
+            net.quantizer.init_codebook(net.tokenize(x, graph, quantize=False)["z"])
         phase["quantize"] = True
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                  max_epochs=vcfg["vq_epochs"], patience=vcfg["vq_patience"])
     with torch.no_grad():
-        out = net.tokenize(x, edge_index)
+        out = net.tokenize(x, graph)
         logits = out["logits"]
         metrics = {"val": accuracy(logits[val_idx], y[val_idx]), "test": accuracy(logits[test_idx], y[test_idx])}
         if split.test_ind is not None:
-            full_logits = net(as_model_input(data.x).to(device), data.edge_index.to(device))
+            full_graph = graph_input(gnn, data.edge_index.to(device), data.num_nodes)
+            full_logits = net(as_model_input(data.x).to(device), full_graph)
             ind = split.test_ind.to(device)
             metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
     usage = net.quantizer.usage(out["codes"])
