@@ -1,8 +1,8 @@
 """g2m: distill GNNs into graph-free MLPs and graph datasets into tiny distilled datasets.
 
-The library API: :func:`load_dataset`, :func:`train_teacher`, :func:`distill` (multi-seed runs),
-:class:`Distiller` (one fitted teacher→student pair, scikit-learn style) and, for graph datasets,
-:func:`condense` (Mirage). ``g2m.distill`` and ``g2m.condense`` are also the subpackages, so
+The library API: `load_dataset`, `train_teacher`, `distill` (multi-seed runs),
+`Distiller` (one fitted teacher→student pair, scikit-learn style) and, for graph datasets,
+`condense` (Mirage). ``g2m.distill`` and ``g2m.condense`` are also the subpackages, so
 ``from g2m.condense import DistilledDataset`` works.
 """
 

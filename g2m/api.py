@@ -1,4 +1,4 @@
-"""The library API: plain functions and a scikit-learn-style :class:`Distiller`; no global state."""
+"""The library API: plain functions and a scikit-learn-style `Distiller`; no global state."""
 
 from __future__ import annotations
 
@@ -33,8 +33,11 @@ def train_teacher(dataset: str | NodeDataset | Data, model: str = "sage", seed: 
                   **overrides: Any) -> TeacherRun:
     """Train one teacher GNN (seeded) and return it with its metrics and knowledge.
 
-    >>> run = g2m.train_teacher("cora", model="sage", seed=0)
-    >>> run.metrics["test"]   # percent
+    Examples:
+        ```python
+        run = g2m.train_teacher("cora", model="sage", seed=0)
+        run.metrics["test"]   # percent
+        ```
     """
     ds = _node_dataset(dataset, root)
     split = split or node_split(ds, seed, setting)
@@ -49,8 +52,11 @@ def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: st
             batch_size: int | None = None) -> dict[str, Any]:
     """Multi-seed distillation; returns the ``metrics.json`` dict (and writes the run when ``output`` is set).
 
-    >>> m = g2m.distill("cora", teacher="sage", method="glnn", seeds=10)
-    >>> m["student"]["transductive"]["mean"]
+    Examples:
+        ```python
+        m = g2m.distill("cora", teacher="sage", method="glnn", seeds=10)
+        m["student"]["transductive"]["mean"]
+        ```
     """
     from g2m.pipeline import run_node_experiment, single_method_metrics, write_run
 
@@ -68,12 +74,14 @@ def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: st
 class Distiller:
     """Teacher → student distillation with the scikit-learn estimator contract.
 
-    >>> d = g2m.Distiller(teacher="sage", method="glnn").fit("cora")
-    >>> d.predict(x_new)          # class ids from node features alone
-    >>> d.metrics_["student"]     # val / test accuracy (percent)
+    ```python
+    d = g2m.Distiller(teacher="sage", method="glnn").fit("cora")
+    d.predict(x_new)          # class ids from node features alone
+    d.metrics_["student"]     # val / test accuracy (percent)
+    ```
 
-    Fitted attributes: ``dataset_``, ``split_``, ``teacher_`` (:class:`TeacherRun`, None for ``mlp``),
-    ``student_`` (:class:`StudentRun`), ``metrics_``.
+    Fitted attributes: ``dataset_``, ``split_``, ``teacher_`` (`TeacherRun`, None for ``mlp``),
+    ``student_`` (`StudentRun`), ``metrics_``.
     """
 
     def __init__(self, teacher: str = "sage", method: str = "glnn", seed: int = 0, setting: str = "tran",

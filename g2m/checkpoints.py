@@ -42,11 +42,12 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 
 
 @torch.no_grad()
-def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: str = "auto",
+                 output: str | Path | None = None) -> dict[str, Any]:
     """Re-evaluate every checkpoint under ``run_dir/checkpoints`` on its seed's split.
 
     Teachers are evaluated as in training (observed graph for observed test nodes, full graph for
-    held-out ones); students from features alone. Writes ``run_dir/evaluation.json``.
+    held-out ones); students from features alone. Writes ``evaluation.json`` to ``output``, else ``run_dir``.
     """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
@@ -56,7 +57,11 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: st
     files = sorted((run_dir / "checkpoints").glob("*.pt"))
     if not files:
         raise ConfigError(f"{run_dir}/checkpoints holds no .pt files to evaluate.")
-    dataset = load_dataset(config["dataset"], root=root or config.get("data_root"))
+    source = config.get("dataset_source") or ""
+    if source.startswith("files:"):  # a user's folder of files, recorded with its absolute path
+        dataset = load_dataset(Path(source.removeprefix("files:")))
+    else:
+        dataset = load_dataset(config["dataset"], root=root or config.get("data_root"))
     dev = resolve_device(device)
     runs: dict[str, dict[str, list]] = {}
     for file in files:
@@ -78,5 +83,5 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: st
             key = f"student ({ckpt['name']})"
         runs.setdefault(key, {}).setdefault(ckpt["setting"], []).append(m)
     result = {"dataset": dataset.name, "models": {k: setting_metrics(v) for k, v in runs.items()}}
-    write_json_atomic(run_dir / "evaluation.json", result)
+    write_json_atomic(Path(output or run_dir) / "evaluation.json", result)
     return result

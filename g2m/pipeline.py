@@ -136,7 +136,7 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
         result["teachers_extra"] = {t: aggregate_extra(v) for t, v in extra.items()}
         result["teachers_extra_raw"] = extra
     config = {
-        "dataset": ds.name, "data_root": str(root) if root else None, "teacher": teacher,
+        "dataset": ds.name, "dataset_source": ds.source, "data_root": str(root) if root else None, "teacher": teacher,
         "methods": {m.name: m.terms for m in methods}, "seeds": seeds, "setting": list(settings),
         "device": str(dev), "batch_size": batch_size, "teacher_overrides": teacher_overrides,
         "student_overrides": student_overrides, "resolved": configs, "split_protocol": ds.split_protocol,

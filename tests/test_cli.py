@@ -64,6 +64,37 @@ def test_evaluate_reproduces_metrics(glnn_run):
             metrics["teacher"][key]["runs"], abs=1e-3)
 
 
+def test_evaluate_writes_to_output_folder(glnn_run, tmp_path):
+    out, _ = glnn_run
+    result = runner.invoke(app, ["evaluate", str(out), "--device", "cpu", "--output", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    assert "student (glnn)" in json.loads((tmp_path / "ev" / "evaluation.json").read_text())["models"]
+
+
+def test_user_folder_run_evaluates_from_anywhere(tmp_path, monkeypatch):
+    import numpy as np
+
+    import g2m
+
+    cora = g2m.load_dataset("cora").data
+    folder = tmp_path / "mygraph"
+    folder.mkdir()
+    np.savetxt(folder / "edges.txt", cora.edge_index.t().numpy(), fmt="%d")
+    np.save(folder / "features.npy", cora.x.numpy())
+    np.savetxt(folder / "labels.txt", cora.y.numpy(), fmt="%d")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["distill", "-d", "mygraph", "-m", "mlp", "--setting", "tran", "-o", "run"])
+    assert result.exit_code == 0, result.output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads((tmp_path / "run" / "evaluation.json").read_text())["models"]["student (mlp)"]
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["student"]
+    assert runs["transductive"]["runs"] == pytest.approx(saved["transductive"]["runs"], abs=1e-3)
+
+
 def test_mlp_method_needs_no_teacher(tmp_path):
     result = runner.invoke(app, ["distill", "--method", "mlp", "--setting", "tran", "--output", str(tmp_path)])
     assert result.exit_code == 0, result.output

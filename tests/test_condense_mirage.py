@@ -212,6 +212,13 @@ def test_cli_condense(tmp_path):
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
     assert "mirage" in m and "random" in m and "full" not in m
+    # `g2m evaluate FILE` prints the score and trains as the condense run did (config.json beside the file)
+    ev = CliRunner().invoke(app, ["evaluate", str(out / "distilled.pt"), "--gnn", "gin", "--device", "cpu",
+                                  "--output", str(tmp_path / "ev")])
+    assert ev.exit_code == 0, ev.output
+    assert "mirage  test" in ev.output and "bytes" in ev.output
+    ev_metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert ev_metrics["gnn"] == "gin" and ev_metrics["mirage"]["bytes"] == m["mirage"]["bytes"]
     bad = CliRunner().invoke(app, ["condense", "--dataset", "cora", "--output", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "node-classification" in str(bad.exception)
 

@@ -11,7 +11,7 @@ DatasetOpt = typer.Option("cora", "--dataset", "-d", help="Dataset name (see `g2
 DataRootOpt = typer.Option(None, "--data-root", help="Data root with raw files (default: $G2M_DATA_ROOT, else the cache).")
 SeedsOpt = typer.Option("1", "--seeds", help="Seeds: a count (10 → seeds 0..9 from --seed), a list (0,3,7) or a range (0-4).")
 SeedOpt = typer.Option(0, "--seed", help="First seed when --seeds is a count.")
-DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 TeacherBatchOpt = typer.Option(None, "--teacher-batch-size",
                                help="Train the teacher on NeighborLoader minibatches of this many nodes "
                                     "(needs the `fast` extra); default full batch.")

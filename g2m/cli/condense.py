@@ -84,10 +84,30 @@ def condense_cmd(
 
 
 def evaluate_distilled_cli(path: Path, gnn: str, seeds: list[int], device: str, data_root: Optional[Path],
-                           output: Optional[Path]) -> dict:
-    """Helper for ``g2m evaluate FILE``: score a distilled file and print the result."""
-    from g2m.condense import evaluate_distilled
+                           output: Optional[Path], distilled_epochs: Optional[int] = None) -> dict:
+    """Helper for ``g2m evaluate FILE``: score a distilled file and print the result.
 
-    m = evaluate_distilled(path, gnn=gnn, seeds=seeds, device=device, root=data_root, output=output)
-    typer.echo(json.dumps(m["mirage"], indent=2))
+    Training settings come from the condense run's ``config.json`` beside the file when there is one (so the
+    file is scored as it was when made), then ``distilled_epochs`` overrides.
+    """
+    from dataclasses import fields
+
+    from g2m.condense import TrainConfig, evaluate_distilled
+
+    train: dict = {}
+    config_path = path.parent / "config.json"
+    if config_path.exists():
+        saved = json.loads(config_path.read_text()).get("train") or {}
+        known = {f.name for f in fields(TrainConfig)}
+        train = {k: v for k, v in saved.items() if k in known}
+    if distilled_epochs is not None:
+        train["distilled_epochs"] = distilled_epochs
+    m = evaluate_distilled(path, gnn=gnn, seeds=seeds, device=device, root=data_root, output=output,
+                           train=TrainConfig(**train))
+    r = m["mirage"]
+    typer.echo(f"{m['dataset']}  {gnn}  depth {m['depth']}  metric {m['metric']} (%)  {len(seeds)} seed(s)")
+    typer.echo(f"  mirage  test {_fmt(r['test'])}   {r['bytes']} bytes  {r['graphs']} graphs  "
+               f"{100 * r['fraction']:.3f}% of the training bytes")
+    if output is not None:
+        typer.echo(f"wrote {output}/metrics.json")
     return m

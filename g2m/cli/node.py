@@ -104,6 +104,9 @@ def datasets_cmd(
     from g2m.datasets import DATASETS, find_root, load_dataset
     from g2m.errors import DatasetError
 
+    if task not in (None, "node", "graph"):
+        raise ConfigError(f"--task {task!r}: use node or graph (or leave it out for both).")
+
     table = Table(title="g2m datasets")
     for col in ("name", "task", "available", "graphs", "nodes", "edges", "features", "classes", "description"):
         table.add_column(col, justify="right" if col in ("graphs", "nodes", "edges", "features", "classes") else "left")
@@ -261,7 +264,12 @@ def evaluate_cmd(
     gnn: str = typer.Option("gin", "--gnn", help="Distilled files only: GNN to train (gin, gcn, gat)."),
     seeds: str = SeedsOpt,
     seed: int = SeedOpt,
-    output: Optional[Path] = output_opt(),
+    distilled_epochs: Optional[int] = typer.Option(
+        None, "--distilled-epochs", help="Distilled files only: training epochs (default: the condense run's "
+                                         "config.json beside the file, else 100)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Folder for the result (run folders: evaluation.json, default the "
+                                               "run folder; distilled files: metrics.json, default none)."),
 ) -> None:
     """Re-evaluate saved checkpoints of a run, or train and evaluate a GNN on a distilled dataset.
 
@@ -269,16 +277,16 @@ def evaluate_cmd(
 
         g2m evaluate runs/distill-cora-sage-glnn
 
-        g2m evaluate runs/mirage-mutag/distilled.pt --gnn gcn --seeds 5
+        g2m evaluate runs/condense-mutag-mirage-gin/distilled.pt --gnn gcn --seeds 5
     """
     if path.is_file():
-        from g2m.condense import evaluate_distilled
+        from g2m.cli.condense import evaluate_distilled_cli
 
-        evaluate_distilled(path, gnn=gnn, seeds=parse_seeds(seeds, start=seed), device=device,
-                           root=str(data_root) if data_root else None, output=output)
+        evaluate_distilled_cli(path, gnn=gnn, seeds=parse_seeds(seeds, start=seed), device=device,
+                               data_root=data_root, output=output, distilled_epochs=distilled_epochs)
         return
     from g2m.checkpoints import evaluate_run
 
-    metrics = evaluate_run(path, root=data_root, device=device)
+    metrics = evaluate_run(path, root=data_root, device=device, output=output)
     Console().print(_summary(f"re-evaluated {path}", metrics["models"]))
-    console.print(f"wrote {path / 'evaluation.json'}")
+    console.print(f"wrote {(output or path) / 'evaluation.json'}")

@@ -11,7 +11,7 @@ A distilled file is ``torch.save`` of a plain dict (see ``docs/condense.md``)::
      "set_ptr": Tensor[S+1], "set_trees": Tensor[sum |set|],   # each training sample = a set of trees
      "set_y": Tensor[S], "set_weight": Tensor[S], "set_count": Tensor[S]}
 
-**Bytes of a training set** (:func:`training_bytes`): the sum, over the tensors needed to rebuild it, of
+**Bytes of a training set** (`training_bytes`): the sum, over the tensors needed to rebuild it, of
 ``numel × itemsize`` in the most compact dtype that holds the values exactly (integer-valued tensors in the
 smallest (u)int type, others float32). For real graphs: node features, graph-local edge indices, edge
 features, labels and per-graph node/edge counts; for a distilled set: the same for its trees plus the sets'
@@ -68,7 +68,7 @@ def compact_bytes(*tensors: Tensor | np.ndarray | None) -> int:
 
 
 def training_bytes(arrays) -> int:
-    """Bytes of real training graphs (a :class:`~g2m.condense.arrays.GraphArrays`), see the module doc."""
+    """Bytes of real training graphs (a `g2m.condense.arrays.GraphArrays`), see the module doc."""
     n_cnt, e_cnt = np.diff(arrays.node_ptr), np.diff(arrays.edge_ptr)
     local = arrays.edge_index - np.repeat(arrays.node_ptr[:-1], e_cnt)[None, :]
     return compact_bytes(arrays.x, local, arrays.edge_attr, arrays.y, n_cnt, e_cnt)
@@ -103,7 +103,7 @@ class DistilledDataset:
         return int(self.set_ptr.numel() - 1)
 
     def nbytes(self) -> int:
-        """Bytes of the distilled training set under the shared measure (:func:`compact_bytes`)."""
+        """Bytes of the distilled training set under the shared measure (`compact_bytes`)."""
         return compact_bytes(self.tree_x, self.tree_edge_index, self.tree_edge_attr,
                              self.tree_node_ptr.diff(), self.tree_edge_ptr.diff(), self.set_trees,
                              self.set_ptr.diff(), self.set_y, self.set_weight.float())
@@ -154,12 +154,12 @@ class DistilledDataset:
         return d
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the distilled file atomically (``torch.save`` of :meth:`to_dict`)."""
+        """Write the distilled file atomically (``torch.save`` of `to_dict`)."""
         return save_torch_atomic(path, self.to_dict())
 
     @classmethod
     def from_dict(cls, d: Any, source: str = "<dict>") -> "DistilledDataset":
-        """Validate a loaded dict and build the dataset; a clear :class:`DatasetError` when it is not one."""
+        """Validate a loaded dict and build the dataset; a clear `DatasetError` when it is not one."""
         def bad(why: str) -> DatasetError:
             return DatasetError(f"{source} is not a valid g2m distilled dataset: {why}. "
                                 "Recreate it with `g2m condense ... --output DIR` (it writes DIR/distilled.pt).")
@@ -209,7 +209,7 @@ class DistilledDataset:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DistilledDataset":
-        """Read and validate a distilled file (clear :class:`DatasetError` when unreadable or invalid)."""
+        """Read and validate a distilled file (clear `DatasetError` when unreadable or invalid)."""
         path = Path(path)
         if path.is_dir():
             path = path / "distilled.pt"

@@ -2,10 +2,10 @@
 computation-tree sets, plus the ``condense`` / ``evaluate_distilled`` library API.
 
 Pipeline (no GNN is trained to condense): discretise features → label every training node's depth-``L``
-computation tree (vectorised WL refinement, :mod:`g2m.condense.trees`) → per class, mine the tree sets
-frequent among that class's graphs (:mod:`g2m.condense.mining`) or rank trees by frequency under a budget →
+computation tree (vectorised WL refinement, `g2m.condense.trees`) → per class, mine the tree sets
+frequent among that class's graphs (`g2m.condense.mining`) or rank trees by frequency under a budget →
 store the chosen trees as small graphs with their sets' labels and frequencies
-(:class:`~g2m.condense.distilled.DistilledDataset`).
+(`g2m.condense.distilled.DistilledDataset`).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def mirage_distill(graph_ds: Any, train_idx: Any, depth: int = 2, support: float
                    max_sets_per_class: int | None = 50, discretization: str = "auto", n_bins: int = 8,
                    max_degree: int = 64, use_edge_features: bool = True, compress: bool = True,
                    seed: int = 0) -> DistilledDataset:
-    """Condense the training graphs ``train_idx`` of ``graph_ds`` (a :class:`~g2m.datasets.GraphDataset`).
+    """Condense the training graphs ``train_idx`` of ``graph_ds`` (a `g2m.datasets.GraphDataset`).
 
     With ``support`` the candidates are each class's frequent tree sets (relative support ≥ ``support``,
     at most ``max_sets_per_class`` per class, most frequent first); with ``support=None`` they are single
@@ -288,7 +288,7 @@ def _subset_bytes(graph_ds: Any, idx: np.ndarray) -> int:
 
 
 def _per_graph_bytes(arrays: GraphArrays) -> np.ndarray:
-    """Approximate per-graph share of :func:`training_bytes` (for filling a byte budget)."""
+    """Approximate per-graph share of `training_bytes` (for filling a byte budget)."""
     n, e = np.diff(arrays.node_ptr), np.diff(arrays.edge_ptr)
     xb = 0 if arrays.x is None else compact_bytes(arrays.x) / max(arrays.num_nodes, 1)
     eb = compact_bytes(arrays.edge_index - np.repeat(arrays.node_ptr[:-1], e)[None, :]) / max(e.sum(), 1)
@@ -369,7 +369,7 @@ def _train_seeds(train, weights, val, test, graph_ds, gnn, seeds, device, cfg, n
 
 @dataclass
 class CondenseResult:
-    """What :func:`condense` returns: the distilled set, the metrics dict and where files were written."""
+    """What `condense` returns: the distilled set, the metrics dict and where files were written."""
 
     distilled: DistilledDataset
     metrics: dict[str, Any]
@@ -450,7 +450,7 @@ def evaluate_distilled(path: str | os.PathLike, gnn: str = "gin", seeds: Sequenc
                        output: str | os.PathLike | None = None, train: TrainConfig | None = None) -> dict[str, Any]:
     """Train ``gnn`` on a distilled file and score it on the real validation/test graphs of the dataset it
     was made from (same split). Returns the metrics dict; writes ``output/metrics.json`` when given.
-    ``train`` overrides the training hyper-parameters (default :class:`TrainConfig`)."""
+    ``train`` overrides the training hyper-parameters (default `TrainConfig`)."""
     from g2m.datasets import graph_split, load_dataset
 
     distilled = DistilledDataset.load(path)

@@ -1,7 +1,7 @@
 """Datasets: a registry of named benchmarks, data roots, a processed-file cache, splits and user graphs.
 
-``load_dataset("cora")`` returns a :class:`NodeDataset`; ``load_dataset("mutag")`` a
-:class:`GraphDataset`. Raw files are read from a *data root* (``root=``, else ``G2M_DATA_ROOT``, else
+``load_dataset("cora")`` returns a `NodeDataset`; ``load_dataset("mutag")`` a
+`GraphDataset`. Raw files are read from a *data root* (``root=``, else ``G2M_DATA_ROOT``, else
 the user cache), which may be read-only; processed files go to the cache (``G2M_CACHE_DIR``).
 Cora and MUTAG are bundled with the package, so they load with no data root and no network.
 """
@@ -51,7 +51,7 @@ def find_root(name: str, root: str | os.PathLike | None = None) -> Path:
 def load_dataset(name: str | Data | os.PathLike, root: str | os.PathLike | None = None) -> Any:
     """Load a dataset by registry name, a PyG ``Data`` object, or a folder of user files.
 
-    Returns a :class:`NodeDataset` (node classification) or :class:`GraphDataset` (graph classification).
+    Returns a `NodeDataset` (node classification) or `GraphDataset` (graph classification).
     """
     if isinstance(name, Data):
         return from_data(name)

@@ -1,4 +1,4 @@
-"""Plain containers returned by :func:`g2m.load_dataset`."""
+"""Plain containers returned by `g2m.load_dataset`."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class GraphDataset:
     """A graph-classification dataset: a PyG ``InMemoryDataset`` plus what g2m needs to know about it.
 
     ``metric`` is ``"accuracy"`` (TU) or ``"roc_auc"`` (OGB molecules, binary). ``fixed_split`` holds
-    OGB's scaffold split; TU datasets are split per seed (see :func:`g2m.datasets.graph_split`).
+    OGB's scaffold split; TU datasets are split per seed (see `g2m.datasets.graph_split`).
     """
 
     name: str

@@ -65,4 +65,6 @@ def from_files(folder: str | Path, split: str = "random") -> NodeDataset:
     y = _read(_find(folder, "labels"), np.int64).reshape(-1)
     data = Data(x=torch.from_numpy(np.atleast_2d(x)), edge_index=torch.from_numpy(edges.T.copy()),
                 y=torch.from_numpy(y))
-    return from_data(data, name=folder.name, split=split)
+    ds = from_data(data, name=folder.name, split=split)
+    ds.source = f"files:{folder.resolve()}"  # runs record it, so `g2m evaluate` finds the files from anywhere
+    return ds

@@ -96,7 +96,7 @@ def inductive_split(test: Tensor, num_nodes: int, seed: int, fraction: float = 0
 
 def node_split(dataset, seed: int = 0, setting: str = "tran", protocol: str | None = None,
                ind_fraction: float = 0.2) -> NodeSplit:
-    """The split of ``dataset`` (a :class:`NodeDataset`) for one seed and setting (``tran`` or ``ind``)."""
+    """The split of ``dataset`` (a `NodeDataset`) for one seed and setting (``tran`` or ``ind``)."""
     if setting not in SETTINGS:
         raise ConfigError(f"unknown setting {setting!r}; use 'tran' or 'ind'.")
     protocol = protocol or dataset.split_protocol

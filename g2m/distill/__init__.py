@@ -1,7 +1,7 @@
 """GNN → MLP distillation: loss terms (``losses``), methods as term sets (``methods``), student training.
 
 Importing a method module registers its loss terms and method name. The subpackage itself is callable:
-``g2m.distill(...)`` is :func:`g2m.api.distill` (multi-seed runs).
+``g2m.distill(...)`` is `g2m.api.distill` (multi-seed runs).
 """
 
 from g2m.distill.losses import LOSSES, LossInput, register_loss

@@ -10,7 +10,7 @@ already gone from ``extras["edge_index"]``):
   differences to its neighbours match the teacher's.
 
 ``s`` are student logits, ``t`` teacher logits; both terms are averaged over their pairs and scaled by
-``τ²`` like :func:`g2m.distill.losses.kl_with_temperature`. The teacher side never receives gradients.
+``τ²`` like `g2m.distill.losses.kl_with_temperature`. The teacher side never receives gradients.
 LFD regroups its pairs by student node (teacher probabilities summed over each node's neighbours), so
 its cost is one teacher-side scatter per step. HFD pairs are processed in chunks of :data:`EDGE_CHUNK`;
 each chunk is recomputed during backward (activation checkpointing), so memory beyond the edge list

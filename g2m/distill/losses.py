@@ -1,6 +1,6 @@
 """Distillation loss terms, registered by name so methods are compositions of terms.
 
-Every term takes a :class:`LossInput` (the student's outputs on a batch of observed nodes plus the
+Every term takes a `LossInput` (the student's outputs on a batch of observed nodes plus the
 teacher's knowledge indexed by the same node ids) and returns a scalar.
 """
 

@@ -44,10 +44,10 @@ def teacher_knowledge(teacher: TeacherRun) -> dict[str, Tensor]:
 def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method = "glnn",
                   teacher: TeacherRun | None = None, device: str | torch.device = "cpu",
                   batch_size: int | None = None, **overrides: Any) -> StudentRun:
-    """Train a :class:`StudentMLP` with ``method``'s loss on the observed nodes of ``split``.
+    """Train a `StudentMLP` with ``method``'s loss on the observed nodes of ``split``.
 
     Loss: ``lam * CE(train labels) + (1 - lam) * sum_t w_t * term_t`` (``lam`` and ``temperature`` from
-    :func:`g2m.config.distill_config`, term weights from the method, both overridable). The best epoch
+    `g2m.config.distill_config`, term weights from the method, both overridable). The best epoch
     is chosen on validation accuracy. ``batch_size=None`` trains full-batch.
     """
     method = resolve_method(method) if isinstance(method, str) else method

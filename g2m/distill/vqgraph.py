@@ -1,7 +1,7 @@
 """VQGraph: a structure-aware VQ tokenizer trained with the teacher GNN, and soft-code-assignment distillation.
 
 Teacher side (trainer ``"vq"``): the teacher's node embeddings ``h = gnn.encode(x, A)`` are projected to the
-code space (``z``), quantized against an EMA codebook (:class:`g2m.models.vq.VectorQuantizer`), projected
+code space (``z``), quantized against an EMA codebook (`g2m.models.vq.VectorQuantizer`), projected
 back and read by the teacher's own classifier (``gnn.classify``). Decoders reconstruct the node features
 and the local structure (observed edges vs uniformly sampled non-edges: linear in the number of edges, no
 dense N×N matrix) from the quantized codes. Loss: ``CE + w_feat * MSE + w_struct * BCE + commitment``.
@@ -39,7 +39,7 @@ class VQTokenizerGNN(nn.Module):
     """A teacher GNN whose classifier reads vector-quantized embeddings, plus feature/structure decoders.
 
     ``forward(x, edge_index)`` returns class logits (``return_hidden=True``: also the pre-quantization
-    embeddings ``z`` in code space); :meth:`tokenize` returns everything the training loss needs.
+    embeddings ``z`` in code space); `tokenize` returns everything the training loss needs.
     """
 
     def __init__(self, gnn: nn.Module, in_channels: int, codebook_size: int = 512, code_dim: int = 64,

@@ -4,7 +4,7 @@ The codebook is **not** trained by gradient: after every training-mode forward p
 mean of the vectors assigned to each code with an exponential moving average (VQ-VAE, van den Oord et al.
 2017, appendix; Laplace-smoothed counts). Encoder outputs receive gradients through the straight-through
 estimator and the commitment loss ``||z - sg(q)||²``. Assignment and soft assignment use one similarity,
-:func:`code_similarity` (negative squared Euclidean distance), shared by the teacher and the student.
+`code_similarity` (negative squared Euclidean distance), shared by the teacher and the student.
 """
 
 from __future__ import annotations
