@@ -84,7 +84,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     graph = graph_input(net, edge_index, num_obs)
     batch_size = cfg.get("batch_size")
 
-    def step(opt: torch.optim.Optimizer) -> float:
+    def full_batch_step(opt: torch.optim.Optimizer) -> float:
         opt.zero_grad()
         train_graph = graph_input(net, sample_fan_out(edge_index, num_obs, fan_out), num_obs) if fan_out else graph
         out = net(x, train_graph)
@@ -93,8 +93,8 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
         opt.step()
         return loss.item()
 
-    if batch_size:
-        step = _minibatch_step(net, model, obs_data, train_idx, int(batch_size), fan_out, device)
+    step = (_minibatch_step(net, model, obs_data, train_idx, int(batch_size), fan_out, device) if batch_size
+            else full_batch_step)
 
     def validate() -> float:
         return accuracy(net(x, graph)[val_idx], y[val_idx])

@@ -116,8 +116,9 @@ def neighbor_loader(data, input_nodes: Tensor, num_neighbors: list[int], batch_s
     if not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
         raise ConfigError(
             "minibatch teacher training uses PyG's NeighborLoader, which needs pyg-lib or torch-sparse, and "
-            "neither is installed. Install the extra with `pip install -e \".[fast]\"` (torch-sparse builds from "
-            "source: several minutes), or leave --teacher-batch-size unset to train full-batch.")
+            "neither is installed. Install them with `pip install --no-build-isolation torch-scatter torch-sparse` "
+            "(the `fast` extra; they build from source against your torch: several minutes), or leave "
+            "--teacher-batch-size unset to train full-batch.")
     from torch_geometric.loader import NeighborLoader
 
     return NeighborLoader(data, input_nodes=input_nodes, num_neighbors=num_neighbors, batch_size=batch_size,
