@@ -53,7 +53,9 @@ def run(datasets: list[str], methods: list[str], seeds: list[int], teacher: str,
 def render() -> str:
     rows = [json.loads(p.read_text()) for p in sorted((RESULTS / "accuracy").glob("*.json"))]
     by_ds: dict[str, dict[str, dict]] = {}
-    for r in rows:
+    order = list(PUBLISHED)
+    for r in sorted(rows, key=lambda r: (order.index(r["dataset"]) if r["dataset"] in order else len(order),
+                                         r["dataset"])):
         by_ds.setdefault(r["dataset"], {})[r["method"]] = r
     method_order = [m for m in ("mlp", "glnn", "vqgraph", "ffg2m", "vqgraph+ffg2m", "glnn+ffg2m")
                     if any(m in d for d in by_ds.values())]
@@ -62,18 +64,23 @@ def render() -> str:
              "Mean ± std (population) of test accuracy in percent over the seeds listed; the best epoch of every "
              "model is chosen on validation accuracy only. `tran` = transductive; `prod` = production "
              "(0.8 × observed-test + 0.2 × held-out-test accuracy of the inductive run, 20% of test nodes held out). "
-             "Published numbers (DESIGN.md) in brackets.", ""]
+             "Published numbers (DESIGN.md) in brackets. A cell measured over fewer seeds than its row says "
+             "`(n=…)`.", ""]
     for setting, key in (("Transductive", "transductive"), ("Production", "production")):
         lines += [f"## {setting}", "", "| dataset | seeds | teacher (SAGE) | " + " | ".join(method_order) + " |",
                   "|---" * (3 + len(method_order)) + "|"]
         for ds, methods in by_ds.items():
-            any_r = next(iter(methods.values()))
-            teacher = next((r["teacher"] for r in methods.values() if r.get("teacher_trainer") == "standard"), None)
+            n_row = max(len(r["seeds"]) for r in methods.values())
+            teacher_row = max((r for r in methods.values() if r.get("teacher_trainer") == "standard"),
+                              key=lambda r: len(r["seeds"]), default=None)
+            teacher = teacher_row["teacher"] if teacher_row else None
             pub = PUBLISHED.get(ds, {}) if key == "transductive" else {}
             pprod = PUBLISHED_PROD.get(ds) if key == "production" else None
 
-            def cell(entry, pubval):
+            def cell(entry, pubval, n=n_row):
                 txt = format_mean_std(entry.get(key) if entry else None)
+                if txt != "–" and n != n_row:
+                    txt += f" (n={n})"
                 return f"{txt} [{pubval}]" if pubval is not None and txt != "–" else txt
 
             t_pub = pub.get("teacher") if pub else (pprod[0] if pprod else None)
@@ -81,23 +88,30 @@ def render() -> str:
             for m in method_order:
                 r = methods.get(m)
                 p = pub.get(m) if pub else (pprod[1] if pprod and m == "glnn" else None)
-                cells.append(cell(r["student"] if r else None, p))
-            lines.append(f"| {ds} | {len(any_r['seeds'])} | " + " | ".join(cells) + " |")
+                cells.append(cell(r["student"] if r else None, p, len(r["seeds"]) if r else n_row))
+            lines.append(f"| {ds} | {n_row} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Teachers of other trainers", ""]
     for ds, methods in by_ds.items():
+        shown: set[tuple[str, str]] = set()
         for m, r in methods.items():
-            if r.get("teacher_trainer") not in (None, "standard") and r.get("teacher"):
-                lines.append(f"- {ds}, {m} teacher ({r['teacher_trainer']}): tran "
+            trainer = r.get("teacher_trainer")
+            if trainer not in (None, "standard") and r.get("teacher") and (trainer, r["command"]) not in shown:
+                shown.add((trainer, r["command"]))
+                lines.append(f"- {ds}, {m} teacher ({trainer}): tran "
                              f"{format_mean_std(r['teacher'].get('transductive'))}, prod "
                              f"{format_mean_std(r['teacher'].get('production'))}")
     lines += ["", "## How these were measured", ""]
-    for ds, methods in by_ds.items():
-        for m, r in methods.items():
-            t = r["timings"]
-            lines.append(f"- {ds} / {m}: `{r['command']}` — {r['wall_seconds_all_methods']:.0f} s wall for all methods "
-                         f"of that call, torch threads {r['torch_threads']}, g2m {r['environment']['g2m']}, "
-                         f"torch {r['environment']['torch']}")
+    calls: dict[str, list[dict]] = {}
+    for methods in by_ds.values():
+        for r in methods.values():
+            calls.setdefault(r["command"], []).append(r)
+    for command, rs in calls.items():
+        walls = {r["dataset"]: r["wall_seconds_all_methods"] for r in rs}
+        env = rs[0]["environment"]
+        lines.append(f"- `{command}`: " + ", ".join(f"{d} {w:.0f} s" for d, w in walls.items())
+                     + f" wall (all methods of the call; torch threads {rs[0]['torch_threads']}, g2m {env['g2m']}, "
+                     f"torch {env['torch']}; other jobs shared the 2 cores)")
     text = "\n".join(lines) + "\n"
     (RESULTS / "accuracy.md").write_text(text)
     return text
