@@ -50,7 +50,7 @@ def _find(folder: Path, stem: str) -> Path:
 def _read(path: Path, dtype) -> np.ndarray:
     try:
         if path.suffix == ".npy":
-            return np.load(path).astype(dtype)
+            return np.load(path, allow_pickle=False).astype(dtype)
         delim = "," if path.suffix == ".csv" else None
         return np.loadtxt(path, delimiter=delim, dtype=dtype, ndmin=2 if dtype is np.float32 else 1)
     except (OSError, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +27,22 @@ def load_npz_graph(path: Path, name: str, largest_component: bool = True) -> Nod
     """Read a gnn-benchmark / CPF ``.npz`` (sparse adjacency, sparse attributes, labels).
 
     As in CPF/GLNN/VQGraph, the graph is made undirected and unweighted, self-loops are dropped and,
-    with ``largest_component``, only the largest connected component is kept.
+    with ``largest_component``, only the largest connected component is kept. The file is read with
+    ``allow_pickle=False``: an npz whose arrays need unpickling is refused, never executed.
     """
     try:
-        with np.load(path, allow_pickle=True) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             adj = _csr(npz, "adj")
             attr = _csr(npz, "attr") if "attr_data" in npz else sp.csr_matrix(npz["attr_matrix"])
             labels = np.asarray(npz["labels"]).astype(np.int64)
-    except (OSError, KeyError, ValueError) as exc:
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DatasetError(
+                f"{path} stores pickled Python objects, which g2m never loads (unpickling can run code). "
+                "Save adjacency, attributes and labels as plain numeric arrays (adj_data/adj_indices/adj_indptr/"
+                "adj_shape, attr_* or attr_matrix, labels).") from exc
+        raise DatasetError(f"cannot read {path} as a gnn-benchmark npz graph: {exc}") from exc
+    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise DatasetError(f"cannot read {path} as a gnn-benchmark npz graph: {exc}") from exc
     adj = ((adj + adj.T) > 0).astype(np.float32).tocsr()
     adj.setdiag(0)

@@ -1,0 +1,82 @@
+"""Files a user hands to g2m are never unpickled: a malicious file is refused, its code never runs."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from g2m.datasets.custom import from_files
+from g2m.datasets.node import load_npz_graph
+from g2m.errors import DatasetError
+
+
+class _Payload:
+    """Unpickling this object creates ``marker``: proof that loading ran code from the file."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (self.marker,))
+
+
+def _valid_npz_arrays() -> dict[str, np.ndarray]:
+    adj = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=np.float32))
+    attr = sp.csr_matrix(np.eye(3, dtype=np.float32))
+    return {"adj_data": adj.data, "adj_indices": adj.indices, "adj_indptr": adj.indptr, "adj_shape": np.array(adj.shape),
+            "attr_data": attr.data, "attr_indices": attr.indices, "attr_indptr": attr.indptr,
+            "attr_shape": np.array(attr.shape), "labels": np.array([0, 1, 0])}
+
+
+def test_plain_npz_loads(tmp_path):
+    path = tmp_path / "g.npz"
+    np.savez(path, **_valid_npz_arrays())
+    ds = load_npz_graph(path, "g")
+    assert ds.num_nodes == 3 and ds.num_classes == 2
+
+
+def test_npz_with_pickled_object_is_refused_and_never_run(tmp_path):
+    marker = tmp_path / "code-ran"
+    arrays = _valid_npz_arrays()
+    labels = np.empty(3, dtype=object)
+    labels[:] = [_Payload(str(marker)), 1, 0]
+    arrays["labels"] = labels
+    path = tmp_path / "evil.npz"
+    np.savez(path, **arrays)  # numpy pickles object arrays when saving
+    with pytest.raises(DatasetError, match="pickled Python objects"):
+        load_npz_graph(path, "evil")
+    assert not marker.exists()
+
+
+def test_npy_with_pickled_object_is_refused_and_never_run(tmp_path):
+    marker = tmp_path / "code-ran"
+    folder = tmp_path / "graph"
+    folder.mkdir()
+    np.savetxt(folder / "edges.txt", np.array([[0, 1], [1, 2]]), fmt="%d")
+    np.savetxt(folder / "labels.txt", np.array([0, 1, 0]), fmt="%d")
+    features = np.empty(3, dtype=object)
+    features[:] = [_Payload(str(marker)), 1.0, 0.0]
+    np.save(folder / "features.npy", features, allow_pickle=True)
+    with pytest.raises(DatasetError, match="cannot read"):
+        from_files(folder)
+    assert not marker.exists()
+
+
+def test_truncated_npz_is_a_clear_error(tmp_path):
+    path = tmp_path / "g.npz"
+    np.savez(path, **_valid_npz_arrays())
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DatasetError, match="cannot read"):
+        load_npz_graph(cut, "cut")
+
+
+def test_payload_would_run_if_unpickled(tmp_path):
+    """The payload is live: plain unpickling does create the marker (so the tests above can fail)."""
+    marker = tmp_path / "code-ran"
+    pickle.loads(pickle.dumps(_Payload(str(marker))))
+    assert marker.exists()
