@@ -34,7 +34,8 @@ STUDENT_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "ogbn-arxiv": dict(num_layers=3, hidden_channels=256, weight_decay=0.0, dropout=0.2, norm="batch_norm"),
 }
 
-TRAIN_DEFAULTS: dict[str, Any] = dict(max_epochs=500, patience=50)
+# ties="latest": an epoch that equals the best validation accuracy replaces it (GLNN's `>=` rule).
+TRAIN_DEFAULTS: dict[str, Any] = dict(max_epochs=500, patience=50, ties="latest")
 
 # Distillation: loss = lam * CE(labels) + (1 - lam) * sum_t w_t * term_t (GLNN: lam = 0, tau = 1).
 DISTILL_DEFAULTS: dict[str, Any] = dict(lam=0.0, temperature=1.0)

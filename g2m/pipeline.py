@@ -13,7 +13,7 @@ import torch
 import torch_geometric
 from torch_geometric import seed_everything
 
-from g2m.datasets import load_dataset, node_split
+from g2m.datasets import load_dataset, node_split, split_fingerprints
 from g2m.datasets.base import NodeDataset
 from g2m.distill.methods import resolve_method
 from g2m.distill.student import STUDENT_MODEL_KEYS, StudentRun, train_student
@@ -67,7 +67,9 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     With ``output``, checkpoints are written there (``write_run`` writes the JSON files). With no
     method, ``force_teacher=True`` trains only the teacher.
     """
+    started = time.perf_counter()
     ds = dataset if isinstance(dataset, NodeDataset) else load_dataset(dataset, root=root)
+    load_seconds = time.perf_counter() - started
     if getattr(ds, "task", None) != "node":
         raise DatasetError(f"dataset {ds.name!r} is a graph-classification dataset; use `g2m condense` for it.")
     methods = [resolve_method(m) for m in methods]
@@ -82,9 +84,9 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     per_teacher: dict[str, dict[str, list[dict]]] = {t: {s: [] for s in settings} for t in trainers}
     per_student: dict[str, dict[str, list[dict]]] = {m.name: {s: [] for s in settings} for m in methods}
     per_teacher_extra: dict[str, dict[str, list[dict]]] = {t: {s: [] for s in settings} for t in trainers}
-    timings = {"teacher_seconds": {t: 0.0 for t in trainers}, "student_seconds": {m.name: 0.0 for m in methods}}
+    timings: dict[str, Any] = {"load_seconds": load_seconds, "teacher_seconds": {t: 0.0 for t in trainers},
+                               "student_seconds": {m.name: 0.0 for m in methods}, "peak_memory_mb": {}}
     configs: dict[str, Any] = {"teachers": {}, "students": {}}
-    started = time.perf_counter()
     for seed in seeds:
         for st in settings:
             split = node_split(ds, seed, st)
@@ -97,6 +99,7 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
                 if t_run.extra_metrics:
                     per_teacher_extra[trainer][st].append(t_run.extra_metrics)
                 timings["teacher_seconds"][trainer] += t_run.seconds
+                _record_peak(timings["peak_memory_mb"], f"teacher:{trainer}", dev)
                 configs["teachers"][trainer] = t_run.config
                 if out_dir is not None and save_checkpoints:
                     kw = {k: t_run.config[k] for k in MODEL_KEYS if k in t_run.config}
@@ -112,6 +115,7 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
                                                   **student_overrides)
                 per_student[method.name][st].append(s_run.metrics)
                 timings["student_seconds"][method.name] += s_run.seconds
+                _record_peak(timings["peak_memory_mb"], f"student:{method.name}", dev)
                 configs["students"][method.name] = s_run.config
                 if out_dir is not None and save_checkpoints:
                     kw = {k: s_run.config[k] for k in STUDENT_MODEL_KEYS if k in s_run.config}
@@ -130,6 +134,7 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
         "teachers": {t: setting_metrics(runs) for t, runs in per_teacher.items()},
         "students": {name: setting_metrics(runs) for name, runs in per_student.items()},
         "timings": timings,
+        "splits": {str(seed): split_fingerprints(ds, seed) for seed in seeds},
     }
     extra = {t: v for t, v in per_teacher_extra.items() if any(v.values())}
     if extra:  # e.g. codebook usage of VQ teachers: scalars aggregated, per-run values kept in "raw"
@@ -144,6 +149,18 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     }
     result["config"] = config
     return result
+
+
+def _record_peak(peaks: dict[str, float], stage: str, device: torch.device) -> None:
+    """Peak memory (MB) seen by the end of ``stage``: the process's peak resident set on CPU (a high-water
+    mark, so later stages include earlier ones), the peak allocated CUDA memory on a GPU."""
+    if device.type == "cuda":
+        value = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        import resource
+
+        value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peaks[stage] = round(max(peaks.get(stage, 0.0), value), 1)
 
 
 def aggregate_extra(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -164,7 +181,7 @@ def single_method_metrics(result: dict[str, Any]) -> dict[str, Any]:
         "dataset": result["dataset"], "method": method, "teacher_model": result["teacher_model"],
         "seeds": result["seeds"], "settings": result["settings"],
         "teacher": result["teachers"][trainer] if trainer else None,
-        "student": result["students"][method], "timings": result["timings"],
+        "student": result["students"][method], "timings": result["timings"], "splits": result["splits"],
         **({"codebook": result["teachers_extra"][trainer]} if trainer in result.get("teachers_extra", {}) else {}),
     }
 

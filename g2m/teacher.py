@@ -19,7 +19,7 @@ from g2m.registry import Registry
 from g2m.training import FitResult, accuracy, as_model_input, fit, graph_input, neighbor_loader, sample_fan_out
 
 MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha",
-              "codebook_size", "code_dim")
+              "aggr", "codebook_size", "code_dim")
 
 # How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
 # registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).
@@ -100,7 +100,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
         return accuracy(net(x, graph)[val_idx], y[val_idx])
 
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                 max_epochs=cfg["max_epochs"], patience=cfg["patience"])
+                 max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"])
     with torch.no_grad():
         logits, hidden = net(x, graph, return_hidden=True)
         metrics = {"val": accuracy(logits[val_idx], y[val_idx]), "test": accuracy(logits[test_idx], y[test_idx])}

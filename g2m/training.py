@@ -39,12 +39,16 @@ def as_model_input(x: Tensor, max_density: float = 0.1) -> Tensor:
 
 
 def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], validate: Callable[[], float],
-        lr: float, weight_decay: float, max_epochs: int, patience: int) -> FitResult:
+        lr: float, weight_decay: float, max_epochs: int, patience: int, ties: str = "latest") -> FitResult:
     """Train ``model`` with ``step(optimizer)`` once per epoch; keep the weights of the best ``validate()``.
 
     ``validate`` runs in eval mode without gradients; training stops after ``patience`` epochs without
-    improvement. Model selection uses validation data only.
+    improvement. With ``ties="latest"`` (GLNN's rule) an epoch that equals the best validation score
+    replaces it and restarts the patience count; with ``"earliest"`` only a strictly better one does.
+    Model selection uses validation data only.
     """
+    if ties not in ("latest", "earliest"):
+        raise ConfigError(f"ties must be 'latest' or 'earliest', got {ties!r}.")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_val, best_epoch, best_state = -float("inf"), -1, None
     history: list[float] = []
@@ -56,7 +60,7 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
         with torch.no_grad():
             val = float(validate())
         history.append(val)
-        if val > best_val:
+        if val > best_val or (ties == "latest" and val == best_val):
             best_val, best_epoch = val, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= patience:

@@ -35,3 +35,14 @@ def no_data_root(monkeypatch, tmp_path):
     monkeypatch.delenv("G2M_DATA_ROOT", raising=False)
     monkeypatch.setenv("G2M_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path
+
+
+def reference_splits_dir() -> Path | None:
+    """The GLNN/VQGraph reference splits: ``G2M_REFERENCE_ROOT/splits``, else ``../shared/reference/splits``."""
+    env = os.environ.get("G2M_REFERENCE_ROOT")
+    candidates = [Path(env) / "splits"] if env else []
+    candidates.append(REPO.parent / "shared" / "reference" / "splits")
+    for cand in candidates:
+        if cand.is_dir():
+            return cand.resolve()
+    return None

@@ -17,11 +17,11 @@ def _graph(n: int = 60, m: int = 400):
     return ei, torch.randn(n, 12, generator=g)
 
 
-@pytest.mark.parametrize("name", ["sage", "gcn", "appnp"])
-def test_csr_adjacency_gives_same_outputs_and_gradients(name):
+@pytest.mark.parametrize("name,kwargs", [("sage", {}), ("sage", {"aggr": "gcn"}), ("gcn", {}), ("appnp", {})])
+def test_csr_adjacency_gives_same_outputs_and_gradients(name, kwargs):
     ei, x = _graph()
     torch.manual_seed(0)
-    net = build_teacher(name, 12, 3, hidden_channels=16).eval()
+    net = build_teacher(name, 12, 3, hidden_channels=16, **kwargs).eval()
     adj = graph_input(net, ei, x.size(0))
     assert adj.layout == torch.sparse_csr
     results = []
@@ -53,3 +53,24 @@ def test_fan_out_sampling_caps_in_degree_and_keeps_real_edges():
     again = sample_fan_out(ei, 60, 3)
     assert not torch.equal(sampled, again)  # a fresh draw each call
     assert sample_fan_out(ei, 60, 0) is ei
+
+
+def test_gcn_aggregator_matches_glnn_formula():
+    """GLNN's SAGE on ``A + I`` with DGL's "gcn" aggregator: W (2 x_i + sum_j x_j) / (deg_i + 2) + b."""
+    from g2m.models.layers import GCNAggrSAGEConv
+
+    ei = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])  # path 0-1-2-3 plus isolated node 4
+    x = torch.randn(5, 4)
+    conv = GCNAggrSAGEConv(4, 3)
+    torch.nn.init.normal_(conv.bias)
+    w, b = conv.lin.weight, conv.bias
+    adj = torch.zeros(5, 5)
+    adj[ei[1], ei[0]] = 1
+    expected = ((adj @ x + 2 * x) / (adj.sum(1, keepdim=True) + 2)) @ w.t() + b
+    assert torch.allclose(conv(x, ei), expected, atol=1e-6)
+    assert torch.allclose(conv(x, ei)[4], x[4] @ w.t() + b, atol=1e-6)  # isolated: its own features
+
+
+def test_unknown_sage_aggregator_is_refused():
+    with pytest.raises(ValueError, match="aggregator"):
+        build_teacher("sage", 12, 3, aggr="max")

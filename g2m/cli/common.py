@@ -9,6 +9,8 @@ import typer
 
 DatasetOpt = typer.Option("cora", "--dataset", "-d", help="Dataset name (see `g2m datasets`) or a folder of user files.")
 DataRootOpt = typer.Option(None, "--data-root", help="Data root with raw files (default: $G2M_DATA_ROOT, else the cache).")
+DownloadOpt = typer.Option(False, "--download", help="Download missing raw files into the data root (PyG/OGB "
+                           "downloaders, checksums verified). Off by default: g2m never uses the network unless asked.")
 SeedsOpt = typer.Option("1", "--seeds", help="Seeds: a count (10 → seeds 0..9 from --seed), a list (0,3,7) or a range (0-4).")
 SeedOpt = typer.Option(0, "--seed", help="First seed when --seeds is a count.")
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
@@ -23,4 +25,4 @@ def output_opt(default: Optional[str] = None):
     return typer.Option(default, "--output", "-o", help="Output folder for metrics.json, config.json and checkpoints.")
 
 
-__all__ = ["DatasetOpt", "DataRootOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "FanOutOpt", "output_opt", "Path"]
+__all__ = ["DatasetOpt", "DataRootOpt", "DownloadOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "FanOutOpt", "output_opt", "Path"]

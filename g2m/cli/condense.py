@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from g2m.cli import app
-from g2m.cli.common import DataRootOpt, DeviceOpt, SeedOpt, SeedsOpt, output_opt
+from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, SeedOpt, SeedsOpt, output_opt
 from g2m.utils import parse_seeds
 
 
@@ -41,6 +41,7 @@ def condense_cmd(
     seed: int = SeedOpt,
     device: str = DeviceOpt,
     data_root: Optional[Path] = DataRootOpt,
+    download: bool = DownloadOpt,
     output: Optional[Path] = output_opt(),
 ) -> None:
     """Condense a graph-classification training set with Mirage and score GNNs trained on it.
@@ -67,6 +68,10 @@ def condense_cmd(
 
             raise ConfigError(f"--baselines: unknown baseline {b!r}; use full, random or none.")
     out = output or Path("runs") / f"condense-{Path(dataset).name}-{method}-{gnn}"
+    if download:  # fetch missing raw files first; condense then loads them as usual
+        from g2m.datasets import load_dataset
+
+        load_dataset(dataset, root=data_root, download=True)
     result = condense(dataset, method=method, gnn=gnn, depth=depth, support=support or None, budget=budget,
                       seeds=seed_list, device=device, root=data_root, output=out, split_seed=split_seed,
                       baselines=base, train=TrainConfig(epochs=epochs, distilled_epochs=distilled_epochs,

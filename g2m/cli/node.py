@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from g2m.cli import app
-from g2m.cli.common import (DataRootOpt, DatasetOpt, DeviceOpt, FanOutOpt, SeedOpt, SeedsOpt, TeacherBatchOpt,
+from g2m.cli.common import (DataRootOpt, DatasetOpt, DownloadOpt, DeviceOpt, FanOutOpt, SeedOpt, SeedsOpt, TeacherBatchOpt,
                             output_opt)
 from g2m.errors import ConfigError
 from g2m.evaluate import format_mean_std
@@ -53,7 +53,7 @@ def _check_setting(setting: str) -> str:
     return setting
 
 
-def _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device):
+def _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device, download=False):
     """Check every option (and load the dataset) before any progress bar or training starts."""
     from g2m.datasets import load_dataset
     from g2m.distill.methods import resolve_method
@@ -65,17 +65,17 @@ def _validated(dataset, data_root, teacher, methods, seeds, seed, setting, devic
     resolve_device(device)
     TEACHERS.get(teacher)
     resolved = [resolve_method(m) for m in methods]
-    ds = load_dataset(dataset, root=data_root)
+    ds = load_dataset(dataset, root=data_root, download=download)
     if ds.task != "node":
         raise ConfigError(f"{ds.name!r} is a graph-classification dataset: use `g2m condense --dataset {ds.name}`.")
     return ds, seed_list, resolved
 
 
 def _run(dataset, data_root, teacher, methods, seeds, seed, setting, device, output, teacher_over, student_over,
-         batch_size):
+         batch_size, download=False):
     from g2m.pipeline import run_node_experiment
 
-    ds, seed_list, resolved = _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device)
+    ds, seed_list, resolved = _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device, download)
     settings = 2 if setting == "both" else 1
     needs_teacher = not methods or any(m.needs_teacher for m in resolved)
     total = len(seed_list) * settings * (len(methods) + int(needs_teacher))
@@ -138,6 +138,7 @@ def teacher_cmd(
     seed: int = SeedOpt,
     device: str = DeviceOpt,
     data_root: Optional[Path] = DataRootOpt,
+    download: bool = DownloadOpt,
     output: Optional[Path] = output_opt(),
     hidden: Optional[int] = typer.Option(None, help="Hidden channels (default per model/dataset)."),
     layers: Optional[int] = typer.Option(None, help="Number of layers."),
@@ -163,11 +164,11 @@ def teacher_cmd(
     over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout,
                 batch_size=teacher_batch_size, fan_out=fan_out)
     result = _run(dataset, data_root, teacher, [], seeds, seed, setting, device, out,
-                  {k: v for k, v in over.items() if v is not None}, {}, None)
+                  {k: v for k, v in over.items() if v is not None}, {}, None, download)
     seed_list = result["seeds"]
     metrics = {"dataset": result["dataset"], "teacher_model": teacher, "seeds": result["seeds"],
                "settings": result["settings"], "teacher": result["teachers"]["standard"],
-               "timings": result["timings"]}
+               "timings": result["timings"], "splits": result["splits"]}
     write_run(out, metrics, result["config"])
     Console().print(_summary(f"{teacher} on {result['dataset']} ({len(seed_list)} seeds)", {teacher: metrics["teacher"]}))
     console.print(f"wrote {out}/metrics.json")
@@ -184,6 +185,7 @@ def distill_cmd(
     seed: int = SeedOpt,
     device: str = DeviceOpt,
     data_root: Optional[Path] = DataRootOpt,
+    download: bool = DownloadOpt,
     output: Optional[Path] = output_opt(),
     lam: Optional[float] = typer.Option(None, "--lam", help="Weight of the label loss (1 - lam goes to distillation)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Distillation temperature."),
@@ -242,7 +244,7 @@ def distill_cmd(
     student_over.update(w_lfd=w_lfd, w_hfd=w_hfd)
     result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out,
                   {k: v for k, v in {**vq_teacher, **teacher_over}.items() if v is not None},
-                  {k: v for k, v in student_over.items() if v is not None}, batch_size)
+                  {k: v for k, v in student_over.items() if v is not None}, batch_size, download)
     metrics = single_method_metrics(result)
     write_run(out, metrics, result["config"])
     if "vq" in result.get("teachers_extra_raw", {}):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from g2m.datasets import graph, node
+from g2m.datasets.download import cpf_fetcher, ogb_fetcher, pyg_fetcher
 from g2m.datasets.roots import BUNDLED_ROOT
 from g2m.errors import DatasetError
 from g2m.registry import Registry
@@ -22,6 +23,7 @@ class DatasetSpec:
     loader: Callable[[Path], Any]
     description: str
     stats: dict[str, Any] = field(default_factory=dict)
+    fetch: Callable[[Path], None] | None = None  # opt-in download of the raw files into a data root
 
     @property
     def bundled(self) -> bool:
@@ -42,34 +44,43 @@ _OGBN_RAW = ("raw/edge.csv.gz", "raw/node-feat.csv.gz", "raw/node-label.csv.gz",
              "raw/num-edge-list.csv.gz", "RELEASE_v1.txt")
 
 
+# How each npz is fetched on request: CPF's repository, or PyG's class for the gnn-benchmark files.
+_NPZ_FETCH = {"cora": cpf_fetcher("CPF/cora.npz", "cora"), "citeseer": cpf_fetcher("CPF/citeseer.npz", "citeseer"),
+              "a-computer": pyg_fetcher("Amazon", "Amazon", "Computers"),
+              "a-photo": pyg_fetcher("Amazon", "Amazon", "Photo"),
+              "coauthor-cs": pyg_fetcher("Coauthor", "Coauthor", "CS"),
+              "coauthor-phy": pyg_fetcher("Coauthor", "Coauthor", "Physics")}
+
+
 def _npz(rel: str, name: str, description: str, **stats) -> None:
     DATASETS.add(name, DatasetSpec(
         name, "node", (rel,), lambda root: node.load_npz_graph(root / rel, name),
-        description + " (CPF protocol: largest connected component, 20/30 per class)", stats))
+        description + " (CPF protocol: largest connected component, 20/30 per class)", stats, _NPZ_FETCH.get(name)))
 
 
 def _planetoid(pyg: str, name: str, **stats) -> None:
     files = tuple(f"Planetoid/{pyg}/raw/ind.{pyg.lower()}.{s}" for s in _PLANETOID_RAW)
     DATASETS.add(name, DatasetSpec(name, "node", files, lambda root: node.load_planetoid(root, pyg, name),
-                                   f"Planetoid {pyg}, public split", stats))
+                                   f"Planetoid {pyg}, public split", stats, pyg_fetcher("Planetoid", "Planetoid", pyg)))
 
 
 def _ogbn(name: str, **stats) -> None:
     files = tuple(f"ogb/{name.replace('-', '_')}/{f}" for f in _OGBN_RAW)
     DATASETS.add(name, DatasetSpec(name, "node", files, lambda root: node.load_ogbn(root, name),
-                                   f"OGB {name}, official split", stats))
+                                   f"OGB {name}, official split", stats, ogb_fetcher(name)))
 
 
 def _tu(tu: str, name: str, **stats) -> None:
     files = tuple(f"TUDataset/{tu}/raw/{tu}_{s}.txt" for s in _TU_RAW)
     DATASETS.add(name, DatasetSpec(name, "graph", files, lambda root: graph.load_tu(root, tu, name),
-                                   f"TU {tu}, accuracy, seeded stratified 80/10/10", stats))
+                                   f"TU {tu}, accuracy, seeded stratified 80/10/10", stats,
+                                   pyg_fetcher("TUDataset", "TUDataset", tu)))
 
 
 def _ogbg(name: str, **stats) -> None:
     files = tuple(f"ogb/{name.replace('-', '_')}/{f}" for f in _OGBG_RAW)
     DATASETS.add(name, DatasetSpec(name, "graph", files, lambda root: graph.load_ogbg(root, name),
-                                   f"OGB {name}, ROC-AUC, scaffold split", stats))
+                                   f"OGB {name}, ROC-AUC, scaffold split", stats, ogb_fetcher(name)))
 
 
 # Statistics after loading (CPF names: after taking the largest connected component); the tests check

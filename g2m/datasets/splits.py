@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,26 +48,31 @@ class NodeSplit:
 
 
 def cpf_split(y: Tensor, seed: int, train_per_class: int = 20, val_per_class: int = 30):
-    """Per class, ``train_per_class`` training and ``val_per_class`` validation nodes drawn at random;
-    every other node is a test node (the CPF / GLNN / VQGraph protocol)."""
+    """The CPF / GLNN / VQGraph split, node for node as GLNN's code draws it for ``seed``.
+
+    One ``numpy.random.RandomState(seed)``: for each class in order, ``train_per_class`` of its nodes
+    (ascending ids) drawn without replacement; then, in a second pass over the classes,
+    ``val_per_class`` of the remaining nodes of each class. Every other node is a test node (ascending).
+    Train and validation ids keep the draw order, as in the reference files.
+    """
     rng = np.random.RandomState(seed)
     labels = y.cpu().numpy()
-    train, val = [], []
     need = train_per_class + val_per_class
+    members = []
     for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        if len(members) <= need:
+        nodes = np.flatnonzero(labels == c)
+        if len(nodes) <= need:
             raise DatasetError(
-                f"class {int(c)} has {len(members)} nodes but the CPF split needs more than {need} "
+                f"class {int(c)} has {len(nodes)} nodes but the CPF split needs more than {need} "
                 f"({train_per_class} train + {val_per_class} val + test); use split='random' instead."
             )
-        perm = rng.permutation(members)
-        train.append(perm[:train_per_class])
-        val.append(perm[train_per_class:need])
-    train_idx, val_idx = np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+        members.append(nodes)
+    train = np.concatenate([rng.choice(nodes, train_per_class, replace=False) for nodes in members])
+    left = [np.setdiff1d(nodes, train) for nodes in members]  # ascending, train removed
+    val = np.concatenate([rng.choice(nodes, val_per_class, replace=False) for nodes in left])
     test_mask = np.ones(len(labels), dtype=bool)
-    test_mask[train_idx] = test_mask[val_idx] = False
-    return torch.from_numpy(train_idx), torch.from_numpy(val_idx), torch.from_numpy(np.flatnonzero(test_mask))
+    test_mask[train] = test_mask[val] = False
+    return torch.from_numpy(train), torch.from_numpy(val), torch.from_numpy(np.flatnonzero(test_mask))
 
 
 def random_split(y: Tensor, seed: int, fractions: tuple[float, float] = (0.6, 0.2)):
@@ -82,13 +88,16 @@ def random_split(y: Tensor, seed: int, fractions: tuple[float, float] = (0.6, 0.
 
 
 def inductive_split(test: Tensor, num_nodes: int, seed: int, fraction: float = 0.2):
-    """Hold out ``fraction`` of the test nodes (seeded). Returns ``(test_observed, test_ind, observed)``."""
+    """Hold out ``fraction`` of the test nodes as GLNN does: ``torch.randperm(len(test))`` from a generator
+    seeded with ``seed``; its first ``floor(fraction * len(test))`` entries pick positions in the ascending
+    test list. Returns ``(test_observed, test_ind, observed)``; ``test_ind`` keeps the draw order."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"inductive fraction must be in (0, 1), got {fraction}.")
+    test = test.sort().values
     gen = torch.Generator().manual_seed(seed)
-    perm = test[torch.randperm(test.numel(), generator=gen)]
-    n_ind = int(round(fraction * test.numel()))
-    test_ind, test_obs = perm[:n_ind].sort().values, perm[n_ind:].sort().values
+    perm = torch.randperm(test.numel(), generator=gen)
+    n_ind = int(fraction * test.numel())
+    test_ind, test_obs = test[perm[:n_ind]], test[perm[n_ind:]].sort().values
     mask = torch.ones(num_nodes, dtype=torch.bool)
     mask[test_ind] = False
     return test_obs, test_ind, mask.nonzero().view(-1)
@@ -125,3 +134,18 @@ def graph_split(dataset, seed: int = 0, fractions: tuple[float, float] = (0.8, 0
     y = dataset.dataset.y.view(-1)
     train, val, test = random_split(y, seed, fractions)
     return {"train": train, "val": val, "test": test}
+
+
+def ids_sha256(ids: Tensor) -> str:
+    """sha256 of the ascending node ids joined by commas (the reference files' fingerprint)."""
+    text = ",".join(str(i) for i in sorted(int(v) for v in ids.view(-1).tolist()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def split_fingerprints(dataset, seed: int, ind_fraction: float = 0.2) -> dict[str, str]:
+    """Which nodes a seed's numbers were measured on: ``train``/``val``/``test`` (all test nodes) and
+    ``ind_test`` (the inductive hold-out), each as `ids_sha256`."""
+    ind = node_split(dataset, seed, "ind", ind_fraction=ind_fraction)
+    test = torch.cat([ind.test, ind.test_ind])
+    return {"train_sha256": ids_sha256(ind.train), "val_sha256": ids_sha256(ind.val),
+            "test_sha256": ids_sha256(test), "ind_test_sha256": ids_sha256(ind.test_ind)}

@@ -118,7 +118,7 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
         return accuracy(net(select_rows(x_obs, val_local)), y_obs[val_local])
 
     result = fit(trainable, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                 max_epochs=cfg["max_epochs"], patience=cfg["patience"])
+                 max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"])
     metrics = evaluate_student(net, dataset, split, device)
     config = {**cfg, **dcfg, "lam": lam, "terms": weights, "batch_size": batch_size}
     return StudentRun(model=net, method=method, config=config, metrics=metrics, fit=result,

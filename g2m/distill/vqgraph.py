@@ -190,12 +190,12 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
     if vcfg["warmup"]:  # phase 1: teacher + decoders without quantization, then k-means on its embeddings
         phase["quantize"] = False
         fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"], max_epochs=cfg["max_epochs"],
-            patience=cfg["patience"])
+            patience=cfg["patience"], ties=cfg["ties"])
         with torch.no_grad():
             net.quantizer.init_codebook(net.tokenize(x, graph, quantize=False)["z"])
         phase["quantize"] = True
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                 max_epochs=vcfg["vq_epochs"], patience=vcfg["vq_patience"])
+                 max_epochs=vcfg["vq_epochs"], patience=vcfg["vq_patience"], ties=cfg["ties"])
     with torch.no_grad():
         out = net.tokenize(x, graph)
         logits = out["logits"]

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import APPNP, GATConv, GCNConv, MLP
 from torch_geometric.nn.resolver import activation_resolver, normalization_resolver
 
-from g2m.models.layers import ProjectFirstSAGEConv
+from g2m.models.layers import GCNAggrSAGEConv, ProjectFirstSAGEConv
 from g2m.registry import Registry
 
 TEACHERS: Registry[type] = Registry("teacher")
@@ -71,11 +71,16 @@ class GNN(nn.Module):
 
 @TEACHERS.register("sage")
 class GraphSAGE(GNN):
-    """GraphSAGE with mean aggregation (projection before aggregation; same function as PyG's)."""
+    """GraphSAGE. ``aggr="mean"``: PyG's ``SAGEConv`` (neighbour mean + separate root weight, projected
+    before aggregation); ``aggr="gcn"``: GLNN's teacher (`GCNAggrSAGEConv`, one weight, self counted in)."""
 
     supports_sparse_adj = True  # accepts a CSR adjacency (row = target) instead of edge_index
 
-    def init_conv(self, in_channels, out_channels, last, **kwargs):
+    def init_conv(self, in_channels, out_channels, last, aggr: str = "mean", **kwargs):
+        if aggr == "gcn":
+            return GCNAggrSAGEConv(in_channels, out_channels)
+        if aggr != "mean":
+            raise ValueError(f"unknown SAGE aggregator {aggr!r}; use 'mean' or 'gcn'")
         return ProjectFirstSAGEConv(in_channels, out_channels)
 
 
