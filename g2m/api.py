@@ -21,8 +21,8 @@ from g2m.training import as_model_input
 from g2m.utils import parse_seeds, resolve_device
 
 
-def _node_dataset(dataset: str | NodeDataset | Data, root: str | Path | None) -> NodeDataset:
-    ds = dataset if isinstance(dataset, NodeDataset) else load_dataset(dataset, root=root)
+def _node_dataset(dataset: str | NodeDataset | Data, root: str | Path | None, download: bool = False) -> NodeDataset:
+    ds = dataset if isinstance(dataset, NodeDataset) else load_dataset(dataset, root=root, download=download)
     if getattr(ds, "task", None) != "node":
         raise ConfigError(f"{ds.name!r} is a graph-classification dataset; use g2m.condense for it.")
     return ds
@@ -49,8 +49,10 @@ def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: st
             seeds: int | str | Iterable[int] = 10, setting: str = "both", device: str = "auto",
             root: str | Path | None = None, output: str | Path | None = None,
             teacher_params: dict[str, Any] | None = None, student_params: dict[str, Any] | None = None,
-            batch_size: int | None = None) -> dict[str, Any]:
+            batch_size: int | None = None, jobs: int = 1, download: bool = False) -> dict[str, Any]:
     """Multi-seed distillation; returns the ``metrics.json`` dict (and writes the run when ``output`` is set).
+
+    ``jobs > 1`` runs seeds in worker processes; ``download=True`` fetches missing raw files first.
 
     Examples:
         ```python
@@ -61,10 +63,10 @@ def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: st
     from g2m.pipeline import run_node_experiment, single_method_metrics, write_run
 
     seed_list = parse_seeds(list(seeds) if not isinstance(seeds, (int, str)) else seeds)
-    result = run_node_experiment(_node_dataset(dataset, root), teacher=teacher, methods=[method], seeds=seed_list,
-                                 setting=setting, device=device, root=root, output=output,
+    result = run_node_experiment(_node_dataset(dataset, root, download), teacher=teacher, methods=[method],
+                                 seeds=seed_list, setting=setting, device=device, root=root, output=output,
                                  teacher_overrides=teacher_params, student_overrides=student_params,
-                                 batch_size=batch_size)
+                                 batch_size=batch_size, jobs=jobs)
     metrics = single_method_metrics(result)
     if output is not None:
         write_run(output, metrics, result["config"])

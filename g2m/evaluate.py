@@ -38,6 +38,10 @@ def setting_metrics(runs: dict[str, list[dict[str, float]]]) -> dict:
         out["inductive"] = aggregate([r["test_ind"] for r in runs["ind"]])
         out["production"] = aggregate([production(r["test"], r["test_ind"]) for r in runs["ind"]])
         out["observed"] = aggregate([r["test"] for r in runs["ind"]])
+    # Validation accuracy of the selected models: what sweeps compare (never test).
+    for st, key in (("tran", "validation"), ("ind", "validation_inductive")):
+        if runs.get(st) and all("val" in r for r in runs[st]):
+            out[key] = aggregate([r["val"] for r in runs[st]])
     return out
 
 

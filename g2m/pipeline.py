@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -15,13 +16,13 @@ from torch_geometric import seed_everything
 
 from g2m.datasets import load_dataset, node_split, split_fingerprints
 from g2m.datasets.base import NodeDataset
-from g2m.distill.methods import resolve_method
+from g2m.distill.methods import Method, resolve_method
 from g2m.distill.student import STUDENT_MODEL_KEYS, StudentRun, train_student
 from g2m.errors import ConfigError, DatasetError
 from g2m.evaluate import setting_metrics
 from g2m.models import TEACHERS
 from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun
-from g2m.utils import resolve_device, save_torch_atomic, write_json_atomic
+from g2m.utils import flush_denormals, resolve_device, save_torch_atomic, write_json_atomic
 
 SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
 
@@ -52,20 +53,123 @@ def checkpoint(model: torch.nn.Module, kind: str, name: str, kwargs: dict[str, A
             "setting": setting, "state_dict": model.state_dict()}
 
 
+@dataclass(frozen=True)
+class SeedJob:
+    """Everything one seed's runs need besides the dataset (picklable, for worker processes)."""
+
+    teacher: str
+    methods: tuple[Method, ...]
+    trainers: tuple[str, ...]
+    settings: tuple[str, ...]
+    device: str
+    teacher_overrides: dict[str, Any]
+    student_overrides: dict[str, Any]
+    batch_size: int | None
+    out_dir: Path | None
+    save_checkpoints: bool
+
+
+def step_names(job: SeedJob, seed: int) -> list[str]:
+    """The progress steps of one seed, in the order `run_seed` finishes them."""
+    names = []
+    for st in job.settings:
+        names += [f"teacher {job.teacher} ({t}) seed {seed} {st}" for t in job.trainers]
+        names += [f"student {m.name} seed {seed} {st}" for m in job.methods]
+    return names
+
+
+def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
+             on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the teacher(s) and every student of one seed in every setting; a plain, picklable record.
+
+    ``{"seed", "teachers": {trainer: {setting: run}}, "students": {method: {setting: run}},
+    "peak_memory_mb": {stage: MB}}``, each run ``{"metrics", "extra", "seconds", "config"}``.
+    Checkpoints are written to ``job.out_dir`` as each model finishes.
+    """
+    dev = resolve_device(job.device)
+    record: dict[str, Any] = {"seed": seed, "teachers": {t: {} for t in job.trainers},
+                              "students": {m.name: {} for m in job.methods}, "peak_memory_mb": {}}
+    names = iter(step_names(job, seed))
+    for st in job.settings:
+        split = node_split(ds, seed, st)
+        t_runs: dict[str, TeacherRun] = {}
+        for trainer in job.trainers:
+            seed_everything(seed)
+            t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **job.teacher_overrides)
+            t_runs[trainer] = t_run
+            record["teachers"][trainer][st] = {"metrics": t_run.metrics, "extra": t_run.extra_metrics,
+                                               "seconds": t_run.seconds, "config": t_run.config}
+            _record_peak(record["peak_memory_mb"], f"teacher:{trainer}", dev)
+            if job.out_dir is not None and job.save_checkpoints:
+                kw = {k: t_run.config[k] for k in MODEL_KEYS if k in t_run.config}
+                suffix = "" if trainer == "standard" else f"-{trainer}"
+                save_torch_atomic(job.out_dir / "checkpoints" / f"teacher{suffix}-{st}-seed{seed}.pt",
+                                  checkpoint(t_run.model, "teacher", job.teacher, kw, ds, seed, st, trainer))
+            if on_step:
+                on_step(next(names))
+        for method in job.methods:
+            seed_everything(seed)
+            t_run = t_runs.get(method.teacher_trainer) if method.needs_teacher else None
+            s_run: StudentRun = train_student(ds, split, method, t_run, device=dev, batch_size=job.batch_size,
+                                              **job.student_overrides)
+            record["students"][method.name][st] = {"metrics": s_run.metrics, "seconds": s_run.seconds,
+                                                   "config": s_run.config}
+            _record_peak(record["peak_memory_mb"], f"student:{method.name}", dev)
+            if job.out_dir is not None and job.save_checkpoints:
+                kw = {k: s_run.config[k] for k in STUDENT_MODEL_KEYS if k in s_run.config}
+                save_torch_atomic(job.out_dir / "checkpoints" / f"student-{method.name}-{st}-seed{seed}.pt",
+                                  checkpoint(s_run.model, "student", method.name, kw, ds, seed, st))
+            if on_step:
+                on_step(next(names))
+    return record
+
+
+def _worker_init(threads: int) -> None:
+    flush_denormals()
+    torch.set_num_threads(threads)
+
+
+def run_seeds(ds: NodeDataset, seeds: list[int], job: SeedJob, jobs: int = 1,
+              on_step: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """`run_seed` for every seed, in this process or in ``jobs`` worker processes; records in seed order.
+
+    Workers split the CPU threads between them (``torch.get_num_threads() // jobs`` each, at least 1):
+    on a small graph two one-thread processes do about twice the work of one two-thread process.
+    """
+    if jobs <= 1 or len(seeds) <= 1:
+        return [run_seed(ds, seed, job, on_step) for seed in seeds]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, torch.get_num_threads() // jobs)
+    context = multiprocessing.get_context("spawn")  # fork after torch's thread pool started can hang
+    records: dict[int, dict[str, Any]] = {}
+    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=context, initializer=_worker_init,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(run_seed, ds, seed, job): seed for seed in seeds}
+        for future in as_completed(futures):
+            seed = futures[future]
+            records[seed] = future.result()
+            for name in step_names(job, seed) if on_step else ():
+                on_step(name)
+    return [records[seed] for seed in seeds]
+
+
 def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", methods: Iterable[str] = ("glnn",),
                         seeds: Iterable[int] = (0,), setting: str | Iterable[str] = "both", device: str = "auto",
                         root: str | None = None, output: str | Path | None = None,
                         teacher_overrides: dict[str, Any] | None = None,
                         student_overrides: dict[str, Any] | None = None, batch_size: int | None = None,
                         save_checkpoints: bool = True, force_teacher: bool = False,
-                        on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+                        on_step: Callable[[str], None] | None = None, jobs: int = 1) -> dict[str, Any]:
     """Train ``teacher`` and a student per method for every seed and setting; return aggregated metrics.
 
     The result holds ``"teachers"`` (teacher trainer → metrics; ``"standard"`` for plain supervised
     training) and ``"students"`` (method → metrics), each with
     ``transductive``/``inductive``/``production`` entries ``{"mean", "std", "runs"}`` in percent.
     With ``output``, checkpoints are written there (``write_run`` writes the JSON files). With no
-    method, ``force_teacher=True`` trains only the teacher.
+    method, ``force_teacher=True`` trains only the teacher. ``jobs > 1`` runs seeds in that many worker
+    processes (see `run_seeds`).
     """
     started = time.perf_counter()
     ds = dataset if isinstance(dataset, NodeDataset) else load_dataset(dataset, root=root)
@@ -75,55 +179,34 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     methods = [resolve_method(m) for m in methods]
     if teacher not in TEACHERS:
         TEACHERS.get(teacher)
+    if jobs < 1:
+        raise ConfigError(f"jobs must be at least 1, got {jobs}.")
     seeds, settings = list(seeds), parse_settings(setting)
     dev = resolve_device(device)
     teacher_overrides, student_overrides = dict(teacher_overrides or {}), dict(student_overrides or {})
-    out_dir = Path(output) if output is not None else None
-
     trainers = (["standard"] if force_teacher else []) + sorted({m.teacher_trainer for m in methods if m.needs_teacher})
-    per_teacher: dict[str, dict[str, list[dict]]] = {t: {s: [] for s in settings} for t in trainers}
-    per_student: dict[str, dict[str, list[dict]]] = {m.name: {s: [] for s in settings} for m in methods}
-    per_teacher_extra: dict[str, dict[str, list[dict]]] = {t: {s: [] for s in settings} for t in trainers}
-    timings: dict[str, Any] = {"load_seconds": load_seconds, "teacher_seconds": {t: 0.0 for t in trainers},
-                               "student_seconds": {m.name: 0.0 for m in methods}, "peak_memory_mb": {}}
-    configs: dict[str, Any] = {"teachers": {}, "students": {}}
-    for seed in seeds:
-        for st in settings:
-            split = node_split(ds, seed, st)
-            t_runs: dict[str, TeacherRun] = {}
-            for trainer in trainers:
-                seed_everything(seed)
-                t_run = TEACHER_TRAINERS.get(trainer)(ds, split, teacher, device=dev, **teacher_overrides)
-                t_runs[trainer] = t_run
-                per_teacher[trainer][st].append(t_run.metrics)
-                if t_run.extra_metrics:
-                    per_teacher_extra[trainer][st].append(t_run.extra_metrics)
-                timings["teacher_seconds"][trainer] += t_run.seconds
-                _record_peak(timings["peak_memory_mb"], f"teacher:{trainer}", dev)
-                configs["teachers"][trainer] = t_run.config
-                if out_dir is not None and save_checkpoints:
-                    kw = {k: t_run.config[k] for k in MODEL_KEYS if k in t_run.config}
-                    suffix = "" if trainer == "standard" else f"-{trainer}"
-                    save_torch_atomic(out_dir / "checkpoints" / f"teacher{suffix}-{st}-seed{seed}.pt",
-                                      checkpoint(t_run.model, "teacher", teacher, kw, ds, seed, st, trainer))
-                if on_step:
-                    on_step(f"teacher {teacher} ({trainer}) seed {seed} {st}")
-            for method in methods:
-                seed_everything(seed)
-                t_run = t_runs.get(method.teacher_trainer) if method.needs_teacher else None
-                s_run: StudentRun = train_student(ds, split, method, t_run, device=dev, batch_size=batch_size,
-                                                  **student_overrides)
-                per_student[method.name][st].append(s_run.metrics)
-                timings["student_seconds"][method.name] += s_run.seconds
-                _record_peak(timings["peak_memory_mb"], f"student:{method.name}", dev)
-                configs["students"][method.name] = s_run.config
-                if out_dir is not None and save_checkpoints:
-                    kw = {k: s_run.config[k] for k in STUDENT_MODEL_KEYS if k in s_run.config}
-                    save_torch_atomic(out_dir / "checkpoints" / f"student-{method.name}-{st}-seed{seed}.pt",
-                                      checkpoint(s_run.model, "student", method.name, kw, ds, seed, st))
-                if on_step:
-                    on_step(f"student {method.name} seed {seed} {st}")
-    timings["total_seconds"] = time.perf_counter() - started
+    job = SeedJob(teacher, tuple(methods), tuple(trainers), tuple(settings), str(dev), teacher_overrides,
+                  student_overrides, batch_size, Path(output) if output is not None else None, save_checkpoints)
+    records = run_seeds(ds, seeds, job, jobs, on_step)
+
+    def runs(kind: str, name: str, key: str = "metrics") -> dict[str, list]:
+        return {st: [r[kind][name][st][key] for r in records] for st in settings}
+
+    per_teacher_extra = {t: {st: [e for e in v if e] for st, v in runs("teachers", t, "extra").items()}
+                         for t in trainers}
+    last = records[-1] if records else None
+    timings: dict[str, Any] = {
+        "load_seconds": load_seconds,
+        "teacher_seconds": {t: sum(sum(v) for v in runs("teachers", t, "seconds").values()) for t in trainers},
+        "student_seconds": {m.name: sum(sum(v) for v in runs("students", m.name, "seconds").values())
+                            for m in methods},
+        "peak_memory_mb": {k: max(r["peak_memory_mb"][k] for r in records) for k in (last or {}).get(
+            "peak_memory_mb", {})},
+        "jobs": jobs,
+        "total_seconds": time.perf_counter() - started,
+    }
+    configs = {"teachers": {t: last["teachers"][t][settings[-1]]["config"] for t in trainers} if last else {},
+               "students": {m.name: last["students"][m.name][settings[-1]]["config"] for m in methods} if last else {}}
     result = {
         "dataset": ds.name,
         "teacher_model": teacher if trainers else None,
@@ -131,8 +214,8 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
         "teacher_trainers": {m.name: m.teacher_trainer if m.needs_teacher else None for m in methods},
         "seeds": seeds,
         "settings": list(settings),
-        "teachers": {t: setting_metrics(runs) for t, runs in per_teacher.items()},
-        "students": {name: setting_metrics(runs) for name, runs in per_student.items()},
+        "teachers": {t: setting_metrics(runs("teachers", t)) for t in trainers},
+        "students": {m.name: setting_metrics(runs("students", m.name)) for m in methods},
         "timings": timings,
         "splits": {str(seed): split_fingerprints(ds, seed) for seed in seeds},
     }

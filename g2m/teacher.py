@@ -16,7 +16,8 @@ from g2m.datasets.splits import NodeSplit
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
-from g2m.training import FitResult, accuracy, as_model_input, fit, graph_input, neighbor_loader, sample_fan_out
+from g2m.training import (FitResult, accuracy, as_model_input, computation_subgraph, fit, graph_input, neighbor_loader,
+                          sample_around, sample_fan_out, select_rows)
 
 MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha",
               "aggr", "codebook_size", "code_dim")
@@ -83,12 +84,28 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     num_obs = x.size(0)
     graph = graph_input(net, edge_index, num_obs)
     batch_size = cfg.get("batch_size")
+    hops = getattr(net, "receptive_field", None)  # None (APPNP: K hops): always the whole graph
+
+    def on_subgraph(ei: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Inputs for ``nodes``' outputs: the computation subgraph (exact, cheaper), or the whole graph."""
+        if hops is None:
+            return x, graph_input(net, ei, num_obs), nodes
+        subset, sub_ei, position = computation_subgraph(ei, nodes, hops, num_obs)
+        return select_rows(x, subset), graph_input(net, sub_ei, subset.numel()), position
+
+    fixed_train = None if fan_out else on_subgraph(edge_index, train_idx)
+    val_inputs = on_subgraph(edge_index, val_idx)
 
     def full_batch_step(opt: torch.optim.Optimizer) -> float:
+        # Only the training nodes' outputs enter the loss: compute them on their (sampled) subgraph.
+        if not fan_out:
+            xb, gb, pos = fixed_train
+        elif hops is None:
+            xb, gb, pos = on_subgraph(sample_fan_out(edge_index, num_obs, fan_out), train_idx)
+        else:
+            xb, gb, pos = on_subgraph(sample_around(edge_index, train_idx, hops, num_obs, fan_out), train_idx)
         opt.zero_grad()
-        train_graph = graph_input(net, sample_fan_out(edge_index, num_obs, fan_out), num_obs) if fan_out else graph
-        out = net(x, train_graph)
-        loss = F.cross_entropy(out[train_idx], y[train_idx])
+        loss = F.cross_entropy(net(xb, gb)[pos], y[train_idx])
         loss.backward()
         opt.step()
         return loss.item()
@@ -97,7 +114,8 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
             else full_batch_step)
 
     def validate() -> float:
-        return accuracy(net(x, graph)[val_idx], y[val_idx])
+        xv, gv, pos = val_inputs
+        return accuracy(net(xv, gv)[pos], y[val_idx])
 
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                  max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"])

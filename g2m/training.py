@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import to_torch_csr_tensor
 
 from g2m.errors import ConfigError
+from g2m.utils.device import flush_denormals
 
 
 @dataclass
@@ -49,6 +50,7 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
     """
     if ties not in ("latest", "earliest"):
         raise ConfigError(f"ties must be 'latest' or 'earliest', got {ties!r}.")
+    flush_denormals()  # see its docstring: weight decay makes denormal weights, slow on CPUs
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_val, best_epoch, best_state = -float("inf"), -1, None
     history: list[float] = []
@@ -87,19 +89,56 @@ def select_rows(x: Tensor, idx: Tensor) -> Tensor:
 def sample_fan_out(edge_index: Tensor, num_nodes: int, fan_out: int) -> Tensor:
     """Keep at most ``fan_out`` random incoming edges per target node (full-batch neighbour sampling).
 
-    GraphSAGE's sampled training (GLNN's teachers use fan-out 5) without a sampler extension: random keys,
-    one sort by (target, key), then each edge's rank within its target's group.
+    GraphSAGE's sampled training (GLNN's teachers use fan-out 5) without a sampler extension: one integer
+    sort by (target, random key), then each edge's rank within its target's group.
     """
     if fan_out <= 0:
         return edge_index
     target = edge_index[1]
-    key = torch.rand(target.numel(), device=target.device)
-    order = torch.argsort(target.double() + key.double() * 0.5)  # groups by target, random order inside
+    key = torch.randint(0, 1 << 31, (target.numel(),), device=target.device)
+    order = torch.sort((target << 31) | key).indices  # grouped by target, random order inside a group
     sorted_target = target[order]
     counts = torch.bincount(sorted_target, minlength=num_nodes)
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.arange(target.numel(), device=target.device) - starts[sorted_target]
     return edge_index[:, order[rank < fan_out]]
+
+
+def sample_around(edge_index: Tensor, nodes: Tensor, num_hops: int, num_nodes: int, fan_out: int) -> Tensor:
+    """The edges of `sample_fan_out` that ``nodes``' ``num_hops``-hop outputs read, drawing only those.
+
+    Hop by hop from ``nodes``, each node reached gets one draw of at most ``fan_out`` incoming edges (the
+    same draw in every hop, as in a whole-graph sample), so the outputs at ``nodes`` are distributed
+    exactly as with `sample_fan_out` over the whole graph, at the cost of the few nodes involved.
+    """
+    drawn = torch.zeros(num_nodes, dtype=torch.bool, device=edge_index.device)
+    frontier, parts = nodes, []
+    for _ in range(num_hops):
+        need = frontier[~drawn[frontier]]
+        if need.numel() == 0:
+            break
+        drawn[need] = True
+        keep = torch.zeros(num_nodes, dtype=torch.bool, device=edge_index.device)
+        keep[need] = True
+        part = sample_fan_out(edge_index[:, keep[edge_index[1]]], num_nodes, fan_out)
+        parts.append(part)
+        frontier = part[0].unique()
+    return torch.cat(parts, dim=1) if parts else edge_index[:, :0]
+
+
+def computation_subgraph(edge_index: Tensor, nodes: Tensor, num_hops: int, num_nodes: int):
+    """What a ``num_hops``-layer GNN needs to compute its outputs at ``nodes``: PyG's ``k_hop_subgraph``.
+
+    Returns ``(subset, sub_edge_index, position)``: the nodes within ``num_hops`` (global ids), the edges
+    among them relabelled to ``0..len(subset)-1``, and where ``nodes`` sit in ``subset``. A GNN run on the
+    subgraph gives, at ``position``, exactly its outputs on the whole graph at ``nodes`` (every in-edge of
+    a node within ``num_hops - 1`` hops is kept), at a fraction of the cost when ``nodes`` are few.
+    """
+    from torch_geometric.utils import k_hop_subgraph
+
+    subset, sub_edge_index, position, _ = k_hop_subgraph(nodes, num_hops, edge_index, relabel_nodes=True,
+                                                         num_nodes=num_nodes)
+    return subset, sub_edge_index, position
 
 
 def graph_input(model: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor:

@@ -45,6 +45,13 @@ def test_distill_learns_and_writes_schema(glnn_run):
     obs, ind = metrics["student"]["observed"]["runs"], metrics["student"]["inductive"]["runs"]
     assert prod == pytest.approx([0.8 * o + 0.2 * i for o, i in zip(obs, ind)], abs=1e-3)
     assert metrics["timings"]["total_seconds"] > 0
+    assert set(metrics["timings"]["peak_memory_mb"]) == {"teacher:standard", "student:glnn"}
+    from g2m import load_dataset
+    from g2m.datasets import split_fingerprints
+
+    cora = load_dataset("cora")
+    assert metrics["splits"] == {str(s): split_fingerprints(cora, s) for s in (0, 1)}
+    assert set(metrics["splits"]["0"]) == {"train_sha256", "val_sha256", "test_sha256", "ind_test_sha256"}
     config = json.loads((out / "config.json").read_text())
     assert config["dataset"] == "cora" and config["methods"] == {"glnn": {"soft_label_kl": 1.0}}
     assert len(list((out / "checkpoints").glob("*.pt"))) == 8  # teacher + student × 2 seeds × 2 settings

@@ -7,7 +7,7 @@ import torch
 from torch_geometric.utils import coalesce, to_undirected
 
 from g2m.models import build_teacher
-from g2m.training import graph_input, sample_fan_out
+from g2m.training import computation_subgraph, graph_input, sample_fan_out, select_rows
 
 
 def _graph(n: int = 60, m: int = 400):
@@ -74,3 +74,53 @@ def test_gcn_aggregator_matches_glnn_formula():
 def test_unknown_sage_aggregator_is_refused():
     with pytest.raises(ValueError, match="aggregator"):
         build_teacher("sage", 12, 3, aggr="max")
+
+
+@pytest.mark.parametrize("name,kwargs", [("sage", {}), ("sage", {"aggr": "gcn"}), ("gcn", {}), ("gat", {}),
+                                         ("sage", {"num_layers": 3})])
+def test_computation_subgraph_gives_exact_outputs(name, kwargs):
+    """Teachers train on the computation subgraph of the training nodes: same outputs as the whole graph."""
+    ei, x = _graph(n=200, m=500)
+    torch.manual_seed(0)
+    net = build_teacher(name, 12, 3, hidden_channels=16, **kwargs).eval()
+    nodes = torch.tensor([3, 50, 120])
+    subset, sub_ei, pos = computation_subgraph(ei, nodes, net.receptive_field, 200)
+    assert subset.numel() < 200  # the point: fewer nodes than the graph
+    full = net(x, graph_input(net, ei, 200))[nodes]
+    sub = net(select_rows(x, subset), graph_input(net, sub_ei, subset.numel()))[pos]
+    assert torch.allclose(full, sub, atol=1e-5)
+
+
+def test_gcn_needs_one_more_hop_than_layers():
+    """GCN's normalisation reads the source's degree: with only num_layers hops the outputs would differ."""
+    ei, x = _graph(n=200, m=500)
+    torch.manual_seed(0)
+    net = build_teacher("gcn", 12, 3, hidden_channels=16).eval()
+    assert net.receptive_field == net.num_layers + 1
+    nodes = torch.tensor([3, 50, 120])
+    subset, sub_ei, pos = computation_subgraph(ei, nodes, net.num_layers, 200)
+    full = net(x, graph_input(net, ei, 200))[nodes]
+    sub = net(x[subset], graph_input(net, sub_ei, subset.numel()))[pos]
+    assert not torch.allclose(full, sub, atol=1e-5)
+
+
+def test_sample_around_draws_what_the_outputs_read():
+    """Sampling only around the training nodes: each reached node keeps min(degree, fan-out) in-edges,
+    drawn from its real in-edges, and every in-edge of the nodes themselves is a candidate."""
+    from g2m.training import sample_around
+
+    ei, _ = _graph(n=200, m=500)
+    nodes = torch.tensor([3, 50, 120])
+    sampled = sample_around(ei, nodes, 2, 200, 2)
+    in_deg = torch.bincount(ei[1], minlength=200)
+    got = torch.bincount(sampled[1], minlength=200)
+    targets = sampled[1].unique()
+    assert torch.isin(nodes, targets).all()
+    hop1 = sampled[0][torch.isin(sampled[1], nodes)].unique()
+    assert torch.isin(hop1, torch.cat([targets, hop1[in_deg[hop1] == 0]])).all()  # hop-1 nodes drew too
+    assert torch.equal(got[targets], in_deg[targets].clamp(max=2))
+    edges = set(map(tuple, ei.t().tolist()))
+    assert all(tuple(e) in edges for e in sampled.t().tolist())
+    assert targets.numel() < 200  # nodes beyond two hops drew nothing
+    draws = {tuple(sample_around(ei, nodes, 1, 200, 2).t().tolist()[0]) for _ in range(20)}
+    assert len(draws) > 1  # random

@@ -23,6 +23,9 @@ from g2m.cli import node as _node  # noqa: E402,F401
 
 def main() -> None:
     """Entry point: run the app, printing g2m's own errors as one clear line (exit code 2)."""
+    from g2m.utils import flush_denormals
+
+    flush_denormals()  # before torch starts its threads, so that every thread has it
     try:
         app()
     except G2MError as exc:

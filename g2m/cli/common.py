@@ -11,6 +11,8 @@ DatasetOpt = typer.Option("cora", "--dataset", "-d", help="Dataset name (see `g2
 DataRootOpt = typer.Option(None, "--data-root", help="Data root with raw files (default: $G2M_DATA_ROOT, else the cache).")
 DownloadOpt = typer.Option(False, "--download", help="Download missing raw files into the data root (PyG/OGB "
                            "downloaders, checksums verified). Off by default: g2m never uses the network unless asked.")
+JobsOpt = typer.Option(1, "--jobs", "-j", help="Run seeds in this many worker processes (they share the CPU "
+                       "threads; 2 on a 2-core machine about halves a many-seed run on small graphs).")
 SeedsOpt = typer.Option("1", "--seeds", help="Seeds: a count (10 → seeds 0..9 from --seed), a list (0,3,7) or a range (0-4).")
 SeedOpt = typer.Option(0, "--seed", help="First seed when --seeds is a count.")
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
@@ -25,4 +27,4 @@ def output_opt(default: Optional[str] = None):
     return typer.Option(default, "--output", "-o", help="Output folder for metrics.json, config.json and checkpoints.")
 
 
-__all__ = ["DatasetOpt", "DataRootOpt", "DownloadOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "FanOutOpt", "output_opt", "Path"]
+__all__ = ["DatasetOpt", "DataRootOpt", "DownloadOpt", "JobsOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "FanOutOpt", "output_opt", "Path"]

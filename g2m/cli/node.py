@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from g2m.cli import app
-from g2m.cli.common import (DataRootOpt, DatasetOpt, DownloadOpt, DeviceOpt, FanOutOpt, SeedOpt, SeedsOpt, TeacherBatchOpt,
+from g2m.cli.common import (DataRootOpt, DatasetOpt, DownloadOpt, JobsOpt, DeviceOpt, FanOutOpt, SeedOpt, SeedsOpt, TeacherBatchOpt,
                             output_opt)
 from g2m.errors import ConfigError
 from g2m.evaluate import format_mean_std
@@ -72,7 +72,7 @@ def _validated(dataset, data_root, teacher, methods, seeds, seed, setting, devic
 
 
 def _run(dataset, data_root, teacher, methods, seeds, seed, setting, device, output, teacher_over, student_over,
-         batch_size, download=False):
+         batch_size, download=False, jobs=1):
     from g2m.pipeline import run_node_experiment
 
     ds, seed_list, resolved = _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device, download)
@@ -84,7 +84,7 @@ def _run(dataset, data_root, teacher, methods, seeds, seed, setting, device, out
         return run_node_experiment(ds, teacher=teacher, methods=methods, seeds=seed_list, setting=setting,
                                    device=device, root=data_root, output=output, teacher_overrides=teacher_over,
                                    student_overrides=student_over, batch_size=batch_size, on_step=on_step,
-                                   force_teacher=not methods)
+                                   force_teacher=not methods, jobs=jobs)
 
 
 @app.command("datasets")
@@ -139,6 +139,7 @@ def teacher_cmd(
     device: str = DeviceOpt,
     data_root: Optional[Path] = DataRootOpt,
     download: bool = DownloadOpt,
+    jobs: int = JobsOpt,
     output: Optional[Path] = output_opt(),
     hidden: Optional[int] = typer.Option(None, help="Hidden channels (default per model/dataset)."),
     layers: Optional[int] = typer.Option(None, help="Number of layers."),
@@ -164,7 +165,7 @@ def teacher_cmd(
     over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout,
                 batch_size=teacher_batch_size, fan_out=fan_out)
     result = _run(dataset, data_root, teacher, [], seeds, seed, setting, device, out,
-                  {k: v for k, v in over.items() if v is not None}, {}, None, download)
+                  {k: v for k, v in over.items() if v is not None}, {}, None, download, jobs)
     seed_list = result["seeds"]
     metrics = {"dataset": result["dataset"], "teacher_model": teacher, "seeds": result["seeds"],
                "settings": result["settings"], "teacher": result["teachers"]["standard"],
@@ -186,10 +187,11 @@ def distill_cmd(
     device: str = DeviceOpt,
     data_root: Optional[Path] = DataRootOpt,
     download: bool = DownloadOpt,
+    jobs: int = JobsOpt,
     output: Optional[Path] = output_opt(),
     lam: Optional[float] = typer.Option(None, "--lam", help="Weight of the label loss (1 - lam goes to distillation)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Distillation temperature."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Student minibatch size (default full batch)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Student minibatch size (0 = full batch; default per dataset, see g2m/config.py)."),
     teacher_batch_size: Optional[int] = TeacherBatchOpt,
     fan_out: Optional[int] = FanOutOpt,
     student_hidden: Optional[int] = typer.Option(None, help="Student hidden channels."),
@@ -244,7 +246,7 @@ def distill_cmd(
     student_over.update(w_lfd=w_lfd, w_hfd=w_hfd)
     result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out,
                   {k: v for k, v in {**vq_teacher, **teacher_over}.items() if v is not None},
-                  {k: v for k, v in student_over.items() if v is not None}, batch_size, download)
+                  {k: v for k, v in student_over.items() if v is not None}, batch_size, download, jobs)
     metrics = single_method_metrics(result)
     write_run(out, metrics, result["config"])
     if "vq" in result.get("teachers_extra_raw", {}):

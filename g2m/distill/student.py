@@ -48,7 +48,8 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
 
     Loss: ``lam * CE(train labels) + (1 - lam) * sum_t w_t * term_t`` (``lam`` and ``temperature`` from
     `g2m.config.distill_config`, term weights from the method, both overridable). The best epoch
-    is chosen on validation accuracy. ``batch_size=None`` trains full-batch.
+    is chosen on validation accuracy. ``batch_size=None`` takes the dataset's default (`g2m.config`:
+    GLNN's minibatches of 512 where validation preferred them); ``0`` trains full-batch.
     """
     method = resolve_method(method) if isinstance(method, str) else method
     if method.needs_teacher and teacher is None:
@@ -64,6 +65,12 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
         raise ConfigError(f"{', '.join(unknown)}: method {method.name!r} has no such loss term "
                           f"(its terms: {', '.join(weights) or 'none'}).")
     cfg = student_config(dataset.name, **overrides)
+    # The argument, else the method's own default (FF-G2M: full batch), else the dataset's student default.
+    method_batch, dataset_batch = dcfg.pop("batch_size", None), cfg.pop("batch_size", None)
+    batch_size = next((b for b in (batch_size, method_batch, dataset_batch) if b is not None), None)
+    if batch_size is not None and batch_size < 0:
+        raise ConfigError(f"the student batch size must be positive (or 0 for full batch), got {batch_size}.")
+    batch_size = batch_size or None  # 0 → full batch
     lam = 1.0 if not method.terms else float(dcfg["lam"])
     if not 0.0 <= lam <= 1.0:
         raise ConfigError(f"lam must be in [0, 1], got {lam}.")
@@ -90,8 +97,12 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     trainable = nn.ModuleDict({"student": net, "aux": aux}) if len(aux) else net
     val_local = local[split.val].to(device)
 
+    all_nodes = torch.arange(n_obs, device=device)
+    # Nodes that carry a loss: every observed node for distillation terms, only the labelled ones without.
+    pool = all_nodes if terms else local[split.train].to(device)
+
     def loss_on(nodes: Tensor) -> Tensor:
-        xb = x_obs if batch_size is None else select_rows(x_obs, nodes)
+        xb = x_obs if nodes is all_nodes else select_rows(x_obs, nodes)
         logits, hidden = net(xb, return_hidden=True)
         inp = LossInput(nodes=nodes, student_logits=logits, student_hidden=hidden, teacher=knowledge,
                         labels=y_obs, train_mask=train_mask, temperature=float(dcfg["temperature"]),
@@ -101,10 +112,9 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
             loss = loss + (1.0 - lam) * weights[name] * term(inp)
         return loss
 
-    all_nodes = torch.arange(n_obs, device=device)
-
     def step(opt: torch.optim.Optimizer) -> float:
-        batches = [all_nodes] if batch_size is None else torch.randperm(n_obs, device=device).split(batch_size)
+        batches = ([pool] if batch_size is None
+                   else pool[torch.randperm(pool.numel(), device=device)].split(batch_size))
         total = 0.0
         for nodes in batches:
             opt.zero_grad()

