@@ -41,7 +41,7 @@ def setup():
 
 
 def first_step_loss(monkeypatch, ds, split, teacher, method, **overrides):
-    """The loss ``train_student`` optimises, evaluated once (eval mode, no parameter change)."""
+    """The full-batch loss ``train_student`` optimises, evaluated once (eval mode, no parameter change)."""
     recorded = {}
 
     def one_step(model, step, validate, **kw):
@@ -51,7 +51,7 @@ def first_step_loss(monkeypatch, ds, split, teacher, method, **overrides):
 
     monkeypatch.setattr(student_mod, "fit", one_step)
     torch.manual_seed(0)
-    run = student_mod.train_student(ds, split, method, teacher, lam=LAM, temperature=TAU, **overrides)
+    run = student_mod.train_student(ds, split, method, teacher, lam=LAM, temperature=TAU, batch_size=0, **overrides)
     return recorded["loss"], run
 
 
