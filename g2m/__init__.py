@@ -17,7 +17,7 @@ warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitl
 from g2m.api import Distiller, train_teacher  # noqa: E402
 from g2m import condense, distill  # noqa: E402  (callable subpackages: g2m.condense(...), g2m.distill(...))
 from g2m.datasets import list_datasets, load_dataset  # noqa: E402
-from g2m.errors import ConfigError, DatasetError, G2MError  # noqa: E402
+from g2m.errors import ConfigError, DatasetError, G2MError, RunInterrupted, TrainingError  # noqa: E402
 
 __all__ = ["load_dataset", "list_datasets", "train_teacher", "distill", "condense", "Distiller", "G2MError", "ConfigError",
-           "DatasetError", "__version__"]
+           "DatasetError", "TrainingError", "RunInterrupted", "__version__"]

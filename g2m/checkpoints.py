@@ -17,28 +17,74 @@ from g2m.training import accuracy, as_model_input
 from g2m.utils import resolve_device, write_json_atomic
 
 
+CHECKPOINT_KEYS = ("kind", "name", "kwargs", "in_channels", "out_channels", "seed", "setting", "state_dict")
+
+
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild a teacher or student from a g2m checkpoint file; returns ``(model, checkpoint)``."""
+    """Rebuild a teacher or student from a g2m checkpoint file; returns ``(model, checkpoint)``.
+
+    The file is read with ``weights_only=True`` (nothing in it can run code); a truncated, corrupt or
+    foreign file, or weights that do not fit the recorded model, is a clear `ConfigError`.
+    """
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (any unreadable file)
-        raise ConfigError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise ConfigError(f"cannot read checkpoint {path}: it is truncated, corrupt or not a torch file ({exc}).") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != "g2m-node-checkpoint":
         raise ConfigError(f"{path} is not a g2m node checkpoint (written by `g2m distill`/`g2m teacher`).")
-    if ckpt["kind"] == "teacher" and ckpt.get("trainer", "standard") != "standard":
-        from g2m.teacher import TEACHER_TRAINERS
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise ConfigError(f"{path} is an incomplete g2m checkpoint (missing {', '.join(missing)}).")
+    try:
+        if ckpt["kind"] == "teacher" and ckpt.get("trainer", "standard") != "standard":
+            from g2m.teacher import TEACHER_TRAINERS
 
-        builder = getattr(TEACHER_TRAINERS.get(ckpt["trainer"]), "build_model", None)
-        if builder is None:
-            raise ConfigError(f"{path}: teachers of trainer {ckpt['trainer']!r} cannot be rebuilt from a checkpoint.")
-        model = builder(ckpt["in_channels"], ckpt["out_channels"], ckpt["name"], **ckpt["kwargs"])
-    elif ckpt["kind"] == "teacher":
-        model = build_teacher(ckpt["name"], ckpt["in_channels"], ckpt["out_channels"], **ckpt["kwargs"])
-    else:
-        model = StudentMLP(ckpt["in_channels"], out_channels=ckpt["out_channels"], **ckpt["kwargs"])
-    model.load_state_dict(ckpt["state_dict"])
+            builder = getattr(TEACHER_TRAINERS.get(ckpt["trainer"]), "build_model", None)
+            if builder is None:
+                raise ConfigError(f"{path}: teachers of trainer {ckpt['trainer']!r} cannot be rebuilt from a checkpoint.")
+            model = builder(ckpt["in_channels"], ckpt["out_channels"], ckpt["name"], **ckpt["kwargs"])
+        elif ckpt["kind"] == "teacher":
+            model = build_teacher(ckpt["name"], ckpt["in_channels"], ckpt["out_channels"], **ckpt["kwargs"])
+        else:
+            model = StudentMLP(ckpt["in_channels"], out_channels=ckpt["out_channels"], **ckpt["kwargs"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: its weights do not fit the model it records ({exc}); the file was altered "
+                          "or written by another version of g2m.") from exc
     model.eval()
     return model, ckpt
+
+
+def check_fits(path: Path, ckpt: dict[str, Any], dataset, config: dict[str, Any]) -> None:
+    """A checkpoint evaluated in a run folder must come from that run's dataset and models."""
+    if (ckpt["in_channels"], ckpt["out_channels"]) != (dataset.num_features, dataset.num_classes):
+        raise ConfigError(f"{path} was trained on {ckpt['in_channels']} features / {ckpt['out_channels']} classes, "
+                          f"but this run's dataset {dataset.name!r} has {dataset.num_features} / {dataset.num_classes}: "
+                          "it comes from another dataset; remove it from the run folder.")
+    if ckpt["kind"] == "student" and ckpt["name"] not in (config.get("methods") or {}):
+        raise ConfigError(f"{path} is a {ckpt['name']!r} student, but this run trained "
+                          f"{', '.join(config.get('methods') or {}) or 'no student'}: remove it from the run folder.")
+    if ckpt["kind"] == "teacher" and ckpt["name"] != config.get("teacher"):
+        raise ConfigError(f"{path} is a {ckpt['name']!r} teacher, but this run's teacher is {config.get('teacher')!r}.")
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """A run folder's ``config.json``, or a clear error."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise ConfigError(f"{run_dir} has no config.json: pass a folder written by `g2m distill` or `g2m teacher`.")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); it was not written by g2m or was edited.") from exc
+
+
+def dataset_of_run(config: dict[str, Any], root: str | Path | None = None):
+    """The dataset a run's ``config.json`` names (a user's folder by its recorded absolute path)."""
+    source = config.get("dataset_source") or ""
+    if source.startswith("files:"):
+        return load_dataset(Path(source.removeprefix("files:")))
+    return load_dataset(config["dataset"], root=root or config.get("data_root"))
 
 
 @torch.no_grad()
@@ -50,22 +96,16 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: st
     held-out ones); students from features alone. Writes ``evaluation.json`` to ``output``, else ``run_dir``.
     """
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise ConfigError(f"{run_dir} has no config.json: pass a folder written by `g2m distill` or `g2m teacher`.")
-    config = json.loads(config_path.read_text())
+    config = read_run_config(run_dir)
     files = sorted((run_dir / "checkpoints").glob("*.pt"))
     if not files:
         raise ConfigError(f"{run_dir}/checkpoints holds no .pt files to evaluate.")
-    source = config.get("dataset_source") or ""
-    if source.startswith("files:"):  # a user's folder of files, recorded with its absolute path
-        dataset = load_dataset(Path(source.removeprefix("files:")))
-    else:
-        dataset = load_dataset(config["dataset"], root=root or config.get("data_root"))
+    dataset = dataset_of_run(config, root)
     dev = resolve_device(device)
     runs: dict[str, dict[str, list]] = {}
     for file in files:
         model, ckpt = load_model(file)
+        check_fits(file, ckpt, dataset, config)
         model = model.to(dev)
         split = node_split(dataset, ckpt["seed"], ckpt["setting"])
         if ckpt["kind"] == "teacher":

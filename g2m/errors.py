@@ -11,3 +11,11 @@ class DatasetError(G2MError):
 
 class ConfigError(G2MError):
     """An unknown model/method name or an invalid option value."""
+
+
+class TrainingError(G2MError):
+    """Training could not go on: a loss became NaN or infinite (the message names epoch and term)."""
+
+
+class RunInterrupted(G2MError):
+    """A multi-seed run was interrupted (Ctrl-C); its finished seeds are on disk (exit code 130)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -18,9 +19,10 @@ from g2m.datasets import load_dataset, node_split, split_fingerprints
 from g2m.datasets.base import NodeDataset
 from g2m.distill.methods import Method, resolve_method
 from g2m.distill.student import STUDENT_MODEL_KEYS, StudentRun, train_student
-from g2m.errors import ConfigError, DatasetError
+from g2m.errors import ConfigError, DatasetError, RunInterrupted, TrainingError
 from g2m.evaluate import setting_metrics
 from g2m.models import TEACHERS
+from g2m.run_dir import load_seed_records, prepare_output, save_seed_record
 from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun
 from g2m.utils import flush_denormals, resolve_device, save_torch_atomic, write_json_atomic
 
@@ -121,6 +123,9 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
                                   checkpoint(s_run.model, "student", method.name, kw, ds, seed, st))
             if on_step:
                 on_step(next(names))
+    record = json.loads(json.dumps(record))  # exactly what a resumed run reads back from disk
+    if job.out_dir is not None:
+        save_seed_record(job.out_dir, record)
     return record
 
 
@@ -130,23 +135,30 @@ def _worker_init(threads: int) -> None:
 
 
 def run_seeds(ds: NodeDataset, seeds: list[int], job: SeedJob, jobs: int = 1,
-              on_step: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """`run_seed` for every seed, in this process or in ``jobs`` worker processes; records in seed order.
+              on_step: Callable[[str], None] | None = None,
+              done: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """`run_seed` for every seed not in ``done``, in this process or in ``jobs`` worker processes.
 
-    Workers split the CPU threads between them (``torch.get_num_threads() // jobs`` each, at least 1):
-    on a small graph two one-thread processes do about twice the work of one two-thread process.
+    Returns the records in seed order (``done``'s included). Workers split the CPU threads between them
+    (``torch.get_num_threads() // jobs`` each, at least 1): on a small graph two one-thread processes do
+    about twice the work of one two-thread process.
     """
-    if jobs <= 1 or len(seeds) <= 1:
-        return [run_seed(ds, seed, job, on_step) for seed in seeds]
+    records: dict[int, dict[str, Any]] = dict(done or {})
+    for seed in records:
+        for name in step_names(job, seed) if on_step else ():
+            on_step(name)
+    todo = [seed for seed in seeds if seed not in records]
+    if jobs <= 1 or len(todo) <= 1:
+        records.update({seed: run_seed(ds, seed, job, on_step) for seed in todo})
+        return [records[seed] for seed in seeds]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, torch.get_num_threads() // jobs)
     context = multiprocessing.get_context("spawn")  # fork after torch's thread pool started can hang
-    records: dict[int, dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=context, initializer=_worker_init,
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
                              initargs=(threads,)) as pool:
-        futures = {pool.submit(run_seed, ds, seed, job): seed for seed in seeds}
+        futures = {pool.submit(run_seed, ds, seed, job): seed for seed in todo}
         for future in as_completed(futures):
             seed = futures[future]
             records[seed] = future.result()
@@ -161,7 +173,8 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
                         teacher_overrides: dict[str, Any] | None = None,
                         student_overrides: dict[str, Any] | None = None, batch_size: int | None = None,
                         save_checkpoints: bool = True, force_teacher: bool = False,
-                        on_step: Callable[[str], None] | None = None, jobs: int = 1) -> dict[str, Any]:
+                        on_step: Callable[[str], None] | None = None, jobs: int = 1, overwrite: bool = False,
+                        resume: bool = False) -> dict[str, Any]:
     """Train ``teacher`` and a student per method for every seed and setting; return aggregated metrics.
 
     The result holds ``"teachers"`` (teacher trainer → metrics; ``"standard"`` for plain supervised
@@ -169,7 +182,8 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     ``transductive``/``inductive``/``production`` entries ``{"mean", "std", "runs"}`` in percent.
     With ``output``, checkpoints are written there (``write_run`` writes the JSON files). With no
     method, ``force_teacher=True`` trains only the teacher. ``jobs > 1`` runs seeds in that many worker
-    processes (see `run_seeds`).
+    processes (see `run_seeds`). An ``output`` folder that holds a run is refused unless ``overwrite``
+    (replace it) or ``resume`` (run only the seeds it has not finished; `g2m.run_dir`).
     """
     started = time.perf_counter()
     ds = dataset if isinstance(dataset, NodeDataset) else load_dataset(dataset, root=root)
@@ -185,9 +199,28 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     dev = resolve_device(device)
     teacher_overrides, student_overrides = dict(teacher_overrides or {}), dict(student_overrides or {})
     trainers = (["standard"] if force_teacher else []) + sorted({m.teacher_trainer for m in methods if m.needs_teacher})
+    out_dir = Path(output) if output is not None else None
     job = SeedJob(teacher, tuple(methods), tuple(trainers), tuple(settings), str(dev), teacher_overrides,
-                  student_overrides, batch_size, Path(output) if output is not None else None, save_checkpoints)
-    records = run_seeds(ds, seeds, job, jobs, on_step)
+                  student_overrides, batch_size, out_dir, save_checkpoints)
+    done: dict[int, dict[str, Any]] = {}
+    if out_dir is not None:
+        identity = {"dataset": ds.name, "dataset_source": ds.source, "teacher": teacher,
+                    "methods": {m.name: m.terms for m in methods}, "trainers": trainers, "settings": list(settings),
+                    "teacher_overrides": teacher_overrides, "student_overrides": student_overrides,
+                    "batch_size": batch_size, "split_protocol": ds.split_protocol}
+        prepare_output(out_dir, identity, overwrite=overwrite, resume=resume)
+        done = load_seed_records(out_dir, seeds) if resume else {}
+    try:
+        records = run_seeds(ds, seeds, job, jobs, on_step, done)
+    except (TrainingError, KeyboardInterrupt) as exc:
+        kept = ""
+        if out_dir is not None:
+            finished = sorted(load_seed_records(out_dir, seeds))
+            kept = (f" Finished seeds {finished} are saved in {out_dir / 'seeds'}; run the same command with "
+                    "--resume (resume=True) to continue." if finished else " No seed had finished.")
+        if isinstance(exc, KeyboardInterrupt):
+            raise RunInterrupted("interrupted." + kept) from None
+        raise TrainingError(str(exc).rstrip(".") + "." + kept) from None
 
     def runs(kind: str, name: str, key: str = "metrics") -> dict[str, list]:
         return {st: [r[kind][name][st][key] for r in records] for st in settings}
@@ -267,6 +300,13 @@ def single_method_metrics(result: dict[str, Any]) -> dict[str, Any]:
         "student": result["students"][method], "timings": result["timings"], "splits": result["splits"],
         **({"codebook": result["teachers_extra"][trainer]} if trainer in result.get("teachers_extra", {}) else {}),
     }
+
+
+def teacher_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    """The ``metrics.json`` of a teacher-only run (`g2m teacher`), from a runner result."""
+    return {"dataset": result["dataset"], "teacher_model": result["teacher_model"], "seeds": result["seeds"],
+            "settings": result["settings"], "teacher": result["teachers"]["standard"],
+            "timings": result["timings"], "splits": result["splits"]}
 
 
 def write_run(output: str | Path, metrics: dict[str, Any], config: dict[str, Any]) -> None:

@@ -118,7 +118,8 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
         return accuracy(net(xv, gv)[pos], y[val_idx])
 
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                 max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"])
+                 max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"],
+                 name=f"teacher ({model}, label cross-entropy)")
     with torch.no_grad():
         logits, hidden = net(x, graph, return_hidden=True)
         metrics = {"val": accuracy(logits[val_idx], y[val_idx]), "test": accuracy(logits[test_idx], y[test_idx])}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -10,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import to_torch_csr_tensor
 
-from g2m.errors import ConfigError
+from g2m.errors import ConfigError, TrainingError
 from g2m.utils.device import flush_denormals
 
 
@@ -40,13 +41,15 @@ def as_model_input(x: Tensor, max_density: float = 0.1) -> Tensor:
 
 
 def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], validate: Callable[[], float],
-        lr: float, weight_decay: float, max_epochs: int, patience: int, ties: str = "latest") -> FitResult:
+        lr: float, weight_decay: float, max_epochs: int, patience: int, ties: str = "latest",
+        name: str = "model") -> FitResult:
     """Train ``model`` with ``step(optimizer)`` once per epoch; keep the weights of the best ``validate()``.
 
     ``validate`` runs in eval mode without gradients; training stops after ``patience`` epochs without
     improvement. With ``ties="latest"`` (GLNN's rule) an epoch that equals the best validation score
     replaces it and restarts the patience count; with ``"earliest"`` only a strictly better one does.
-    Model selection uses validation data only.
+    Model selection uses validation data only. A NaN or infinite loss stops training with a
+    `TrainingError` naming ``name`` and the epoch (a step may raise it itself, naming the loss term).
     """
     if ties not in ("latest", "earliest"):
         raise ConfigError(f"ties must be 'latest' or 'earliest', got {ties!r}.")
@@ -57,7 +60,13 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
     epoch = -1
     for epoch in range(max_epochs):
         model.train()
-        step(optimizer)
+        try:
+            loss = float(step(optimizer))
+        except TrainingError as exc:
+            raise TrainingError(f"{name}: epoch {epoch}: {exc}") from None
+        if not math.isfinite(loss):
+            raise TrainingError(f"{name}: the training loss became {loss} at epoch {epoch}; lower the learning "
+                                "rate, or check the input features for extreme values.")
         model.eval()
         with torch.no_grad():
             val = float(validate())

@@ -80,3 +80,27 @@ def test_payload_would_run_if_unpickled(tmp_path):
     marker = tmp_path / "code-ran"
     pickle.loads(pickle.dumps(_Payload(str(marker))))
     assert marker.exists()
+
+
+def test_planetoid_pickle_with_code_is_refused_and_never_run(tmp_path, monkeypatch):
+    """Planetoid's raw files are pickles PyG would unpickle: a crafted one is refused first."""
+    import shutil
+
+    from g2m import load_dataset
+    from g2m.datasets.roots import BUNDLED_ROOT
+
+    raw = tmp_path / "root" / "Planetoid" / "Cora" / "raw"
+    shutil.copytree(BUNDLED_ROOT / "Planetoid" / "Cora" / "raw", raw)
+    marker = tmp_path / "code-ran"
+    (raw / "ind.cora.x").write_bytes(pickle.dumps(_Payload(str(marker))))
+    monkeypatch.setenv("G2M_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DatasetError, match="refuses to load it"):
+        load_dataset("cora-planetoid", root=tmp_path / "root")
+    assert not marker.exists()
+
+
+def test_original_planetoid_files_pass_the_check():
+    from g2m.datasets.node import check_planetoid_raw
+    from g2m.datasets.roots import BUNDLED_ROOT
+
+    check_planetoid_raw(BUNDLED_ROOT / "Planetoid" / "Cora" / "raw")  # no error

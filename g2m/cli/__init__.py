@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from g2m.errors import G2MError
+from g2m.errors import G2MError, RunInterrupted
 
 app = typer.Typer(
     name="g2m",
@@ -28,6 +28,9 @@ def main() -> None:
     flush_denormals()  # before torch starts its threads, so that every thread has it
     try:
         app()
+    except RunInterrupted as exc:
+        typer.secho(str(exc), fg=typer.colors.YELLOW, err=True)
+        sys.exit(130)
     except G2MError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)

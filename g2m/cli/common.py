@@ -13,6 +13,9 @@ DownloadOpt = typer.Option(False, "--download", help="Download missing raw files
                            "downloaders, checksums verified). Off by default: g2m never uses the network unless asked.")
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Run seeds in this many worker processes (they share the CPU "
                        "threads; 2 on a 2-core machine about halves a many-seed run on small graphs).")
+OverwriteOpt = typer.Option(False, "--overwrite", help="Replace the run already in --output (its run files only).")
+ResumeOpt = typer.Option(False, "--resume", help="Continue the interrupted run in --output: only its unfinished "
+                         "seeds run; the options must be those of the first run.")
 SeedsOpt = typer.Option("1", "--seeds", help="Seeds: a count (10 → seeds 0..9 from --seed), a list (0,3,7) or a range (0-4).")
 SeedOpt = typer.Option(0, "--seed", help="First seed when --seeds is a count.")
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
@@ -27,4 +30,4 @@ def output_opt(default: Optional[str] = None):
     return typer.Option(default, "--output", "-o", help="Output folder for metrics.json, config.json and checkpoints.")
 
 
-__all__ = ["DatasetOpt", "DataRootOpt", "DownloadOpt", "JobsOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "FanOutOpt", "output_opt", "Path"]
+__all__ = ["DatasetOpt", "DataRootOpt", "DownloadOpt", "JobsOpt", "OverwriteOpt", "ResumeOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "FanOutOpt", "output_opt", "Path"]

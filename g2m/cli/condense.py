@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from g2m.cli import app
-from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, SeedOpt, SeedsOpt, output_opt
+from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, OverwriteOpt, SeedOpt, SeedsOpt, output_opt
 from g2m.utils import parse_seeds
 
 
@@ -43,6 +43,7 @@ def condense_cmd(
     data_root: Optional[Path] = DataRootOpt,
     download: bool = DownloadOpt,
     output: Optional[Path] = output_opt(),
+    overwrite: bool = OverwriteOpt,
 ) -> None:
     """Condense a graph-classification training set with Mirage and score GNNs trained on it.
 
@@ -76,7 +77,7 @@ def condense_cmd(
                       seeds=seed_list, device=device, root=data_root, output=out, split_seed=split_seed,
                       baselines=base, train=TrainConfig(epochs=epochs, distilled_epochs=distilled_epochs,
                                         num_threads=threads or None),
-                      max_sets_per_class=max_sets or None, itemsets=itemsets)
+                      max_sets_per_class=max_sets or None, itemsets=itemsets, overwrite=overwrite)
     m = result.metrics
     typer.echo(f"{m['dataset']}  {m['gnn']}  depth {m['depth']}  metric {m['metric']} (%)  "
                f"condensed in {m['condense_seconds']:.2f} s")

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from g2m.cli import app
-from g2m.cli.common import (DataRootOpt, DatasetOpt, DownloadOpt, JobsOpt, DeviceOpt, FanOutOpt, SeedOpt, SeedsOpt, TeacherBatchOpt,
+from g2m.cli.common import (DataRootOpt, DatasetOpt, DownloadOpt, JobsOpt, OverwriteOpt, ResumeOpt, DeviceOpt, FanOutOpt, SeedOpt, SeedsOpt, TeacherBatchOpt,
                             output_opt)
 from g2m.errors import ConfigError
 from g2m.evaluate import format_mean_std
@@ -72,7 +72,7 @@ def _validated(dataset, data_root, teacher, methods, seeds, seed, setting, devic
 
 
 def _run(dataset, data_root, teacher, methods, seeds, seed, setting, device, output, teacher_over, student_over,
-         batch_size, download=False, jobs=1):
+         batch_size, download=False, jobs=1, overwrite=False, resume=False):
     from g2m.pipeline import run_node_experiment
 
     ds, seed_list, resolved = _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device, download)
@@ -84,7 +84,7 @@ def _run(dataset, data_root, teacher, methods, seeds, seed, setting, device, out
         return run_node_experiment(ds, teacher=teacher, methods=methods, seeds=seed_list, setting=setting,
                                    device=device, root=data_root, output=output, teacher_overrides=teacher_over,
                                    student_overrides=student_over, batch_size=batch_size, on_step=on_step,
-                                   force_teacher=not methods, jobs=jobs)
+                                   force_teacher=not methods, jobs=jobs, overwrite=overwrite, resume=resume)
 
 
 @app.command("datasets")
@@ -140,6 +140,8 @@ def teacher_cmd(
     data_root: Optional[Path] = DataRootOpt,
     download: bool = DownloadOpt,
     jobs: int = JobsOpt,
+    overwrite: bool = OverwriteOpt,
+    resume: bool = ResumeOpt,
     output: Optional[Path] = output_opt(),
     hidden: Optional[int] = typer.Option(None, help="Hidden channels (default per model/dataset)."),
     layers: Optional[int] = typer.Option(None, help="Number of layers."),
@@ -159,17 +161,15 @@ def teacher_cmd(
 
         g2m teacher -d a-computer --teacher-batch-size 1024 --fan-out 10
     """
-    from g2m.pipeline import write_run
+    from g2m.pipeline import teacher_metrics, write_run
 
     out = output or _default_output("teacher", dataset, teacher)
     over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout,
                 batch_size=teacher_batch_size, fan_out=fan_out)
     result = _run(dataset, data_root, teacher, [], seeds, seed, setting, device, out,
-                  {k: v for k, v in over.items() if v is not None}, {}, None, download, jobs)
+                  {k: v for k, v in over.items() if v is not None}, {}, None, download, jobs, overwrite, resume)
     seed_list = result["seeds"]
-    metrics = {"dataset": result["dataset"], "teacher_model": teacher, "seeds": result["seeds"],
-               "settings": result["settings"], "teacher": result["teachers"]["standard"],
-               "timings": result["timings"], "splits": result["splits"]}
+    metrics = teacher_metrics(result)
     write_run(out, metrics, result["config"])
     Console().print(_summary(f"{teacher} on {result['dataset']} ({len(seed_list)} seeds)", {teacher: metrics["teacher"]}))
     console.print(f"wrote {out}/metrics.json")
@@ -188,6 +188,8 @@ def distill_cmd(
     data_root: Optional[Path] = DataRootOpt,
     download: bool = DownloadOpt,
     jobs: int = JobsOpt,
+    overwrite: bool = OverwriteOpt,
+    resume: bool = ResumeOpt,
     output: Optional[Path] = output_opt(),
     lam: Optional[float] = typer.Option(None, "--lam", help="Weight of the label loss (1 - lam goes to distillation)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Distillation temperature."),
@@ -246,7 +248,7 @@ def distill_cmd(
     student_over.update(w_lfd=w_lfd, w_hfd=w_hfd)
     result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out,
                   {k: v for k, v in {**vq_teacher, **teacher_over}.items() if v is not None},
-                  {k: v for k, v in student_over.items() if v is not None}, batch_size, download, jobs)
+                  {k: v for k, v in student_over.items() if v is not None}, batch_size, download, jobs, overwrite, resume)
     metrics = single_method_metrics(result)
     write_run(out, metrics, result["config"])
     if "vq" in result.get("teachers_extra_raw", {}):
@@ -294,3 +296,47 @@ def evaluate_cmd(
     metrics = evaluate_run(path, root=data_root, device=device, output=output)
     Console().print(_summary(f"re-evaluated {path}", metrics["models"]))
     console.print(f"wrote {(output or path) / 'evaluation.json'}")
+
+
+@app.command("rerun")
+def rerun_cmd(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `g2m distill` or `g2m teacher`."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder of the new run (default RUN_DIR/rerun)."),
+    data_root: Optional[Path] = DataRootOpt,
+    jobs: int = JobsOpt,
+    overwrite: bool = OverwriteOpt,
+) -> None:
+    """Run a finished run again from its config.json and compare the numbers with the old metrics.json.
+
+    Same dataset, models, seeds, settings, overrides and device; on the same machine and software
+    (config.json's "environment") the numbers are identical.
+
+    Examples:
+
+        g2m rerun runs/glnn-cora
+
+        g2m rerun runs/glnn-cora -o runs/glnn-cora-again --jobs 2
+    """
+    import json
+
+    from g2m.pipeline import single_method_metrics, teacher_metrics, write_run
+    from g2m.rerun import compare, rerun
+
+    out = output or run_dir / "rerun"
+    result, _ = rerun(run_dir, out, root=data_root, jobs=jobs, overwrite=overwrite)
+    metrics = single_method_metrics(result) if result["methods"] else teacher_metrics(result)
+    write_run(out, metrics, result["config"])
+    old_path = run_dir / "metrics.json"
+    old = json.loads(old_path.read_text()) if old_path.exists() else {}
+    table = Table(title=f"rerun of {run_dir}")
+    for col in ("model", "setting", "before", "now", ""):
+        table.add_column(col)
+    same = True
+    for who, setting, a, b in compare(old, metrics):
+        ok = a == b
+        same &= ok
+        table.add_row(who, setting, "–" if a is None else f"{a:.2f}", "–" if b is None else f"{b:.2f}",
+                      "identical" if ok else "differs")
+    Console().print(table)
+    console.print(f"wrote {out}/metrics.json: " + ("every number identical" if same else
+                  "numbers differ (other software versions, thread counts or devices change floating-point sums)"))

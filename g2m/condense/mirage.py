@@ -377,21 +377,28 @@ class CondenseResult:
     files: dict[str, str] = field(default_factory=dict)
 
 
+CONDENSE_FILES = ("distilled.pt", "metrics.json", "config.json")
+
+
 def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth: int = 2,
              support: float | None = 0.1, budget: str | Budget | None = None, seeds: Sequence[int] | str = (0,),
              device: str = "auto", root: str | os.PathLike | None = None, output: str | os.PathLike | None = None,
              split_seed: int = 0, baselines: Sequence[str] = ("full", "random"), train: TrainConfig | None = None,
-             **mirage_kwargs: Any) -> CondenseResult:
+             overwrite: bool = False, **mirage_kwargs: Any) -> CondenseResult:
     """Condense a graph-classification dataset with Mirage and score GNNs trained on it.
 
     Trains ``gnn`` (gcn, gin, gat) with ``depth`` layers on the distilled set and on each baseline
     (``"full"``: all training graphs; ``"random"``: random training graphs within the distilled set's
     bytes), over ``seeds``, selecting epochs on validation; scores are on the test graphs. With ``output``
-    it writes ``distilled.pt``, ``metrics.json`` and ``config.json`` there.
+    it writes ``distilled.pt``, ``metrics.json`` and ``config.json`` there; a folder that already holds
+    them is refused unless ``overwrite``.
     """
     from g2m.datasets import graph_split, load_dataset
 
     METHODS.get(method)
+    if output is not None and not overwrite and any((Path(output) / f).exists() for f in CONDENSE_FILES):
+        raise ConfigError(f"the output folder {output} already holds a condensation run; pass --overwrite "
+                          "(overwrite=True) to replace it, or choose another --output.")
     seeds = parse_seeds(seeds) if not isinstance(seeds, (list, tuple)) else list(seeds)
     cfg = train or TrainConfig()
     graph_ds = load_dataset(dataset, root) if isinstance(dataset, (str, os.PathLike)) else dataset

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
@@ -15,24 +16,56 @@ from g2m.errors import DatasetError
 EXTENSIONS = (".npy", ".txt", ".csv", ".tsv")
 
 
+def _rows(mask: Tensor, limit: int = 10) -> str:
+    """``"3, 17, 42 (and 5 more)"``: the first ``limit`` indices where ``mask`` is true."""
+    idx = mask.nonzero().view(-1).tolist()
+    shown = ", ".join(str(i) for i in idx[:limit])
+    return shown + (f" (and {len(idx) - limit} more)" if len(idx) > limit else "")
+
+
 def from_data(data: Data, name: str = "custom", split: str = "random") -> NodeDataset:
-    """Wrap a PyG ``Data`` (``x``, ``edge_index``, ``y`` of one label per node) for node classification."""
+    """Wrap a PyG ``Data`` (``x``, ``edge_index``, ``y`` of one label per node) for node classification.
+
+    Checked, each with a clear `DatasetError`: missing fields, no nodes, rows of ``x`` vs labels, labels
+    that are not non-negative integers, NaN/inf features (the rows are named), edge ids outside
+    ``0..N-1``. Handled, not rejected: duplicate edges (merged), self-loops (dropped), isolated nodes
+    (kept), directed edges (made undirected).
+    """
     for attr in ("x", "edge_index", "y"):
         if getattr(data, attr, None) is None:
             raise DatasetError(f"the Data object has no {attr!r}; g2m needs x, edge_index and y (one label per node).")
-    n = data.num_nodes
-    y = data.y.view(-1).long()
-    if y.numel() != n or data.x.size(0) != n:
-        raise DatasetError(f"x has {data.x.size(0)} rows and y {y.numel()} labels but the graph has {n} nodes.")
-    if y.min() < 0:
-        raise DatasetError("labels must be non-negative class ids (0..C-1).")
+    x = data.x if data.x.dim() == 2 else data.x.view(-1, 1)
+    n = x.size(0)
+    if n == 0:
+        raise DatasetError("the graph has no nodes: x has 0 rows. Give one feature row and one label per node.")
+    y = data.y.view(-1)
+    if y.numel() != n:
+        raise DatasetError(f"x has {n} rows but y has {y.numel()} labels: give exactly one label per node, "
+                           "in the same order as the feature rows.")
+    if y.is_floating_point():
+        bad = ~torch.isfinite(y) | (y != y.round())
+        if bool(bad.any()):
+            raise DatasetError(f"labels must be integer class ids; these nodes have missing or non-integer "
+                               f"labels: {_rows(bad)}.")
+    y = y.long()
+    if bool((y < 0).any()):
+        raise DatasetError(f"labels must be non-negative class ids (0..C-1); negative at nodes {_rows(y < 0)}.")
+    bad = ~torch.isfinite(x.float()).all(dim=1)
+    if bool(bad.any()):
+        raise DatasetError(f"{int(bad.sum())} feature rows contain NaN or inf (nodes {_rows(bad)}); "
+                           "fill or drop them before training.")
     ei = data.edge_index.long()
-    if ei.numel() and (ei.min() < 0 or ei.max() >= n):
-        raise DatasetError(f"edge_index refers to node ids outside 0..{n - 1}.")
+    if ei.dim() != 2 or ei.size(0) != 2:
+        raise DatasetError(f"edge_index must have shape [2, num_edges], got {list(ei.shape)}.")
+    out_of_range = (ei < 0) | (ei >= n)
+    if bool(out_of_range.any()):
+        ids = torch.unique(ei[out_of_range])[:10].tolist()
+        raise DatasetError(f"edges refer to node ids outside 0..{n - 1} (e.g. {', '.join(map(str, ids))}); node ids "
+                           "are row numbers of the feature matrix, counted from 0.")
     ei, _ = remove_self_loops(ei)
     ei = coalesce(to_undirected(ei, num_nodes=n), num_nodes=n)
     classes, y = torch.unique(y, return_inverse=True)
-    clean = Data(x=data.x.float(), edge_index=ei, y=y)
+    clean = Data(x=x.float(), edge_index=ei, y=y)
     return NodeDataset(name=name, data=clean, num_classes=int(classes.numel()), split_protocol=split,
                        source="Data object")
 
@@ -60,7 +93,11 @@ def _read(path: Path, dtype) -> np.ndarray:
 def from_files(folder: str | Path, split: str = "random") -> NodeDataset:
     """Read ``edges.*`` (two ids per row), ``features.*`` (a row per node) and ``labels.*`` from ``folder``."""
     folder = Path(folder)
-    edges = _read(_find(folder, "edges"), np.int64).reshape(-1, 2)
+    edges = _read(_find(folder, "edges"), np.int64)
+    if edges.size and (edges.ndim != 2 or edges.shape[1] != 2) and not (edges.ndim == 1 and edges.size == 2):
+        raise DatasetError(f"{_find(folder, 'edges')}: each row must hold exactly two node ids (source target), "
+                           f"got rows of {edges.shape[-1] if edges.ndim == 2 else 1} values.")
+    edges = edges.reshape(-1, 2)
     x = _read(_find(folder, "features"), np.float32)
     y = _read(_find(folder, "labels"), np.int64).reshape(-1)
     data = Data(x=torch.from_numpy(np.atleast_2d(x)), edge_index=torch.from_numpy(edges.T.copy()),

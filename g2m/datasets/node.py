@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -69,10 +70,41 @@ def _clean(data: Data) -> Data:
     return Data(x=data.x.float(), edge_index=edge_index, y=data.y.view(-1).long())
 
 
+# What Planetoid's raw pickles may reference: numpy arrays, scipy CSR matrices, a defaultdict of lists.
+_PLANETOID_GLOBALS = {
+    ("__builtin__", "list"), ("builtins", "list"), ("collections", "defaultdict"),
+    ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"), ("scipy.sparse.csr", "csr_matrix"), ("scipy.sparse._csr", "csr_matrix"),
+}
+
+
+class _PlanetoidUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PLANETOID_GLOBALS:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a Planetoid raw file")
+        return super().find_class(module, name)
+
+
+def check_planetoid_raw(raw_dir: Path) -> None:
+    """Planetoid's raw files are Python pickles, which PyG unpickles. Read each first with an unpickler
+    that allows only the numpy/scipy classes they hold, so a crafted file is refused before it can run code."""
+    for path in sorted(raw_dir.glob("ind.*")):
+        if path.name.endswith(".test.index"):
+            continue  # plain text
+        try:
+            with open(path, "rb") as fh:
+                _PlanetoidUnpickler(fh, encoding="latin1").load()
+        except Exception as exc:  # noqa: BLE001  (any refusal or corruption)
+            raise DatasetError(f"{path} is not a plain Planetoid raw file ({exc}); g2m refuses to load it, because "
+                               "unpickling it could run code. Replace it with the original file.") from exc
+
+
 def load_planetoid(root: Path, pyg_name: str, name: str) -> NodeDataset:
     """Planetoid citation graph with its public split (20 per class / 500 / 1000)."""
     from torch_geometric.datasets import Planetoid
 
+    check_planetoid_raw(root / "Planetoid" / pyg_name / "raw")
     mirror = stage(root / "Planetoid" / pyg_name, ("raw",))
     ds = Planetoid(str(mirror.parent), pyg_name)
     raw = ds[0]

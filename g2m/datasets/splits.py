@@ -75,12 +75,23 @@ def cpf_split(y: Tensor, seed: int, train_per_class: int = 20, val_per_class: in
     return torch.from_numpy(train), torch.from_numpy(val), torch.from_numpy(np.flatnonzero(test_mask))
 
 
+RANDOM_SPLIT_MIN_PER_CLASS = 5  # 60/20/20 stratified: at least one node of each class in validation and test
+
+
 def random_split(y: Tensor, seed: int, fractions: tuple[float, float] = (0.6, 0.2)):
     """Stratified random split with the given train and validation fractions; the rest is test."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(y.numel())
     labels = y.cpu().numpy()
+    counts = np.bincount(labels)
+    small = [(c, int(k)) for c, k in enumerate(counts) if 0 < k < RANDOM_SPLIT_MIN_PER_CLASS]
+    if small:
+        shown = ", ".join(f"class {c}: {k}" for c, k in small[:10])
+        raise DatasetError(
+            f"the stratified random split needs at least {RANDOM_SPLIT_MIN_PER_CLASS} nodes per class (some in "
+            f"training, validation and test), but {len(small)} classes have fewer ({shown}). Merge or drop those "
+            "classes, or label more nodes.")
     train, rest = train_test_split(idx, train_size=fractions[0], stratify=labels, random_state=seed)
     val_share = fractions[1] / (1.0 - fractions[0])
     val, test = train_test_split(rest, train_size=val_share, stratify=labels[rest], random_state=seed)

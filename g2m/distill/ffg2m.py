@@ -11,10 +11,11 @@ already gone from ``extras["edge_index"]``):
 
 ``s`` are student logits, ``t`` teacher logits; both terms are averaged over their pairs and scaled by
 ``τ²`` like `g2m.distill.losses.kl_with_temperature`. The teacher side never receives gradients.
-LFD regroups its pairs by student node (teacher probabilities summed over each node's neighbours), so
-its cost is one teacher-side scatter per step. HFD pairs are processed in chunks of :data:`EDGE_CHUNK`;
-each chunk is recomputed during backward (activation checkpointing), so memory beyond the edge list
-itself stays bounded by the chunk size.
+LFD regroups its pairs by student node (teacher probabilities summed over each node's neighbours). In
+full-batch training the pairs and the teacher's side of both terms do not change between steps, so they
+are computed once per run (``extras["cache"]``). HFD pairs beyond :data:`EDGE_CHUNK` are processed in
+chunks, each recomputed during backward (activation checkpointing), so memory beyond the edge list itself
+stays bounded by the chunk size.
 
 In minibatch training the terms use the pairs whose source ``i`` is in the batch; the student is run
 on the destination nodes outside the batch (``extras["student"]`` on rows of ``extras["x"]``).
@@ -60,47 +61,83 @@ def _chunked_mean(pair_sum: Callable[[Tensor], Tensor], num_pairs: int, chunk_si
     return total / num_pairs
 
 
-def low_frequency_kl(student: Tensor, s_src: Tensor, teacher: Tensor, t_dst: Tensor, tau: float = 1.0,
-                     chunk_size: int = EDGE_CHUNK) -> Tensor:
-    """Mean over pairs ``k`` of ``KL(softmax(teacher[t_dst[k]]/τ) ‖ softmax(student[s_src[k]]/τ)) · τ²``.
-
-    Computed exactly without per-pair student tensors: KL = Σ p_t log p_t − Σ p_t log q_s, and the second
-    sum regroups by student row as ``Σ_i <A_i, log q_s(i)>`` with ``A_i = Σ_{k: s_src[k]=i} p_t(t_dst[k])``
-    (teacher-only, no gradient, accumulated ``chunk_size`` pairs at a time). Memory is linear in nodes.
-    """
-    num_pairs = s_src.numel()
-    if num_pairs == 0:
-        return student.sum() * 0.0
+def low_frequency_targets(teacher: Tensor, s_src: Tensor, t_dst: Tensor, num_rows: int, tau: float = 1.0,
+                          chunk_size: int = EDGE_CHUNK) -> tuple[Tensor, Tensor]:
+    """The teacher side of `low_frequency_kl` (no gradient): ``(A, Σ_k Σ_c p log p)`` with
+    ``A_i = Σ_{k: s_src[k]=i} p_t(t_dst[k])``, accumulated ``chunk_size`` pairs at a time."""
     if chunk_size <= 0:
         raise ConfigError(f"edge chunk size must be positive, got {chunk_size}.")
     with torch.no_grad():
         log_p_t = F.log_softmax(teacher.detach().float() / tau, dim=-1)
         p_t = log_p_t.exp()
         neg_entropy = (p_t * log_p_t).sum(-1)
-        agg = torch.zeros(student.size(0), p_t.size(1), dtype=p_t.dtype, device=student.device)
-        const = torch.zeros((), dtype=p_t.dtype, device=student.device)
-        for start in range(0, num_pairs, chunk_size):
+        agg = torch.zeros(num_rows, p_t.size(1), dtype=p_t.dtype, device=teacher.device)
+        const = torch.zeros((), dtype=p_t.dtype, device=teacher.device)
+        for start in range(0, s_src.numel(), chunk_size):
             src, dst = s_src[start:start + chunk_size], t_dst[start:start + chunk_size]
             agg.index_add_(0, src, p_t[dst])
             const += neg_entropy[dst].sum()
+    return agg, const
+
+
+def low_frequency_kl(student: Tensor, s_src: Tensor, teacher: Tensor, t_dst: Tensor, tau: float = 1.0,
+                     chunk_size: int = EDGE_CHUNK, targets: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Mean over pairs ``k`` of ``KL(softmax(teacher[t_dst[k]]/τ) ‖ softmax(student[s_src[k]]/τ)) · τ²``.
+
+    Computed exactly without per-pair student tensors: KL = Σ p_t log p_t − Σ p_t log q_s, and the second
+    sum regroups by student row as ``Σ_i <A_i, log q_s(i)>`` (`low_frequency_targets`, which ``targets``
+    may pass precomputed: they do not change while the pairs and the teacher do not). Memory is linear in nodes.
+    """
+    num_pairs = s_src.numel()
+    if num_pairs == 0:
+        return student.sum() * 0.0
+    agg, const = targets if targets is not None else low_frequency_targets(
+        teacher, s_src, t_dst, student.size(0), tau, chunk_size)
     log_q_s = F.log_softmax(student / tau, dim=-1)
     return (const - (agg * log_q_s).sum()) / num_pairs * tau * tau
 
 
+def high_frequency_targets(teacher: Tensor, t_src: Tensor, t_dst: Tensor, tau: float = 1.0) -> tuple[Tensor, Tensor]:
+    """The teacher side of `high_frequency_kl` (no gradient): per pair ``p = softmax(|t_i − t_j|/τ)`` and
+    ``Σ_k Σ_c p log p``."""
+    with torch.no_grad():
+        log_p_t = F.log_softmax((teacher[t_src] - teacher[t_dst]).abs().float() / tau, dim=-1)
+        p_t = log_p_t.exp()
+        return p_t, (p_t * log_p_t).sum()
+
+
 def high_frequency_kl(student: Tensor, s_src: Tensor, s_dst: Tensor, teacher: Tensor, t_src: Tensor,
-                      t_dst: Tensor, tau: float = 1.0, chunk_size: int = EDGE_CHUNK) -> Tensor:
+                      t_dst: Tensor, tau: float = 1.0, chunk_size: int = EDGE_CHUNK,
+                      targets: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """Mean over pairs ``k`` of ``KL(softmax(|t_i − t_j|/τ) ‖ softmax(|s_i − s_j|/τ)) · τ²``.
 
-    ``s_i = student[s_src[k]]``, ``s_j = student[s_dst[k]]``, likewise for the teacher.
+    ``s_i = student[s_src[k]]``, ``s_j = student[s_dst[k]]``, likewise for the teacher. ``targets``: the
+    precomputed `high_frequency_targets` of these pairs (used when they fit in one chunk).
     """
     teacher = teacher.detach()
+    num_pairs = s_src.numel()
+    if targets is not None and 0 < num_pairs <= chunk_size:
+        p_t, const = targets
+        log_q = F.log_softmax((student[s_src] - student[s_dst]).abs() / tau, dim=-1)
+        return (const - (p_t * log_q).sum()) / num_pairs * tau * tau
 
     def pair_sum(rows: Tensor) -> Tensor:
         s_diff = (student[s_src[rows]] - student[s_dst[rows]]).abs()
         t_diff = (teacher[t_src[rows]] - teacher[t_dst[rows]]).abs()
         return _kl_rows_sum(s_diff, t_diff, tau)
 
-    return _chunked_mean(pair_sum, s_src.numel(), chunk_size, student.device) * tau * tau
+    return _chunked_mean(pair_sum, num_pairs, chunk_size, student.device) * tau * tau
+
+
+def _full_batch_cache(inp: LossInput, key: str, make: Callable[[], object]):
+    """``make()``, computed once per training run when the batch is every observed node (full batch): then
+    the edge pairs and the teacher's side of the FF-G2M terms are the same at every step."""
+    cache = inp.extras.get("cache")
+    if cache is None or inp.nodes.numel() != inp.teacher["logits"].size(0):
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
 
 
 def _positions(inp: LossInput, num_nodes: int) -> Tensor:
@@ -130,11 +167,17 @@ def _chunk(inp: LossInput) -> int:
 def lfd(inp: LossInput) -> Tensor:
     """Low-frequency distillation: student at ``i`` vs teacher at ``j`` over edges plus self-pairs."""
     teacher, chunk = inp.teacher["logits"], _chunk(inp)
-    pos = _positions(inp, teacher.size(0))
-    src, dst = batch_edges(inp)
-    s_src = torch.cat([pos[src], torch.arange(inp.nodes.numel(), device=pos.device)])
-    t_dst = torch.cat([dst, inp.nodes])
-    return low_frequency_kl(inp.student_logits, s_src, teacher, t_dst, inp.temperature, chunk)
+
+    def pairs() -> tuple[Tensor, Tensor]:
+        pos = _positions(inp, teacher.size(0))
+        src, dst = batch_edges(inp)
+        return (torch.cat([pos[src], torch.arange(inp.nodes.numel(), device=pos.device)]),
+                torch.cat([dst, inp.nodes]))
+
+    s_src, t_dst = _full_batch_cache(inp, "lfd_pairs", pairs)
+    targets = _full_batch_cache(inp, f"lfd_targets_{inp.temperature}", lambda: low_frequency_targets(
+        teacher, s_src, t_dst, inp.student_logits.size(0), inp.temperature, chunk))
+    return low_frequency_kl(inp.student_logits, s_src, teacher, t_dst, inp.temperature, chunk, targets)
 
 
 @register_loss("hfd")
@@ -142,9 +185,10 @@ def hfd(inp: LossInput) -> Tensor:
     """High-frequency distillation: |s_i − s_j| vs |t_i − t_j| (softmax over classes) over edges."""
     teacher, chunk = inp.teacher["logits"], _chunk(inp)
     pos = _positions(inp, teacher.size(0))
-    src, dst = batch_edges(inp)
+    src, dst = _full_batch_cache(inp, "edges", lambda: batch_edges(inp))
     student = inp.student_logits
-    missing = torch.unique(dst[pos[dst] < 0])
+    full_batch = inp.nodes.numel() == teacher.size(0)
+    missing = dst[:0] if full_batch else torch.unique(dst[pos[dst] < 0])
     if missing.numel():  # minibatch: run the student on neighbours outside the batch
         net, x = inp.extras.get("student"), inp.extras.get("x")
         if net is None or x is None:
@@ -152,7 +196,10 @@ def hfd(inp: LossInput) -> Tensor:
         student = torch.cat([student, net(select_rows(x, missing))])
         pos = pos.clone()
         pos[missing] = torch.arange(inp.nodes.numel(), student.size(0), device=pos.device)
-    return high_frequency_kl(student, pos[src], pos[dst], teacher, src, dst, inp.temperature, chunk)
+    targets = (_full_batch_cache(inp, f"hfd_targets_{inp.temperature}",
+                                 lambda: high_frequency_targets(teacher, src, dst, inp.temperature))
+               if src.numel() <= chunk else None)
+    return high_frequency_kl(student, pos[src], pos[dst], teacher, src, dst, inp.temperature, chunk, targets)
 
 
 register_method(Method("ffg2m", {"lfd": 1.0, "hfd": 1.0},

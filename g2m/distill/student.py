@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LOSSES, LossInput
 from g2m.distill.methods import Method, resolve_method
-from g2m.errors import ConfigError
+from g2m.errors import ConfigError, TrainingError
 from g2m.models import StudentMLP
 from g2m.teacher import TeacherRun
 from g2m.training import FitResult, accuracy, as_model_input, fit, select_rows
@@ -85,7 +86,8 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     train_mask = torch.zeros(n_obs, dtype=torch.bool, device=device)
     train_mask[local[split.train]] = True
     knowledge = {k: v.to(device) for k, v in teacher_knowledge(teacher).items()} if teacher is not None else {}
-    extras = {"edge_index": obs_data.edge_index.to(device)}
+    # "cache": what a loss term may compute once per run (e.g. FF-G2M's teacher side in full batch)
+    extras = {"edge_index": obs_data.edge_index.to(device), "cache": {}}
 
     net = StudentMLP(dataset.num_features, out_channels=dataset.num_classes,
                      **{k: cfg[k] for k in STUDENT_MODEL_KEYS if k in cfg}).to(device)
@@ -101,16 +103,17 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     # Nodes that carry a loss: every observed node for distillation terms, only the labelled ones without.
     pool = all_nodes if terms else local[split.train].to(device)
 
-    def loss_on(nodes: Tensor) -> Tensor:
+    def loss_on(nodes: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         xb = x_obs if nodes is all_nodes else select_rows(x_obs, nodes)
         logits, hidden = net(xb, return_hidden=True)
         inp = LossInput(nodes=nodes, student_logits=logits, student_hidden=hidden, teacher=knowledge,
                         labels=y_obs, train_mask=train_mask, temperature=float(dcfg["temperature"]),
                         extras={**extras, "student": net, "x": x_obs, "modules": aux, "config": {**cfg, **dcfg}})
-        loss = lam * LOSSES.get("label_ce")(inp) if lam > 0 else logits.sum() * 0.0
-        for name, term in terms.items():
-            loss = loss + (1.0 - lam) * weights[name] * term(inp)
-        return loss
+        parts = {"label_ce": LOSSES.get("label_ce")(inp)} if lam > 0 else {}
+        parts.update({name: term(inp) for name, term in terms.items()})
+        loss = logits.sum() * 0.0 + sum((lam if name == "label_ce" else (1.0 - lam) * weights[name]) * value
+                                        for name, value in parts.items())
+        return loss, parts
 
     def step(opt: torch.optim.Optimizer) -> float:
         batches = ([pool] if batch_size is None
@@ -118,17 +121,23 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
         total = 0.0
         for nodes in batches:
             opt.zero_grad()
-            loss = loss_on(nodes)
+            loss, parts = loss_on(nodes)
+            value = loss.item()
+            if not math.isfinite(value):  # stop before the bad gradient reaches the weights
+                bad = [f"{k} = {v.item()}" for k, v in parts.items() if not math.isfinite(v.item())]
+                raise TrainingError(f"the loss became {value} ({', '.join(bad) or 'sum overflowed'}); lower "
+                                    "the learning rate or this term's weight, or check the features.")
             loss.backward()
             opt.step()
-            total += loss.item()
+            total += value
         return total / len(batches)
 
     def validate() -> float:
         return accuracy(net(select_rows(x_obs, val_local)), y_obs[val_local])
 
     result = fit(trainable, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                 max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"])
+                 max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"],
+                 name=f"student ({method.name})")
     metrics = evaluate_student(net, dataset, split, device)
     config = {**cfg, **dcfg, "lam": lam, "terms": weights, "batch_size": batch_size}
     return StudentRun(model=net, method=method, config=config, metrics=metrics, fit=result,

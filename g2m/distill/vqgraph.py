@@ -279,6 +279,8 @@ def plot_code_usage(raw: dict[str, list[dict[str, Any]]], path: str | Path) -> P
         ax.set_title(f"codebook usage ({setting}, K={runs[0]['num_codes'] if runs else '?'})")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from g2m.utils import save_figure_atomic
+
+    save_figure_atomic(path, fig, dpi=100)
     plt.close(fig)
     return path

@@ -35,3 +35,9 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
 def save_torch_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically."""
     return _atomic(path, lambda fh: torch.save(obj, fh))
+
+
+def save_figure_atomic(path: str | os.PathLike, fig: Any, **kwargs: Any) -> Path:
+    """``fig.savefig`` to ``path`` atomically (format from the file suffix)."""
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    return _atomic(path, lambda fh: fig.savefig(fh, format=fmt, **kwargs))

@@ -1,0 +1,41 @@
+"""Rerun a finished node-classification run from its ``config.json`` and compare the numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from g2m.checkpoints import dataset_of_run, read_run_config
+
+
+def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = None, jobs: int = 1,
+          overwrite: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run again what ``run_dir/config.json`` describes (same dataset, models, seeds, settings, overrides,
+    device) into ``output``. Returns ``(result, config)`` of the new run, as `run_node_experiment` does.
+
+    On the same machine, software and thread count the numbers are identical (the test suite checks it);
+    ``config["environment"]`` records the g2m, torch and PyG versions a run needs to be reproduced.
+    """
+    from g2m.pipeline import run_node_experiment
+
+    config = read_run_config(Path(run_dir))
+    methods = list(config.get("methods") or {})
+    result = run_node_experiment(
+        dataset_of_run(config, root), teacher=config["teacher"], methods=methods, seeds=config["seeds"],
+        setting=config["setting"], device=config.get("device", "auto"), root=root or config.get("data_root"),
+        output=output, teacher_overrides=config.get("teacher_overrides"),
+        student_overrides=config.get("student_overrides"), batch_size=config.get("batch_size"),
+        force_teacher=not methods, jobs=jobs, overwrite=overwrite)
+    return result, config
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, float | None, float | None]]:
+    """``(model, setting, old mean, new mean)`` for every entry of two ``metrics.json`` dicts."""
+    rows = []
+    for who in ("teacher", "student"):
+        for setting in ("transductive", "inductive", "production"):
+            a = ((old.get(who) or {}).get(setting) or {}).get("mean")
+            b = ((new.get(who) or {}).get(setting) or {}).get("mean")
+            if a is not None or b is not None:
+                rows.append((who, setting, a, b))
+    return rows
