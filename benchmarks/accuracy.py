@@ -97,17 +97,19 @@ def render() -> str:
                 cells.append(cell(r["student"] if r else None, p, len(r["seeds"]) if r else n_row))
             lines.append(f"| {ds} | {n_row} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Teachers of other trainers", ""]
+    others: list[str] = []
     for ds, methods in by_ds.items():
         shown: set[tuple[str, str]] = set()
         for m, r in methods.items():
             trainer = r.get("teacher_trainer")
             if trainer not in (None, "standard") and r.get("teacher") and (trainer, r["command"]) not in shown:
                 shown.add((trainer, r["command"]))
-                lines.append(f"- {ds}, {m} teacher ({trainer}): tran "
-                             f"{format_mean_std(r['teacher'].get('transductive'))}, prod "
-                             f"{format_mean_std(r['teacher'].get('production'))}")
-    lines += ["", "## How these were measured", ""]
+                others.append(f"- {ds}, {m} teacher ({trainer}): tran "
+                              f"{format_mean_std(r['teacher'].get('transductive'))}, prod "
+                              f"{format_mean_std(r['teacher'].get('production'))}")
+    if others:
+        lines += ["## Teachers of other trainers", "", *others, ""]
+    lines += ["## How these were measured", ""]
     calls: dict[str, list[dict]] = {}
     for methods in by_ds.values():
         for r in methods.values():
@@ -117,7 +119,8 @@ def render() -> str:
         env = rs[0]["environment"]
         lines.append(f"- `{command}`: " + ", ".join(f"{d} {w:.0f} s" for d, w in walls.items())
                      + f" wall (all methods of the call, teacher included; {rs[0]['timings'].get('jobs', 1)} worker "
-                     f"process(es), torch threads {rs[0]['torch_threads']}, g2m {env['g2m']}, torch {env['torch']})")
+                     f"process(es), torch threads {rs[0]['torch_threads']}, g2m {env['g2m']}, torch {env['torch']}; "
+                     f"`G2M_DATA_ROOT` set to the raw files)")
     text = "\n".join(lines) + "\n"
     (RESULTS / "accuracy.md").write_text(text)
     return text

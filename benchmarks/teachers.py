@@ -28,30 +28,35 @@ PUBLISHED = {"cora": (80.64, 79.29), "citeseer": (70.49, 68.38), "a-computer": (
              "a-photo": (90.85, 91.08)}
 
 
-def run(datasets: list[str], teachers: list[str], seeds: list[int], jobs: int, command: str) -> None:
+def run(datasets: list[str], teachers: list[str], seeds: list[int], jobs: int, command: str,
+        overrides: dict | None = None, label: str | None = None) -> None:
     for name in datasets:
         for teacher in teachers:
             start = time.perf_counter()
             result = run_node_experiment(name, teacher=teacher, methods=[], seeds=seeds, setting="both",
-                                         device="cpu", save_checkpoints=False, force_teacher=True, jobs=jobs)
-            entry = {"dataset": name, "teacher": teacher, "seeds": seeds, "metrics": result["teachers"]["standard"],
+                                         device="cpu", save_checkpoints=False, force_teacher=True, jobs=jobs,
+                                         teacher_overrides=overrides)
+            column = label or teacher
+            entry = {"dataset": name, "teacher": column, "model": teacher, "overrides": overrides or {},
+                     "seeds": seeds, "metrics": result["teachers"]["standard"],
                      "timings": result["timings"], "wall_seconds": time.perf_counter() - start,
                      "splits": result["splits"], "config": result["config"]["resolved"]["teachers"]["standard"],
                      "command": command, "environment": environment(), "torch_threads": torch.get_num_threads()}
-            write_json_atomic(RESULTS / "teachers" / f"{name}__{teacher}.json", entry)
-            print(f"{name} {teacher}: {entry['wall_seconds']:.0f} s", flush=True)
+            write_json_atomic(RESULTS / "teachers" / f"{name}__{column}.json", entry)
+            print(f"{name} {column}: {entry['wall_seconds']:.0f} s", flush=True)
 
 
 def render() -> str:
     rows = [json.loads(p.read_text()) for p in sorted((RESULTS / "teachers").glob("*.json"))]
-    teachers = [t for t in ("sage", "gcn", "gat", "appnp") if any(r["teacher"] == t for r in rows)]
+    teachers = [t for t in ("sage", "sage-glnn", "gcn", "gat", "appnp") if any(r["teacher"] == t for r in rows)]
     by = {(r["dataset"], r["teacher"]): r for r in rows}
     datasets = [d for d in ORDER if any(r["dataset"] == d for r in rows)]
     lines = ["# Teacher benchmark (node classification, CPF protocol)", "",
              "Mean ± std (population) of test accuracy in percent over 10 seeds (0–9) on the exact splits of "
              "GLNN's and VQGraph's published runs; every model's epoch chosen on validation accuracy only. "
              "Published SAGE numbers from GLNN (Zhang et al., ICLR 2022; Tables 2 and 3) in brackets. Settings "
-             "per teacher: `g2m/config.py` (see [Teachers](../teachers.md)).", ""]
+             "per teacher: `g2m/config.py` (see [Teachers](../teachers.md)); `sage-glnn` is GLNN's own SAGE "
+             "configuration (aggregator `gcn`, dropout 0, fan-out 5), `sage` g2m's validation-selected default.", ""]
     for title, key, pub_i in (("Transductive", "transductive", 0), ("Production", "production", 1),
                               ("Inductive (held-out nodes)", "inductive", None)):
         lines += [f"## {title}", "", "| dataset | " + " | ".join(teachers) + " |", "|---" * (1 + len(teachers)) + "|"]
@@ -60,7 +65,7 @@ def render() -> str:
             for t in teachers:
                 r = by.get((d, t))
                 txt = format_mean_std(r["metrics"].get(key)) if r else "–"
-                if t == "sage" and pub_i is not None and txt != "–":
+                if t.startswith("sage") and pub_i is not None and txt != "–":
                     txt += f" [{PUBLISHED[d][pub_i]}]"
                 cells.append(txt)
             lines.append(f"| {d} | " + " | ".join(cells) + " |")
@@ -82,12 +87,14 @@ def main() -> None:
     parser.add_argument("--teachers", default="sage,gcn,gat,appnp")
     parser.add_argument("--seeds", default="10")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--overrides", type=json.loads, default=None, help="teacher overrides as JSON")
+    parser.add_argument("--label", default=None, help="column name for this configuration (default: the teacher)")
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
     flush_denormals()
     if not args.render_only:
         run(args.datasets.split(","), args.teachers.split(","), parse_seeds(args.seeds), args.jobs,
-            "python " + " ".join(sys.argv))
+            "python " + " ".join(sys.argv), args.overrides, args.label)
     print(render())
 
 

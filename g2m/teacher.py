@@ -98,12 +98,12 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
 
     def full_batch_step(opt: torch.optim.Optimizer) -> float:
         # Only the training nodes' outputs enter the loss: compute them on their (sampled) subgraph.
-        if not fan_out:
-            xb, gb, pos = fixed_train
-        elif hops is None:
-            xb, gb, pos = on_subgraph(sample_fan_out(edge_index, num_obs, fan_out), train_idx)
+        if fan_out:
+            sampled = (sample_around(edge_index, train_idx, hops, num_obs, fan_out) if hops is not None
+                       else sample_fan_out(edge_index, num_obs, fan_out))
+            xb, gb, pos = on_subgraph(sampled, train_idx)
         else:
-            xb, gb, pos = on_subgraph(sample_around(edge_index, train_idx, hops, num_obs, fan_out), train_idx)
+            xb, gb, pos = fixed_train
         opt.zero_grad()
         loss = F.cross_entropy(net(xb, gb)[pos], y[train_idx])
         loss.backward()

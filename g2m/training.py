@@ -12,7 +12,6 @@ from torch import Tensor, nn
 from torch_geometric.utils import to_torch_csr_tensor
 
 from g2m.errors import ConfigError, TrainingError
-from g2m.utils.device import flush_denormals
 
 
 @dataclass
@@ -53,7 +52,6 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
     """
     if ties not in ("latest", "earliest"):
         raise ConfigError(f"ties must be 'latest' or 'earliest', got {ties!r}.")
-    flush_denormals()  # see its docstring: weight decay makes denormal weights, slow on CPUs
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_val, best_epoch, best_state = -float("inf"), -1, None
     history: list[float] = []

@@ -26,7 +26,7 @@ def user_graphs(draw):
     lo, hi = draw(st.sampled_from([(0, max(n - 1, 0)), (-2, n + 2)]))
     ei = torch.tensor(draw(st.lists(st.tuples(st.integers(lo, hi), st.integers(lo, hi)), min_size=m, max_size=m)),
                       dtype=torch.long).view(-1, 2).t()
-    x = torch.tensor(draw(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=3 * n,
+    x = torch.tensor(draw(st.lists(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False, width=32), min_size=3 * n,
                                    max_size=3 * n)), dtype=torch.float32).view(n, 3)
     n_labels = draw(st.sampled_from([n, max(n - 1, 0), n + 1]))
     y = torch.tensor(draw(st.lists(st.integers(-1, 3), min_size=n_labels, max_size=n_labels)), dtype=torch.long)

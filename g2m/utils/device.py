@@ -31,7 +31,9 @@ def flush_denormals() -> None:
 
     Weight decay drives the weights of always-zero input features into the denormal range, where CPU
     matrix products run several times slower (a-computer's MLP student: 85 vs 247 ms per epoch). Values
-    below 1.2e-38 become 0, which changes no prediction. The setting is per thread: called before torch's
-    thread pool starts (the CLI does it first thing) it covers every thread.
+    below 1.2e-38 become 0, which changes no prediction. The setting is per thread and process-wide, so
+    the library never sets it behind your back: the CLI calls this first thing (before torch's thread
+    pool starts, so every thread has it), as do `--jobs` workers and the benchmark scripts. In your own
+    program, call it once at start-up for the same speed.
     """
     torch.set_flush_denormal(True)
