@@ -56,7 +56,8 @@ def render() -> str:
              "GLNN's and VQGraph's published runs; every model's epoch chosen on validation accuracy only. "
              "Published SAGE numbers from GLNN (Zhang et al., ICLR 2022; Tables 2 and 3) in brackets. Settings "
              "per teacher: `g2m/config.py` (see [Teachers](../teachers.md)); `sage-glnn` is GLNN's own SAGE "
-             "configuration (aggregator `gcn`, dropout 0, fan-out 5), `sage` g2m's validation-selected default.", ""]
+             "configuration (aggregator `gcn`, dropout 0, fan-out 5), `sage` g2m's validation-selected default. "
+             "`–`: not run.", ""]
     for title, key, pub_i in (("Transductive", "transductive", 0), ("Production", "production", 1),
                               ("Inductive (held-out nodes)", "inductive", None)):
         lines += [f"## {title}", "", "| dataset | " + " | ".join(teachers) + " |", "|---" * (1 + len(teachers)) + "|"]

@@ -40,7 +40,7 @@ def test_best_validation_weights_are_restored(ties, best):
     # A constant gradient makes every Adam step move the weight by lr = 1: after epoch k (0-based) it is
     # k + 1. The restored weight is the best epoch's, not the last (6th) epoch's.
     assert result.epochs_run == 6
-    assert float(model.w) == pytest.approx(best + 1, abs=1e-3)
+    assert float(model.w.detach()) == pytest.approx(best + 1, abs=1e-3)
 
 
 def test_patience_stops_and_ties_restart_it():
