@@ -22,7 +22,7 @@ from g2m import load_dataset
 from g2m.datasets import node_split
 from g2m.teacher import train_teacher
 from g2m.training import accuracy, as_model_input, graph_input
-from g2m.utils import write_json_atomic
+from g2m.utils import parse_seeds, write_json_atomic
 
 
 @torch.no_grad()
@@ -38,8 +38,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0-9")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args()
-    a, _, b = args.seeds.partition("-")
-    seeds = list(range(int(a), int(b or a) + 1))
+    seeds = parse_seeds(args.seeds)
     ds = load_dataset(args.dataset)
     data = ds.data
     x_full = as_model_input(data.x)

@@ -20,7 +20,7 @@ from g2m.datasets import node_split
 from g2m.distill.student import train_student
 from g2m.teacher import TEACHER_TRAINERS
 from g2m.distill.methods import resolve_method
-from g2m.utils import write_json_atomic
+from g2m.utils import parse_seeds, write_json_atomic
 
 VARIANTS = {
     "full-batch": dict(batch_size=None),
@@ -42,8 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     variants = dict(VARIANTS, **(json.loads(args.variant_json) if args.variant_json else {}))
     chosen = args.variants + ([k for k in json.loads(args.variant_json)] if args.variant_json else [])
-    a, _, b = args.seeds.partition("-")
-    seeds = list(range(int(a), int(b or a) + 1))
+    seeds = parse_seeds(args.seeds)
     method = resolve_method(args.method)
     rows = []
     for name in args.datasets:

@@ -18,7 +18,7 @@ from torch_geometric import seed_everything
 from g2m import load_dataset
 from g2m.datasets import node_split
 from g2m.teacher import train_teacher
-from g2m.utils import write_json_atomic
+from g2m.utils import parse_seeds, write_json_atomic
 
 VARIANTS = {
     "mean-do0.5-fan5-earliest": dict(aggr="mean", dropout=0.5, fan_out=5, ties="earliest"),
@@ -27,11 +27,6 @@ VARIANTS = {
     "gcn-do0-full": dict(aggr="gcn", dropout=0.0, fan_out=0),
     "gcn-do0.5-fan5": dict(aggr="gcn", dropout=0.5, fan_out=5),
 }
-
-
-def seeds_of(spec: str) -> list[int]:
-    a, _, b = spec.partition("-")
-    return list(range(int(a), int(b or a) + 1))
 
 
 def main() -> None:
@@ -48,7 +43,7 @@ def main() -> None:
         ds = load_dataset(name)
         for variant in args.variants:
             vals, tests, inds, t0 = [], [], [], time.perf_counter()
-            for seed in seeds_of(args.seeds):
+            for seed in parse_seeds(args.seeds):
                 split = node_split(ds, seed, args.setting)
                 seed_everything(seed)
                 run = train_teacher(ds, split, args.teacher, **VARIANTS[variant])
@@ -56,7 +51,7 @@ def main() -> None:
                 tests.append(run.metrics["test"])
                 inds.append(run.metrics.get("test_ind", float("nan")))
             row = dict(dataset=name, variant=variant, overrides=VARIANTS[variant], setting=args.setting,
-                       seeds=seeds_of(args.seeds), val=float(np.mean(vals)), test=float(np.mean(tests)),
+                       seeds=parse_seeds(args.seeds), val=float(np.mean(vals)), test=float(np.mean(tests)),
                        test_std=float(np.std(tests)), test_ind=float(np.mean(inds)),
                        seconds=time.perf_counter() - t0)
             rows.append(row)

@@ -1,4 +1,4 @@
-"""ogb 1.3.6 calls ``torch.load`` without ``weights_only=False``; allow PyG's data classes."""
+"""ogb 1.3.6 calls ``torch.load`` without opting out of weights-only loading; allow PyG's data classes."""
 
 from __future__ import annotations
 
