@@ -63,3 +63,14 @@ def test_graph_split_stratified():
     y = ds.dataset.y
     frac = y[sp["train"]].float().mean()
     assert abs(float(frac) - float(y.float().mean())) < 0.05
+
+
+def test_random_split_is_stratified():
+    """Every class keeps its share in each part (a plain random split would be off by ~10 nodes here)."""
+    from g2m.datasets.splits import random_split
+
+    y = torch.tensor([0] * 500 + [1] * 300 + [2] * 200)
+    train, val, test = random_split(y, seed=0)
+    for part, share in ((train, 0.6), (val, 0.2), (test, 0.2)):
+        counts = torch.bincount(y[part], minlength=3)
+        assert (counts - torch.tensor([500, 300, 200]) * share).abs().max() <= 1
