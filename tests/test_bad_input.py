@@ -254,3 +254,16 @@ def test_pickled_npz_on_the_cli_is_refused(tmp_path):
 
     with pytest.raises(DatasetError, match="never loads"):
         load_npz_graph(tmp_path / "g.npz", "g")
+
+
+def test_checkpoint_of_another_method_is_refused(small_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    src = next((run / "checkpoints").glob("student-mlp-*.pt"))
+    ckpt = torch.load(src, weights_only=True)
+    ckpt["name"] = "glnn"  # a glnn student in an mlp run
+    torch.save(ckpt, run / "checkpoints" / "student-glnn-tran-seed0.pt")
+    with pytest.raises(ConfigError, match="'glnn' student, but this run trained mlp"):
+        evaluate_run(run, device="cpu")
