@@ -40,8 +40,9 @@ def main() -> None:
     ap.add_argument("--variant-json", help="extra variants as a JSON object name -> overrides")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args()
-    variants = dict(VARIANTS, **(json.loads(args.variant_json) if args.variant_json else {}))
-    chosen = args.variants + ([k for k in json.loads(args.variant_json)] if args.variant_json else [])
+    extra = json.loads(args.variant_json) if args.variant_json else {}
+    variants = {**VARIANTS, **extra}
+    chosen = args.variants + list(extra)
     seeds = parse_seeds(args.seeds)
     method = resolve_method(args.method)
     rows = []

@@ -202,13 +202,16 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     out_dir = Path(output) if output is not None else None
     job = SeedJob(teacher, tuple(methods), tuple(trainers), tuple(settings), str(dev), teacher_overrides,
                   student_overrides, batch_size, out_dir, save_checkpoints)
+    config = {
+        "dataset": ds.name, "dataset_source": ds.source, "data_root": str(root) if root else None, "teacher": teacher,
+        "methods": {m.name: m.terms for m in methods}, "seeds": seeds, "setting": list(settings),
+        "device": str(dev), "batch_size": batch_size, "teacher_overrides": teacher_overrides,
+        "student_overrides": student_overrides, "split_protocol": ds.split_protocol,
+    }
     done: dict[int, dict[str, Any]] = {}
-    if out_dir is not None:
-        identity = {"dataset": ds.name, "dataset_source": ds.source, "teacher": teacher,
-                    "methods": {m.name: m.terms for m in methods}, "trainers": trainers, "settings": list(settings),
-                    "teacher_overrides": teacher_overrides, "student_overrides": student_overrides,
-                    "batch_size": batch_size, "split_protocol": ds.split_protocol}
-        prepare_output(out_dir, identity, overwrite=overwrite, resume=resume)
+    if out_dir is not None:  # what the run is: resuming must not change it (seeds, device and root may differ)
+        identity = {k: v for k, v in config.items() if k not in ("data_root", "seeds", "device")}
+        prepare_output(out_dir, {**identity, "trainers": trainers}, overwrite=overwrite, resume=resume)
         done = load_seed_records(out_dir, seeds) if resume else {}
     try:
         records = run_seeds(ds, seeds, job, jobs, on_step, done)
@@ -256,14 +259,7 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     if extra:  # e.g. codebook usage of VQ teachers: scalars aggregated, per-run values kept in "raw"
         result["teachers_extra"] = {t: aggregate_extra(v) for t, v in extra.items()}
         result["teachers_extra_raw"] = extra
-    config = {
-        "dataset": ds.name, "dataset_source": ds.source, "data_root": str(root) if root else None, "teacher": teacher,
-        "methods": {m.name: m.terms for m in methods}, "seeds": seeds, "setting": list(settings),
-        "device": str(dev), "batch_size": batch_size, "teacher_overrides": teacher_overrides,
-        "student_overrides": student_overrides, "resolved": configs, "split_protocol": ds.split_protocol,
-        "environment": environment(),
-    }
-    result["config"] = config
+    result["config"] = {**config, "resolved": configs, "environment": environment()}
     return result
 
 
