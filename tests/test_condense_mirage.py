@@ -9,16 +9,17 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from g2m.condense import (DistilledDataset, TrainConfig, condense, evaluate_distilled, mine_frequent_tree_sets,
-                          mirage_distill, parse_budget)
+from g2m.condense import (DistilledDataset, condense, evaluate_distilled, mine_frequent_tree_sets, mirage_distill,
+                          parse_budget)
 from g2m.condense.distilled import compact_bytes, compact_itemsize
 from g2m.condense.mining import graph_items, ranked_single_trees
 from g2m.datasets.base import GraphDataset
 from g2m.errors import ConfigError, DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = TrainConfig(epochs=2, distilled_epochs=2, samples_per_epoch=64, eval_every=1, hidden_channels=16,
-                   num_threads=1)
+from g2m.graphcls import GraphTrainConfig
+
+FAST = GraphTrainConfig(epochs=2, samples_per_epoch=64, hidden_channels=16, batch_size=16)
 
 
 def shared_root():
@@ -142,17 +143,19 @@ def test_multiclass_continuous_features_condense_and_train(tmp_path):
     ds = synthetic(num_classes=4, continuous=True)
     res = condense(ds, gnn="gcn", depth=2, support=0.3, seeds=[0], output=tmp_path, train=FAST,
                    discretization="kmeans", n_bins=8)
+    assert res.metrics["protocol"] == "scaffold"  # a dataset with a fixed split is scored on it
     d = res.distilled
     assert d.meta["discretization"]["nodes"] == "kmeans"
     assert set(d.set_y.tolist()) == {0, 1, 2, 3}  # every class has frequent tree sets
     assert d.tree_x.dtype == torch.float32  # continuous: representatives are cluster centres
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["metric"] == "accuracy"
-    for key in ("full", "mirage", "random"):
+    for key in ("full", "mirage", "random", "herding", "size_only"):
         assert set(m[key]) >= {"test", "bytes", "graphs", "fraction"}
         assert set(m[key]["test"]) == {"mean", "std", "runs"} and len(m[key]["test"]["runs"]) == 1
     assert m["full"]["fraction"] == 1.0 and 0 < m["mirage"]["fraction"] < 1
-    assert m["random"]["bytes"] <= max(m["mirage"]["bytes"], m["random"]["bytes"])
+    for key in ("random", "herding"):  # same byte budget as the distilled set
+        assert m[key]["bytes"] <= m["mirage"]["bytes"] + 64
     assert m["condense_seconds"] > 0
     assert (tmp_path / "distilled.pt").is_file() and (tmp_path / "config.json").is_file()
 
@@ -187,8 +190,10 @@ def test_node_level_dataset_is_rejected():
 
 
 def test_mutag_condense_and_evaluate_distilled(tmp_path):
-    res = condense("mutag", gnn="gin", depth=2, support=0.2, seeds=[0], output=tmp_path, train=FAST,
+    res = condense("mutag", gnn="gin", depth=2, support=0.2, folds=[3], output=tmp_path, train=FAST,
                    baselines=())
+    assert res.metrics["protocol"] == "cv10" and res.metrics["folds"] == [3]
+    assert res.distilled.meta["fold"] == 3
     d = res.distilled
     assert d.meta["node_spec"]["kind"] == "dense" and d.tree_edge_attr is not None
     assert d.tree_x.dtype == torch.uint8  # one-hot labels stored compactly
@@ -206,8 +211,8 @@ def test_cli_condense(tmp_path):
 
     out = tmp_path / "run"
     r = CliRunner().invoke(app, ["condense", "--dataset", "mutag", "--method", "mirage", "--gnn", "gcn",
-                                 "--depth", "1", "--support", "0.3", "--seeds", "1", "--device", "cpu",
-                                 "--epochs", "1", "--distilled-epochs", "1", "--baselines", "random",
+                                 "--depth", "1", "--support", "0.3", "--folds", "0", "--device", "cpu",
+                                 "--epochs", "1", "--baselines", "random",
                                  "--output", str(out)])
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())

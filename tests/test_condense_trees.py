@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from g2m.condense.discretize import Discretizer
-from g2m.condense.train import FeatureSpec, GraphClassifier
+from g2m.models.graph_classifier import FeatureSpec, GraphClassifier
 from g2m.condense.trees import TreeIndex, pair_ids, tree_labels, wl_refine
 
 
@@ -82,8 +82,8 @@ def test_tree_graph_reproduces_gin_root_embedding(compress):
 
     def node_embeddings(xx, e):
         h = model.encoder(torch.as_tensor(xx).view(-1, 1))
-        for conv in model.convs:
-            h = torch.relu(conv(h, torch.as_tensor(e)))
+        for conv, norm in zip(model.convs, model.norms):
+            h = torch.relu(norm(conv(h, torch.as_tensor(e))))
         return h
 
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""``g2m condense``: distil a graph-classification dataset into frequent computation trees (Mirage)."""
+"""``g2m condense`` (condense a graph-classification dataset, scored against baselines) and
+``g2m train-graph`` (graph classification on the full data under the fair protocol)."""
 
 from __future__ import annotations
 
@@ -12,80 +13,164 @@ from g2m.cli import app
 from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, OverwriteOpt, SeedOpt, SeedsOpt, output_opt
 from g2m.utils import parse_seeds
 
+GraphDatasetOpt = typer.Option("mutag", "--dataset", "-d", help="Graph-classification dataset (mutag, proteins, "
+                               "nci1, dd, imdb-binary, enzymes, ogbg-molhiv, ogbg-molbace, ogbg-molbbbp).")
+ProtocolOpt = typer.Option(None, "--protocol", help="cv10 (stratified 10-fold CV, Errica et al.; TU default) or "
+                           "scaffold (OGB's official split, one run per seed; OGB default).")
+FoldsOpt = typer.Option(None, "--folds", help="cv10 only: which of the 10 folds to run (e.g. 3, 0,1,2 or 0-4; "
+                        "default all).")
+GraphSeedsOpt = typer.Option("3", "--seeds", help="scaffold only: seeds, a count (3 → 0..2), a list or a range.")
+JobsOpt = typer.Option(1, "--jobs", "-j", help="Run folds in this many worker processes (one torch thread each).")
+EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (default: the dataset's setting).")
+PoolOpt = typer.Option(None, "--pool", help="Readout pooling: sum (GIN default), mean or max.")
+
 
 def _fmt(m: dict | None) -> str:
     return "-" if not m else f"{m['mean']:.2f} ± {m['std']:.2f}"
 
 
+def _folds(text: Optional[str]) -> Optional[list[int]]:
+    """``"3"`` → [3], ``"0,4"`` → [0, 4], ``"0-2"`` → [0, 1, 2] (fold numbers, not a count)."""
+    if text is None:
+        return None
+    from g2m.errors import ConfigError
+
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out += list(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ConfigError(f"--folds {text!r}: give fold numbers 0-9 as a list (0,3) or a range (0-4).") from None
+    return out
+
+
+def _train(dataset: str, **overrides) -> "object":
+    from g2m.graphcls import train_config
+
+    return train_config(Path(dataset).name, **overrides)
+
+
+@app.command("train-graph")
+def train_graph_cmd(
+    dataset: str = GraphDatasetOpt,
+    gnn: str = typer.Option("gin", "--gnn", help="gin, gcn or gat."),
+    protocol: Optional[str] = ProtocolOpt,
+    folds: Optional[str] = FoldsOpt,
+    seeds: str = GraphSeedsOpt,
+    layers: Optional[int] = typer.Option(None, "--layers", help="Message-passing layers (default: the dataset's)."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", help="Hidden channels (default: the dataset's)."),
+    pool: Optional[str] = PoolOpt,
+    epochs: Optional[int] = EpochsOpt,
+    jobs: int = JobsOpt,
+    device: str = DeviceOpt,
+    data_root: Optional[Path] = DataRootOpt,
+    output: Optional[Path] = output_opt(),
+    overwrite: bool = OverwriteOpt,
+) -> None:
+    """Train a graph classifier on the full training data under the fair protocol.
+
+    TU datasets: stratified 10-fold CV, model selection on a stratified 10% holdout of each training fold,
+    each test fold scored once; OGB molecules: the official scaffold split, one run per seed. Writes
+    OUTPUT/metrics.json (test mean ± std, per fold: selected epoch, validation and test scores, the
+    validation curve) and OUTPUT/config.json.
+
+    Examples:
+
+        g2m train-graph -d mutag --gnn gin --jobs 2
+
+        g2m train-graph -d ogbg-molhiv --gnn gin --seeds 3 --epochs 30 -o runs/molhiv-gin
+    """
+    from g2m.errors import ConfigError
+    from g2m.graphcls import full_training_set, run_protocol
+    from g2m.utils import resolve_device, write_json_atomic
+
+    out = output or Path("runs") / f"train-graph-{Path(dataset).name}-{gnn}"
+    if (out / "metrics.json").exists() and not overwrite:
+        raise ConfigError(f"{out} already holds a run; pass --overwrite or choose another --output.")
+    cfg = _train(dataset, num_layers=layers, hidden_channels=hidden, pool=pool, epochs=epochs)
+    r = run_protocol(dataset, full_training_set, gnn, cfg, protocol, _folds(folds), parse_seeds(seeds), jobs,
+                     str(resolve_device(device)), data_root)
+    metrics = {"dataset": Path(dataset).name, "gnn": gnn, **r, "train_config": cfg.to_dict()}
+    write_json_atomic(out / "metrics.json", metrics)
+    write_json_atomic(out / "config.json", {"dataset": dataset, "gnn": gnn, "protocol": r["protocol"],
+                                            "folds": folds, "seeds": seeds, "train": cfg.to_dict()})
+    typer.echo(f"{metrics['dataset']}  {gnn}  {r['protocol']}  {r['metric']} (%)  {len(r['folds'])} runs  "
+               f"{r['seconds']:.0f} s")
+    typer.echo(f"  test {_fmt(r['test'])}   (reference selection, best validation from epoch 1: "
+               f"{_fmt(r['reference_test'])})")
+    typer.echo(f"wrote {out}/metrics.json, config.json")
+
+
 @app.command("condense")
 def condense_cmd(
-    dataset: str = typer.Option("mutag", "--dataset", "-d", help="Graph-classification dataset (mutag, proteins, "
-                                "nci1, dd, imdb-binary, enzymes, ogbg-molhiv, ogbg-molbace, ogbg-molbbbp)."),
-    method: str = typer.Option("mirage", "--method", help="Condensation method (mirage)."),
-    gnn: str = typer.Option("gin", "--gnn", help="GNN trained on the distilled set: gin, gcn or gat."),
+    dataset: str = GraphDatasetOpt,
+    method: str = typer.Option("mirage", "--method", help="Condensation method: mirage, random or herding."),
+    gnn: str = typer.Option("gin", "--gnn", help="GNN trained on every training set: gin, gcn or gat."),
     depth: int = typer.Option(2, "--depth", "-L", help="Computation-tree depth = GNN layers (1-3)."),
-    support: Optional[float] = typer.Option(0.1, "--support", help="Per-class relative support θ of mined tree "
-                                            "sets (0-1]; 0 means no mining: single trees ranked by frequency."),
+    support: Optional[float] = typer.Option(0.1, "--support", help="Per-class support of mined tree sets: a share "
+                                            "of the class's graphs in (0, 1], or a number of graphs with "
+                                            "--support-mode absolute; 0: no mining, single trees by frequency."),
+    support_mode: str = typer.Option("relative", "--support-mode", help="relative (share) or absolute (graphs)."),
     budget: Optional[str] = typer.Option(None, "--budget", help="Size limit: bytes (20000, 20KB), share of the "
                                          "training bytes (1%), or number of tree sets (50g)."),
     max_sets: int = typer.Option(50, "--max-sets", help="At most this many tree sets per class (0: no cap)."),
     itemsets: str = typer.Option("maximal", "--itemsets", help="maximal (FP-max) or all (FP-growth) frequent sets."),
-    baselines: str = typer.Option("full,random", "--baselines", help="Comma list of baselines to train "
-                                  "(full, random) or 'none'."),
-    epochs: int = typer.Option(100, "--epochs", help="Epochs on real graphs (full / random baselines)."),
-    distilled_epochs: int = typer.Option(100, "--distilled-epochs", help="Epochs on the distilled set."),
-    threads: int = typer.Option(0, "--threads", help="Torch CPU threads while training (0: torch's default; "
-                                "1 is often fastest for these small graphs)."),
-    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the TU 80/10/10 split (OGB: official split)."),
-    seeds: str = SeedsOpt,
-    seed: int = SeedOpt,
+    exclusive: bool = typer.Option(False, "--exclusive", help="Drop tree sets that are frequent in another class too."),
+    sampling: Optional[str] = typer.Option(None, "--sampling", help="Draw distilled sets by frequency (default) or "
+                                           "uniform."),
+    baselines: str = typer.Option("full,random,herding,size_only", "--baselines",
+                                  help="Comma list of baselines (full, random, herding, size_only) or 'none'."),
+    protocol: Optional[str] = ProtocolOpt,
+    folds: Optional[str] = FoldsOpt,
+    seeds: str = GraphSeedsOpt,
+    pool: Optional[str] = PoolOpt,
+    epochs: Optional[int] = EpochsOpt,
+    jobs: int = JobsOpt,
     device: str = DeviceOpt,
     data_root: Optional[Path] = DataRootOpt,
     download: bool = DownloadOpt,
     output: Optional[Path] = output_opt(),
     overwrite: bool = OverwriteOpt,
 ) -> None:
-    """Condense a graph-classification training set with Mirage and score GNNs trained on it.
+    """Condense a graph-classification training set and score GNNs trained on it against baselines.
 
-    Writes OUTPUT/distilled.pt (the distilled dataset), OUTPUT/metrics.json (test scores of the GNN trained
-    on the full data, the distilled set and a random subset of the same byte size, sizes in bytes and as a
-    fraction of the training set, condensation seconds) and OUTPUT/config.json.
+    Per fold (cv10) or seed (scaffold): condense the training graphs, train the GNN on the result, select on
+    validation, score the test graphs once; the full data, a random subset and a herding coreset of the same
+    bytes, and a size-only logistic regression are scored the same way. Writes OUTPUT/distilled.pt (fold 0's
+    distilled set), OUTPUT/metrics.json and OUTPUT/config.json.
 
     Examples:
 
-        g2m condense --dataset mutag --method mirage --gnn gin --output runs/mutag
+        g2m condense --dataset mutag --method mirage --gnn gin --jobs 2 --output runs/mutag
 
-        g2m condense -d ogbg-molhiv --gnn gin --depth 2 --support 0.1 --budget 1% --seeds 3 -o runs/molhiv
+        g2m condense -d ogbg-molhiv --gnn gin --depth 2 --support 0.1 --seeds 3 --baselines random,size_only
 
         g2m evaluate runs/mutag/distilled.pt --gnn gcn
     """
-    from g2m.condense import TrainConfig, condense
+    from g2m.condense import condense
 
-    seed_list = parse_seeds(seeds, start=seed)
-    base = () if baselines.strip().lower() == "none" else tuple(b.strip() for b in baselines.split(",") if b.strip())
-    for b in base:
-        if b not in ("full", "random"):
-            from g2m.errors import ConfigError
-
-            raise ConfigError(f"--baselines: unknown baseline {b!r}; use full, random or none.")
+    base = () if baselines.strip().lower() == "none" else tuple(b for b in baselines.split(",") if b.strip())
     out = output or Path("runs") / f"condense-{Path(dataset).name}-{method}-{gnn}"
     if download:  # fetch missing raw files first; condense then loads them as usual
         from g2m.datasets import load_dataset
 
         load_dataset(dataset, root=data_root, download=True)
+    options = {"support_mode": support_mode, "max_sets_per_class": max_sets or None, "itemsets": itemsets,
+               "exclusive": exclusive} if method == "mirage" else {}
     result = condense(dataset, method=method, gnn=gnn, depth=depth, support=support or None, budget=budget,
-                      seeds=seed_list, device=device, root=data_root, output=out, split_seed=split_seed,
-                      baselines=base, train=TrainConfig(epochs=epochs, distilled_epochs=distilled_epochs,
-                                        num_threads=threads or None),
-                      max_sets_per_class=max_sets or None, itemsets=itemsets, overwrite=overwrite)
+                      protocol=protocol, folds=_folds(folds), seeds=parse_seeds(seeds), jobs=jobs, device=device,
+                      root=data_root, output=out, baselines=base,
+                      train=_train(dataset, pool=pool, epochs=epochs, sampling=sampling), overwrite=overwrite,
+                      **options)
     m = result.metrics
-    typer.echo(f"{m['dataset']}  {m['gnn']}  depth {m['depth']}  metric {m['metric']} (%)  "
-               f"condensed in {m['condense_seconds']:.2f} s")
-    for key in ("full", "mirage", "random"):
-        if key in m:
-            r = m[key]
-            typer.echo(f"  {key:7s} test {_fmt(r['test'])}   {r['bytes']} bytes  {r['graphs']} graphs  "
-                       f"{100 * r['fraction']:.3f}% of the training bytes")
+    typer.echo(f"{m['dataset']}  {m['gnn']}  depth {m['depth']}  {m['protocol']} ({len(m['folds'])} runs)  "
+               f"metric {m['metric']} (%)  condensed in {m['condense_seconds']:.2f} s")
+    for key in (method,) + tuple(b.strip().replace("-", "_") for b in base):
+        r = m[key]
+        ref = f"  (reference selection {_fmt(r['reference_test'])})" if "reference_test" in r else ""
+        typer.echo(f"  {key:9s} test {_fmt(r['test'])}{ref}   {r['bytes']:.0f} bytes  {r['graphs']:.0f} graphs  "
+                   f"{100 * r['fraction']:.3f}% of the training bytes")
     typer.echo(f"wrote {out}/distilled.pt, metrics.json, config.json")
 
 
@@ -96,20 +181,19 @@ def evaluate_distilled_cli(path: Path, gnn: str, seeds: list[int], device: str, 
     Training settings come from the condense run's ``config.json`` beside the file when there is one (so the
     file is scored as it was when made), then ``distilled_epochs`` overrides.
     """
-    from dataclasses import fields
-
-    from g2m.condense import TrainConfig, evaluate_distilled
+    from g2m.condense import evaluate_distilled
+    from g2m.graphcls import GraphTrainConfig
 
     train: dict = {}
     config_path = path.parent / "config.json"
     if config_path.exists():
         saved = json.loads(config_path.read_text()).get("train") or {}
-        known = {f.name for f in fields(TrainConfig)}
+        known = set(GraphTrainConfig().to_dict())
         train = {k: v for k, v in saved.items() if k in known}
     if distilled_epochs is not None:
-        train["distilled_epochs"] = distilled_epochs
+        train["epochs"] = distilled_epochs
     m = evaluate_distilled(path, gnn=gnn, seeds=seeds, device=device, root=data_root, output=output,
-                           train=TrainConfig(**train))
+                           train=GraphTrainConfig().replace(**train))
     r = m["mirage"]
     typer.echo(f"{m['dataset']}  {gnn}  depth {m['depth']}  metric {m['metric']} (%)  {len(seeds)} seed(s)")
     typer.echo(f"  mirage  test {_fmt(r['test'])}   {r['bytes']} bytes  {r['graphs']} graphs  "

@@ -86,11 +86,54 @@ def _gather(ptr: np.ndarray, graphs: np.ndarray) -> np.ndarray:
 
 
 def mine_frequent_tree_sets(ptr: np.ndarray, items: np.ndarray, y: np.ndarray, num_classes: int,
-                            support: float, itemsets: str = "maximal", max_len: int | None = None,
+                            support: float | np.ndarray, itemsets: str = "maximal", max_len: int | None = None,
                             ) -> dict[int, list[TreeSet]]:
-    """Per class ``c``: its frequent tree sets, most frequent first."""
-    return {c: mine_class(ptr, items, np.flatnonzero(y == c), support, c, itemsets, max_len)
-            for c in range(num_classes)}
+    """Per class ``c``: its frequent tree sets, most frequent first (``support``: one relative threshold, or
+    one per class)."""
+    mins = np.broadcast_to(np.asarray(support, dtype=float), (num_classes,))
+    out = {}
+    for c in range(num_classes):
+        graphs = np.flatnonzero(y == c)
+        if mins[c] > 1.0 + 1e-12:  # an absolute support above the class size: nothing is frequent
+            out[c] = []
+            continue
+        out[c] = mine_class(ptr, items, graphs, min(float(mins[c]), 1.0), c, itemsets, max_len)
+    return out
+
+
+def set_class_support(tree_sets: list[TreeSet], ptr: np.ndarray, items: np.ndarray, y: np.ndarray,
+                      num_classes: int) -> np.ndarray:
+    """``out[i, c]``: the share of class-``c`` graphs that hold every tree of ``tree_sets[i]``."""
+    trees = sorted({t for s in tree_sets for t in s.trees})
+    if not trees:
+        return np.zeros((len(tree_sets), num_classes))
+    col = {t: j for j, t in enumerate(trees)}
+    g = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    sel = np.isin(items, trees)
+    holds = np.zeros((len(ptr) - 1, len(trees)), dtype=bool)
+    holds[g[sel], np.vectorize(col.get, otypes=[np.int64])(items[sel]) if sel.any() else []] = True
+    sizes = np.maximum(np.bincount(y, minlength=num_classes), 1)
+    out = np.zeros((len(tree_sets), num_classes))
+    for i, s in enumerate(tree_sets):
+        has = holds[:, [col[t] for t in s.trees]].all(1)
+        out[i] = np.bincount(y[has], minlength=num_classes) / sizes
+    return out
+
+
+def drop_shared_sets(per_class: dict[int, list[TreeSet]], ptr: np.ndarray, items: np.ndarray, y: np.ndarray,
+                     num_classes: int, support: float | np.ndarray) -> dict[int, list[TreeSet]]:
+    """Keep only the sets that are frequent in their own class alone: a set whose share of another class's
+    graphs also reaches that class's threshold cannot tell the classes apart."""
+    mins = np.broadcast_to(np.asarray(support, dtype=float), (num_classes,))
+    out = {}
+    for c, sets in per_class.items():
+        if not sets:
+            out[c] = []
+            continue
+        share = set_class_support(sets, ptr, items, y, num_classes)
+        other = np.delete(share, c, axis=1) >= np.delete(mins, c)[None, :] - 1e-12
+        out[c] = [s for s, shared in zip(sets, other.any(1)) if not shared]
+    return out
 
 
 def ranked_single_trees(ptr: np.ndarray, items: np.ndarray, y: np.ndarray, num_classes: int,

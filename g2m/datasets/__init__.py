@@ -18,12 +18,12 @@ from g2m.datasets.base import GraphDataset, NodeDataset
 from g2m.datasets.custom import from_data, from_files
 from g2m.datasets.registry import DATASETS, DatasetSpec
 from g2m.datasets.roots import BUNDLED_ROOT, default_cache_dir, resolve_data_root
-from g2m.datasets.splits import NodeSplit, graph_split, ids_sha256, inductive_split, node_split, split_fingerprints
+from g2m.datasets.splits import NodeSplit, cv_folds, graph_labels, graph_split, ids_sha256, inductive_split, node_split, split_fingerprints
 from g2m.errors import DatasetError
 
 __all__ = [
     "DATASETS", "DatasetSpec", "GraphDataset", "NodeDataset", "NodeSplit", "load_dataset", "list_datasets",
-    "from_data", "from_files", "node_split", "inductive_split", "graph_split", "split_fingerprints", "ids_sha256",
+    "from_data", "from_files", "node_split", "inductive_split", "graph_split", "cv_folds", "graph_labels", "split_fingerprints", "ids_sha256",
     "find_root",
     "default_cache_dir",
 ]

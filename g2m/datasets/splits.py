@@ -147,6 +147,34 @@ def graph_split(dataset, seed: int = 0, fractions: tuple[float, float] = (0.8, 0
     return {"train": train, "val": val, "test": test}
 
 
+def graph_labels(dataset) -> np.ndarray:
+    """One class label per graph of a `g2m.datasets.GraphDataset` (numpy, int)."""
+    return dataset.dataset.y.view(len(dataset.dataset), -1)[:, 0].long().numpy()
+
+
+def cv_folds(y: np.ndarray | Tensor, folds: int = 10, seed: int = 0, holdout: float = 0.1) -> list[dict[str, Tensor]]:
+    """Errica et al.'s protocol: stratified ``folds``-fold CV; inside each training fold a stratified
+    ``holdout`` share is the validation set (model selection), the fold itself is the test set.
+
+    Returns one ``{"train", "val", "test"}`` dict of sorted graph ids per fold; the test folds are disjoint
+    and cover every graph once."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    labels = np.asarray(y.cpu().numpy() if isinstance(y, Tensor) else y).reshape(-1)
+    smallest = int(np.bincount(labels).min()) if labels.size else 0
+    if folds < 2 or smallest < folds:
+        raise DatasetError(f"{folds}-fold stratified CV needs at least {folds} graphs of every class; the "
+                           f"smallest class has {smallest}. Use fewer folds.")
+    out = []
+    outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (train_val, test) in enumerate(outer.split(np.zeros(len(labels)), labels)):
+        train, val = train_test_split(train_val, test_size=holdout, stratify=labels[train_val],
+                                      random_state=seed + k)
+        out.append({name: torch.from_numpy(np.sort(a)).long() for name, a in
+                    (("train", train), ("val", val), ("test", test))})
+    return out
+
+
 def ids_sha256(ids: Tensor) -> str:
     """sha256 of the ascending node ids joined by commas (the reference files' fingerprint)."""
     text = ",".join(str(i) for i in sorted(int(v) for v in ids.view(-1).tolist()))

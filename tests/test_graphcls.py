@@ -1,0 +1,282 @@
+"""Graph classification: vectorised batching, the trainer and its selection rules, the CV protocol,
+the condensation baselines and Mirage's options."""
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from g2m.condense import condense, mirage_distill
+from g2m.condense.arrays import from_dataset
+from g2m.condense.baselines import herding_rank, random_subset, herding_subset, size_only_scores, stratified_order
+from g2m.condense.mining import drop_shared_sets, set_class_support, TreeSet
+from g2m.datasets import cv_folds, graph_labels, load_dataset
+from g2m.errors import ConfigError
+from g2m.graphcls import (GraphContext, GraphStore, GraphTrainConfig, TrainingSet, full_training_set, fit,
+                          protocol_folds, run_protocol, score)
+from g2m.graphcls.trainer import _better
+from g2m.models.graph_classifier import FeatureSpec, GraphClassifier
+from tests.test_condense_mirage import synthetic
+
+
+@pytest.fixture(scope="module")
+def mutag():
+    return load_dataset("mutag")
+
+
+@pytest.fixture(scope="module")
+def mutag_ctx(mutag):
+    return GraphContext(mutag)
+
+
+# --- batching ------------------------------------------------------------------------------------------
+def test_store_batch_equals_pyg_collation(mutag_ctx):
+    ids = torch.tensor([5, 0, 17, 3])
+    got = mutag_ctx.store.batch(ids)
+    graphs = [mutag_ctx.graph_ds.dataset[int(i)] for i in ids]
+    want = Batch.from_data_list(graphs)
+    assert torch.equal(got.edge_index, want.edge_index)
+    assert torch.equal(got.x, want.x) and torch.equal(got.edge_attr, want.edge_attr)
+    assert torch.equal(got.batch, want.batch) and torch.equal(got.ptr, want.ptr)
+    assert torch.equal(got.y, want.y.view(-1)) and got.num_graphs == 4
+
+
+# --- protocol ------------------------------------------------------------------------------------------
+def test_cv_folds_are_stratified_disjoint_and_cover_everything(mutag):
+    y = graph_labels(mutag)
+    folds = cv_folds(y, 10, seed=0)
+    tests = torch.cat([f["test"] for f in folds])
+    assert len(folds) == 10 and sorted(tests.tolist()) == list(range(len(y)))  # each graph tested once
+    share = y.mean()
+    for f in folds:
+        parts = [set(f[k].tolist()) for k in ("train", "val", "test")]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+        assert len(parts[0] | parts[1] | parts[2]) == len(y)
+        assert abs(y[f["test"].numpy()].mean() - share) < 0.06  # stratified: each fold keeps the class share
+        assert abs(y[f["val"].numpy()].mean() - share) < 0.08
+        assert abs(len(f["val"]) - 0.1 * (len(y) - len(f["test"]))) <= 1  # a 10% holdout of the training fold
+    again = cv_folds(y, 10, seed=0)
+    assert all(torch.equal(a["test"], b["test"]) for a, b in zip(folds, again))
+    assert not torch.equal(cv_folds(y, 10, seed=1)[0]["test"], folds[0]["test"])
+
+
+def test_cv_needs_enough_graphs_per_class():
+    with pytest.raises(Exception, match="fewer folds"):
+        cv_folds(np.array([0] * 20 + [1] * 3), 10)
+
+
+def test_protocol_defaults_and_fold_choice(mutag):
+    protocol, folds = protocol_folds(mutag, folds=[2, 7])
+    assert protocol == "cv10" and [f.index for f in folds] == [2, 7] and folds[0].seed == 2
+    with pytest.raises(ConfigError, match="0..9"):
+        protocol_folds(mutag, folds=[10])
+    with pytest.raises(ConfigError, match="no official scaffold split"):
+        protocol_folds(mutag, "scaffold")
+
+
+def test_trainer_learns_mutag_and_never_scores_test_when_tuning(mutag, mutag_ctx):
+    """Full-data GIN on one fold beats the majority class by more than 10 points."""
+    majority = 100 * max(np.bincount(graph_labels(mutag))) / len(mutag)
+    cfg = GraphTrainConfig(epochs=25, hidden_channels=32)
+    r = run_protocol(mutag, full_training_set, "gin", cfg, folds=[0], ctx=mutag_ctx)
+    assert r["test"]["mean"] > majority + 10
+    assert r["folds"][0]["converged"]["epoch"] >= 7  # converged selection starts at 25% of the epochs
+    tuned = run_protocol(mutag, full_training_set, "gin", cfg.replace(epochs=2), folds=[0], ctx=mutag_ctx,
+                         score_test=False)
+    assert "test" not in tuned and "test" not in tuned["folds"][0]["converged"]
+
+
+def test_selection_rules():
+    assert _better("reference", 80.0, 0.5, (79.0, 0.1))
+    assert not _better("reference", 80.0, 0.1, (80.0, 0.5))  # the reference keeps the first best epoch
+    assert _better("converged", 80.0, 0.4, (80.0, 0.5))  # ties: lower validation loss wins
+    assert not _better("converged", 80.0, 0.6, (80.0, 0.5))
+    assert not _better("converged", 79.0, 0.0, (80.0, 0.5))
+    assert not _better("converged", float("nan"), 0.0, (80.0, 0.5))
+
+
+def test_roc_auc_matches_the_ogb_evaluator():
+    from ogb.graphproppred import Evaluator
+
+    rng = np.random.RandomState(0)
+    y = rng.randint(0, 2, 200)
+    p1 = np.clip(0.3 * y + 0.7 * rng.rand(200), 0, 1)
+    proba = np.stack([1 - p1, p1], 1)
+    ogb = Evaluator("ogbg-molhiv").eval({"y_true": y[:, None], "y_pred": p1[:, None]})["rocauc"]
+    assert score(y, proba, "roc_auc") == pytest.approx(100 * ogb)
+
+
+def test_pooling_choices_and_bad_pooling():
+    spec = FeatureSpec("categorical", dims=[3])
+    data = Batch.from_data_list([synthetic().dataset[0], synthetic().dataset[1]])
+    data.x = data.x.argmax(1, keepdim=True)
+    outs = {}
+    for pool in ("sum", "mean", "max"):
+        torch.manual_seed(0)
+        outs[pool] = GraphClassifier("gin", spec, 2, pool=pool).eval()(data)
+    assert not torch.allclose(outs["sum"], outs["mean"]) and not torch.allclose(outs["mean"], outs["max"])
+    with pytest.raises(ConfigError, match="unknown pooling 'median'"):
+        GraphClassifier("gin", spec, 2, pool="median")
+    with pytest.raises(ConfigError, match="unknown GNN"):
+        GraphClassifier("sage", spec, 2)
+
+
+def test_distilled_sampling_modes():
+    store = GraphStore.from_data_list(synthetic().dataset[:4])
+    w = torch.tensor([0.97, 0.01, 0.01, 0.01])
+    ts = TrainingSet(store, torch.arange(4), w)
+    gen = torch.Generator().manual_seed(0)
+    freq = torch.cat(ts.epoch_batches(GraphTrainConfig(samples_per_epoch=400), gen))
+    uni = torch.cat(ts.epoch_batches(GraphTrainConfig(samples_per_epoch=400, sampling="uniform"), gen))
+    assert len(freq) == 400 and (freq == 0).float().mean() > 0.9  # by frequency
+    assert 0.15 < (uni == 0).float().mean() < 0.35  # uniform over sets
+    with pytest.raises(ConfigError, match="unknown sampling"):
+        GraphTrainConfig(sampling="weighted")
+
+
+def test_trainer_stops_on_a_diverging_loss(mutag_ctx):
+    from g2m.errors import TrainingError
+
+    _, folds = protocol_folds(mutag_ctx.graph_ds, folds=[0])
+    cfg = GraphTrainConfig(epochs=2, lr=1e30, hidden_channels=8)
+    model = mutag_ctx.model("gin", cfg)
+    with pytest.raises(TrainingError, match="loss became"):
+        fit(model, TrainingSet(mutag_ctx.store, folds[0].train), mutag_ctx.store.batches(folds[0].val, 64),
+            "accuracy", cfg)
+
+
+# --- baselines -----------------------------------------------------------------------------------------
+def test_size_only_baseline_reads_sizes_alone():
+    ds = synthetic(num_classes=3, per_class=20)  # class c: cycles with c+3 nodes → size decides the class
+    arrays = from_dataset(ds.dataset)
+    r = size_only_scores(arrays, arrays, "accuracy")
+    assert r["test"] == 100.0 and 0 < r["bytes"] < 100
+    shuffled = from_dataset(ds.dataset)
+    shuffled.y = np.random.RandomState(0).permutation(shuffled.y)  # labels unrelated to size
+    assert size_only_scores(shuffled, shuffled, "accuracy")["test"] < 70
+
+
+def test_random_and_herding_subsets_fit_the_budget_and_keep_class_shares(mutag):
+    arrays = from_dataset(mutag.dataset)
+    for pick in (random_subset, herding_subset):
+        sub = pick(arrays, 6000, seed=0)
+        assert len(np.unique(sub)) == len(sub) and set(arrays.y[sub]) == {0, 1}
+        from g2m.condense.baselines import per_graph_bytes
+
+        assert per_graph_bytes(arrays)[sub].sum() <= 6000
+        share = arrays.y[sub].mean()
+        assert abs(share - arrays.y.mean()) < 0.15
+
+
+def test_stratified_order_prefixes_keep_proportions():
+    y = np.array([0] * 30 + [1] * 10)
+    rank = np.concatenate([np.arange(30), np.arange(10)])
+    order = stratified_order(y, rank, np.random.RandomState(0))
+    for k in (8, 20, 40):
+        assert abs(y[order[:k]].mean() - 0.25) <= 1.0 / k + 0.13
+
+
+def test_herding_picks_the_mean_matching_rows_first():
+    z = np.array([[10.0, 0.0], [0.1, 0.0], [-10.0, 0.0], [0.0, 0.1]])
+    rank = herding_rank(z)
+    assert rank[1] == 0 or rank[3] == 0  # the rows nearest the mean come first, not the extremes
+    assert sorted(rank.tolist()) == [0, 1, 2, 3]
+    partial = herding_rank(z, picks=1)
+    assert sorted(partial.tolist()) == [0, 1, 2, 3] and partial[np.argmin(np.linalg.norm(z - z.mean(0), axis=1))] == 0
+
+
+# --- Mirage options --------------------------------------------------------------------------------------
+def transactions():
+    # class 0: tree 1 in all, tree 9 in all; class 1: tree 2 in all, tree 9 in 3 of 4
+    sets = [[1, 9], [1, 9], [1, 9], [1, 9], [2, 9], [2, 9], [2, 9], [2]]
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    ptr = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
+    return ptr, np.concatenate(sets), y
+
+
+def test_set_class_support_and_the_contradictory_set_filter():
+    ptr, items, y = transactions()
+    sets = [TreeSet(0, (1, 9), 1.0, 4), TreeSet(0, (9,), 1.0, 4), TreeSet(0, (1,), 1.0, 4)]
+    share = set_class_support(sets, ptr, items, y, 2)
+    np.testing.assert_allclose(share, [[1.0, 0.0], [1.0, 0.75], [1.0, 0.0]])
+    kept = drop_shared_sets({0: sets, 1: []}, ptr, items, y, 2, 0.5)
+    assert [s.trees for s in kept[0]] == [(1, 9), (1,)]  # {9} is frequent in class 1 too: dropped
+    assert [s.trees for s in drop_shared_sets({0: sets, 1: []}, ptr, items, y, 2, 0.8)[0]] == [(1, 9), (9,), (1,)]
+    assert len(drop_shared_sets({0: sets, 1: []}, ptr, items, y, 2, np.array([0.5, 0.9]))[0]) == 3
+
+
+def marked_cycles(per_class=6):
+    """Two classes of 4-cycles with a pendant node whose feature (2 or 3) is the class: the cycle nodes far
+    from the pendant have the same depth-1 tree in both classes, the others do not."""
+    from torch_geometric.data import Data
+
+    from g2m.datasets.base import GraphDataset
+
+    graphs = []
+    for c in (0, 1):
+        for _ in range(per_class):
+            e = torch.tensor([(0, 1), (1, 2), (2, 3), (3, 0), (0, 4)]).t()
+            graphs.append(Data(x=torch.eye(4)[torch.tensor([0, 0, 0, 0, 2 + c])], edge_index=torch.cat([e, e.flip(0)], 1),
+                               y=torch.tensor([c])))
+    ids = torch.arange(len(graphs))
+    return GraphDataset(name="marked", dataset=graphs, num_classes=2,
+                        fixed_split={"train": ids, "val": ids[:2], "test": ids[2:4]})
+
+
+def test_exclusive_and_absolute_support_in_mirage():
+    ds = marked_cycles()
+    train = ds.fixed_split["train"]
+    both = mirage_distill(ds, train, depth=1, support=0.5, itemsets="all")
+    excl = mirage_distill(ds, train, depth=1, support=0.5, itemsets="all", exclusive=True)
+    assert excl.num_sets < both.num_sets and excl.meta["exclusive"]
+    # every kept set holds a tree that occurs in its own class only
+    trees = lambda d, s: set(d.set_trees[int(d.set_ptr[s]):int(d.set_ptr[s + 1])].tolist())  # noqa: E731
+    shared_only = [s for s in range(both.num_sets) if len(trees(both, s)) == 1 and
+                   both.meta["tree_labels"][next(iter(trees(both, s)))] in
+                   {both.meta["tree_labels"][next(iter(trees(both, t)))] for t in range(both.num_sets)
+                    if int(both.set_y[t]) != int(both.set_y[s]) and len(trees(both, t)) == 1}]
+    assert shared_only and excl.num_sets == both.num_sets - len(shared_only)
+    ds = synthetic(num_classes=3, per_class=12)
+    train = ds.fixed_split["train"]
+    n_min = min(both.meta["class_graphs"])
+    absolute = mirage_distill(ds, train, depth=1, support=n_min, support_mode="absolute", itemsets="all")
+    relative = mirage_distill(ds, train, depth=1, support=1.0, itemsets="all")
+    assert absolute.num_sets >= relative.num_sets  # n_min graphs is at most 100% of every class
+    with pytest.raises(ConfigError, match="lower --support to at most"):
+        mirage_distill(ds, train, depth=1, support=10 ** 6, support_mode="absolute")
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"depth": 0}, "depth must be 1, 2 or 3"), ({"depth": 4}, "depth must be 1, 2 or 3"),
+    ({"support": 0.0}, r"in \(0, 1\]"), ({"support": 1.5}, r"in \(0, 1\]"), ({"support": -0.1}, r"in \(0, 1\]"),
+    ({"support": 2.5, "support_mode": "absolute"}, "whole number"),
+    ({"support_mode": "percent"}, "support_mode must be"), ({"itemsets": "closed"}, "itemsets must be"),
+])
+def test_bad_mirage_options_are_clear_errors(kwargs, match):
+    ds = synthetic()
+    with pytest.raises(ConfigError, match=match):
+        mirage_distill(ds, ds.fixed_split["train"], **kwargs)
+    if "depth" in kwargs or "support" in kwargs:
+        with pytest.raises(ConfigError, match=match):  # refused before any training
+            condense(ds, **kwargs)
+
+
+def test_empty_mining_names_the_support_to_lower():
+    import re
+
+    ds = synthetic(num_classes=3, per_class=12)
+    train = ds.fixed_split["train"]
+    with pytest.raises(ConfigError, match="no frequent tree set") as e:
+        mirage_distill(ds, train, depth=2, support=10 ** 6, support_mode="absolute")
+    suggested = int(re.search(r"lower --support to at most (\d+)", str(e.value)).group(1))
+    ok = mirage_distill(ds, train, depth=2, support=suggested, support_mode="absolute")  # the advice works
+    assert ok.num_sets >= 1
+    with pytest.raises(ConfigError, match="no frequent tree set"):
+        mirage_distill(ds, train, depth=2, support=suggested + 1, support_mode="absolute")  # and is the limit
+    with pytest.raises(ConfigError, match="drop --exclusive"):
+        mirage_distill(ds, train, depth=1, support=0.3, itemsets="all", exclusive=True)  # all sets shared
+
+
+def test_unknown_baseline_is_refused():
+    with pytest.raises(ConfigError, match="unknown baseline"):
+        condense(synthetic(), baselines=("kcenter",))
