@@ -86,6 +86,19 @@ def test_trainer_learns_mutag_and_never_scores_test_when_tuning(mutag, mutag_ctx
     assert "test" not in tuned and "test" not in tuned["folds"][0]["converged"]
 
 
+def test_converged_rule_ignores_epochs_before_select_from(mutag_ctx, monkeypatch):
+    import g2m.graphcls.trainer as trainer
+
+    scripted = iter([(90.0, 0.1), (80.0, 0.2), (70.0, 0.3), (60.0, 0.4), (50.0, 0.5), (85.0, 0.6), (40.0, 0.7),
+                     (30.0, 0.8)])
+    monkeypatch.setattr(trainer, "evaluate", lambda *a, **k: next(scripted))
+    _, folds = protocol_folds(mutag_ctx.graph_ds, folds=[0])
+    cfg = GraphTrainConfig(epochs=8, select_from=0.5, hidden_channels=8)
+    res = fit(mutag_ctx.model("gin", cfg), TrainingSet(mutag_ctx.store, folds[0].train), [], "accuracy", cfg)
+    assert res.epochs == {"reference": 1, "converged": 6} and res.val == {"reference": 90.0, "converged": 85.0}
+    assert [c["val"] for c in res.curve] == [90.0, 80.0, 70.0, 60.0, 50.0, 85.0, 40.0, 30.0]
+
+
 def test_selection_rules():
     assert _better("reference", 80.0, 0.5, (79.0, 0.1))
     assert not _better("reference", 80.0, 0.1, (80.0, 0.5))  # the reference keeps the first best epoch
@@ -181,6 +194,10 @@ def test_herding_picks_the_mean_matching_rows_first():
     rank = herding_rank(z)
     assert rank[1] == 0 or rank[3] == 0  # the rows nearest the mean come first, not the extremes
     assert sorted(rank.tolist()) == [0, 1, 2, 3]
+    # herding matches the *running* mean, not each row to the mean: after 0, 0.1, 0.12 the fourth pick is
+    # -1 (pulls the running mean back), though 1.02 is nearer the mean on its own
+    line = np.array([[0.0], [0.1], [0.12], [-1.0], [1.02]])
+    assert herding_rank(line).tolist() == [0, 1, 2, 3, 4]
     partial = herding_rank(z, picks=1)
     assert sorted(partial.tolist()) == [0, 1, 2, 3] and partial[np.argmin(np.linalg.norm(z - z.mean(0), axis=1))] == 0
 
@@ -203,6 +220,8 @@ def test_set_class_support_and_the_contradictory_set_filter():
     assert [s.trees for s in kept[0]] == [(1, 9), (1,)]  # {9} is frequent in class 1 too: dropped
     assert [s.trees for s in drop_shared_sets({0: sets, 1: []}, ptr, items, y, 2, 0.8)[0]] == [(1, 9), (9,), (1,)]
     assert len(drop_shared_sets({0: sets, 1: []}, ptr, items, y, 2, np.array([0.5, 0.9]))[0]) == 3
+    # "frequent" includes the threshold itself: 3 of 4 graphs at support 0.75 is frequent, so {9} goes
+    assert [s.trees for s in drop_shared_sets({0: sets, 1: []}, ptr, items, y, 2, 0.75)[0]] == [(1, 9), (1,)]
 
 
 def marked_cycles(per_class=6):
@@ -280,3 +299,62 @@ def test_empty_mining_names_the_support_to_lower():
 def test_unknown_baseline_is_refused():
     with pytest.raises(ConfigError, match="unknown baseline"):
         condense(synthetic(), baselines=("kcenter",))
+
+
+# --- mutation survivors in the Mirage modules (issue 17) -----------------------------------------------
+def test_tree_ids_do_not_depend_on_the_order_children_are_listed():
+    from g2m.condense.trees import tree_labels
+
+    # two stars: centre 0 with leaves 1 (label B) and 2 (label C); centre 3 with leaves listed C first
+    labels = np.array([0, 1, 2, 0, 2, 1])
+    edges = np.array([[1, 2, 5, 4], [0, 0, 3, 3]])  # child -> centre; star 2 lists its leaves in reverse
+    out = tree_labels(labels, np.concatenate([edges, edges[::-1]], 1), 1)[-1]
+    assert out[0] == out[3]
+    rng = np.random.RandomState(0)
+    perm_edges = edges[:, rng.permutation(edges.shape[1])]
+    again = tree_labels(labels, np.concatenate([perm_edges, perm_edges[::-1]], 1), 1)[-1]
+    assert again[0] == again[3] and (again[1] == again[5])
+
+
+def test_edge_pointing_outside_its_tree_is_refused(tmp_path):
+    from g2m.condense import DistilledDataset
+    from g2m.errors import DatasetError
+
+    ds = synthetic()
+    d = mirage_distill(ds, ds.fixed_split["train"], depth=1, support=0.3).to_dict()
+    n0 = int(d["tree_node_ptr"][1])
+    d["tree_edge_index"] = d["tree_edge_index"].clone().long()
+    d["tree_edge_index"][0, 0] = n0  # one past the first tree's last node: still inside tree_x
+    torch.save(d, tmp_path / "bad.pt")
+    with pytest.raises(DatasetError, match="points outside its tree"):
+        DistilledDataset.load(tmp_path / "bad.pt")
+
+
+def test_a_fractional_budget_shrinks_the_distilled_set():
+    ds = synthetic(num_classes=3, per_class=20)
+    train = ds.fixed_split["train"]
+    free = mirage_distill(ds, train, depth=2, support=None, max_sets_per_class=None)
+    share = 0.5 * free.nbytes() / free.meta["train_bytes"]
+    capped = mirage_distill(ds, train, depth=2, support=None, budget=f"{100 * share}%")
+    assert capped.nbytes() <= share * free.meta["train_bytes"] < free.nbytes()
+
+
+def test_sampling_weights_are_the_support_counts():
+    ds = synthetic()
+    d = mirage_distill(ds, ds.fixed_split["train"], depth=1, support=0.2, itemsets="all")
+    assert len(set(d.set_count.tolist())) > 1  # the check below could not fail on equal counts
+    expected = d.set_count.double() / d.set_count.double().sum()
+    assert torch.allclose(d.sampling_weights().double(), expected, atol=1e-6)
+    ts = TrainingSet(GraphStore.from_data_list(d.to_data_list()), torch.arange(d.num_sets), d.sampling_weights())
+    draws = torch.cat(ts.epoch_batches(GraphTrainConfig(samples_per_epoch=20000), torch.Generator().manual_seed(0)))
+    freq = torch.bincount(draws, minlength=d.num_sets).double() / len(draws)
+    assert torch.allclose(freq, expected, atol=0.015)
+
+
+def test_discretizer_marks_unseen_exact_rows_minus_one():
+    from g2m.condense.discretize import Discretizer
+
+    disc = Discretizer("auto").fit(np.array([[0, 1], [1, 0], [0, 1]]))
+    assert disc.transform(np.array([[1, 0], [1, 1], [0, 1]])).tolist() == [disc.transform(np.array([[1, 0]]))[0], -1,
+                                                                            disc.transform(np.array([[0, 1]]))[0]]
+    assert disc.transform(np.array([[1, 1]]))[0] == -1

@@ -41,3 +41,9 @@ def save_figure_atomic(path: str | os.PathLike, fig: Any, **kwargs: Any) -> Path
     """``fig.savefig`` to ``path`` atomically (format from the file suffix)."""
     fmt = Path(path).suffix.lstrip(".") or "png"
     return _atomic(path, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    data = text.encode()
+    return _atomic(path, lambda fh: fh.write(data))

@@ -1,0 +1,131 @@
+"""Turn docs/results/condense.json (written by benchmarks/condense.py) into docs/results/condense.md and
+docs/results/condense_bytes.png.
+
+    python benchmarks/condense_report.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from g2m.utils import save_figure_atomic, write_text_atomic
+
+# Full-data GIN under Errica et al.'s protocol (their Table), the GIN paper for MUTAG, the OGB leaderboard
+# for molhiv; the issue's targets are these minus a little.
+TARGETS = {"nci1": (78, 80.0), "proteins": (72, 73.3), "dd": (73, 75.3), "imdb-binary": (69, 71.2),
+           "mutag": (85, 89.4), "ogbg-molhiv": (73, 75.6)}
+KEYS = ("full", "mirage", "random", "herding", "size_only")
+
+
+def fmt(s: dict | None) -> str:
+    return "–" if not s else f"{s['mean']:.1f} ± {s['std']:.1f}"
+
+
+def verdict(m: dict) -> str:
+    """One plain sentence: does Mirage beat each baseline (by mean over folds), and its shortfall from full."""
+    mir = m["mirage"]["test"]["mean"]
+    parts = []
+    for key, label in (("random", "random"), ("herding", "herding"), ("size_only", "size-only")):
+        other = m[key]["test"]["mean"]
+        diff = mir - other
+        noise = max(m["mirage"]["test"]["std"], m[key]["test"]["std"]) / len(m["mirage"]["test"]["runs"]) ** 0.5
+        word = "beats" if diff > 0 else "does not beat"
+        caveat = " (within one standard error)" if abs(diff) < noise else ""
+        parts.append(f"{word} {label} by {diff:+.1f}{caveat}")
+    short = m["full"]["test"]["mean"] - mir
+    return "Mirage " + ", ".join(parts) + f"; {short:.1f} points below full data."
+
+
+def plot(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in data if data[n].get("support_sweep")]
+    cols = 4
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        sweep = [r for r in data[name]["support_sweep"] if "error" not in r]
+        for key, style in (("mirage", "o-"), ("random", "s--"), ("herding", "^:")):
+            xs = [r[key]["bytes"] for r in sweep]
+            ys = [r[key]["test"]["mean"] for r in sweep]
+            ax.plot(xs, ys, style, label=key)
+        gin = data[name]["gnns"].get("gin")
+        if gin:
+            ax.axhline(gin["full"]["test"]["mean"], color="k", lw=0.8, label="full data")
+            ax.axhline(gin["size_only"]["test"]["mean"], color="grey", lw=0.8, ls="-.", label="size only")
+        ax.set_xscale("log")
+        ax.set_title(f"{name} (GIN, folds 0-2)")
+        ax.set_xlabel("training-set bytes")
+        ax.set_ylabel("test " + ("ROC-AUC" if name.startswith("ogbg") else "accuracy") + " (%)")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure_atomic(path, fig, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", default="docs/results/condense.json")
+    p.add_argument("--out", default="docs/results/condense.md")
+    a = p.parse_args()
+    res = json.loads(Path(a.json).read_text())
+    data = res["datasets"]
+    lines = ["# Condensation and graph classification: measured", "",
+             "Measured by `benchmarks/condense.py --jobs 2` on this machine (2 CPU cores), written by "
+             "`benchmarks/condense_report.py`; raw numbers in [condense.json](condense.json), validation curves "
+             "in `condense_curves/`. TU datasets: stratified 10-fold CV (Errica et al.), model selection on a "
+             "10% holdout of each training fold, mean ± std over the 10 test folds. OGB molecules: scaffold "
+             "split, ROC-AUC, 3 seeds. Everything chosen — the readout pooling and Mirage's support — was chosen "
+             "on validation data only (see *Choices* below). Scores in percent.", ""]
+    lines += ["## Full-data GIN against the published numbers", "",
+              "| dataset | full-data GIN (ours) | target | published | within 2 points of target |",
+              "|---|---|---|---|---|"]
+    for name, (target, published) in TARGETS.items():
+        gin = data.get(name, {}).get("gnns", {}).get("gin")
+        if not gin:
+            lines.append(f"| {name} | not measured | {target} | {published} | – |")
+            continue
+        mean = gin["full"]["test"]["mean"]
+        ok = "yes" if mean >= target - 2 else "no"
+        lines.append(f"| {name} | {fmt(gin['full']['test'])} | ≥ {target} | {published} | {ok} |")
+    lines += ["", "## Mirage against the baselines at the same bytes", "",
+              "`random` and `herding` are filled up to the Mirage set's bytes on each fold; `size_only` is a "
+              "logistic regression on node and edge counts. `reference` is the same Mirage models selected by "
+              "the released code's rule (first best validation epoch from epoch 1).", ""]
+    for name, entry in data.items():
+        for gnn, m in entry.get("gnns", {}).items():
+            lines += [f"### {name}, {gnn.upper()} ({m['protocol']}, depth {m['depth']}, support {m['support']})",
+                      "", "| training set | test | reference rule | bytes | % of training bytes | graphs / sets |",
+                      "|---|---|---|---|---|---|"]
+            for key in KEYS:
+                r = m[key]
+                lines.append(f"| {key} | {fmt(r['test'])} | {fmt(r.get('reference_test'))} | {r['bytes']:.0f} | "
+                             f"{100 * r['fraction']:.2f} | {r['graphs']:.0f} |")
+            lines += ["", f"**{verdict(m)}** Mirage condensed in {m['condense_seconds']:.2f} s per fold.", ""]
+    lines += ["## Choices (validation only)", "",
+              "| dataset | pooling (validation: sum / mean) | Mirage depth | support (validation score of each candidate) |",
+              "|---|---|---|---|"]
+    for name, entry in data.items():
+        sweep = ", ".join(f"{r['support']}: " + (f"{r['mirage']['val']['mean']:.1f}" if "error" not in r
+                                                 else "nothing frequent")
+                          for r in entry["support_sweep"])
+        pv = entry["pool_val"]
+        lines.append(f"| {name} | {entry['pool']} ({pv['sum']:.1f} / {pv['mean']:.1f}) | {entry['depth']} | "
+                     f"**{entry['support']}** ({sweep}) |")
+    lines += ["", "![score against bytes](condense_bytes.png)", "",
+              "Score against bytes (GIN, CV folds 0-2, OGB seed 0): Mirage at each candidate support, and random "
+              "and herding subsets of the same bytes.", ""]
+    plot(data, Path(a.out).parent / "condense_bytes.png")
+    write_text_atomic(Path(a.out), "\n".join(lines) + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
