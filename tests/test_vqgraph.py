@@ -155,3 +155,54 @@ def test_short_cora_run_vqgraph_beats_plain_mlp(cora):
     seed_everything(0)
     mlp = train_student(cora, split, "mlp", max_epochs=150, patience=30)
     assert vq.metrics["test"] > mlp.metrics["test"] + 10.0, (vq.metrics, mlp.metrics)
+
+
+# --- fast code search and soft-code loss (issue 11) ----------------------------------------------------
+def test_chunked_nearest_code_equals_brute_force():
+    from g2m.models.vq import nearest_code
+
+    gen = torch.Generator().manual_seed(0)
+    z, codebook = torch.randn(1037, 16, generator=gen), torch.randn(300, 16, generator=gen)
+    brute = torch.cdist(z, codebook).argmin(-1)
+    for chunk in (1, 100, 512, 5000):
+        assert torch.equal(nearest_code(z, codebook, chunk=chunk), brute)
+
+
+def _reference_soft_code_kl(h, code_z, codebook, tau):
+    """The paper's formula written plainly: KL(p_t ‖ p_s), p = softmax(−‖z − c‖² / τ)."""
+    log_s = torch.log_softmax(-torch.cdist(h, codebook) ** 2 / tau, -1)
+    log_t = torch.log_softmax(-torch.cdist(code_z, codebook) ** 2 / tau, -1).detach()
+    return (log_t.exp() * (log_t - log_s)).sum(-1).mean()
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_fast_soft_code_kl_equals_the_reference_formula(cached):
+    from g2m.distill.losses import LossInput
+    from g2m.distill.vqgraph import soft_code_kl
+
+    gen = torch.Generator().manual_seed(1)
+    n, k, d, tau = 50, 40, 8, 0.7
+    code_z, codebook = torch.randn(n, d, generator=gen), torch.randn(k, d, generator=gen)
+    nodes = torch.tensor([3, 17, 4, 42, 0])
+    h1 = torch.randn(len(nodes), d, generator=gen, requires_grad=True)
+    h2 = h1.detach().clone().requires_grad_(True)
+    cache = {} if cached else None
+    inp = LossInput(nodes=nodes, student_logits=torch.zeros(len(nodes), 3), student_hidden=h1,
+                    teacher={"codebook": codebook, "code_z": code_z}, labels=torch.zeros(n, dtype=torch.long),
+                    train_mask=torch.zeros(n, dtype=torch.bool),
+                    extras={"config": {"code_temperature": tau}, "cache": cache})
+    fast = soft_code_kl(inp)
+    ref = _reference_soft_code_kl(h2, code_z[nodes], codebook, tau)
+    assert fast.item() == pytest.approx(ref.item(), rel=1e-4, abs=1e-5)
+    fast.backward()
+    ref.backward()
+    assert torch.allclose(h1.grad, h2.grad, atol=1e-5)
+    if cached:
+        assert len(cache) == 1  # teacher targets computed once for all nodes
+        again = soft_code_kl(inp)
+        assert again.item() == pytest.approx(fast.item(), rel=1e-6)
+    # the loss is KL(teacher ‖ student), not the reverse
+    rev = (torch.log_softmax(-torch.cdist(h2, codebook) ** 2 / tau, -1).exp()
+           * (torch.log_softmax(-torch.cdist(h2, codebook) ** 2 / tau, -1)
+              - torch.log_softmax(-torch.cdist(code_z[nodes], codebook) ** 2 / tau, -1))).sum(-1).mean()
+    assert abs(rev.item() - fast.item()) > 1e-3

@@ -28,7 +28,7 @@ from g2m.distill.losses import LossInput, register_loss
 from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
-from g2m.models.vq import VectorQuantizer, soft_code_assignment
+from g2m.models.vq import VectorQuantizer, code_logits, soft_code_assignment
 from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local
 from g2m.training import accuracy, as_model_input, fit, graph_input, select_rows
 
@@ -223,9 +223,37 @@ def _code_projection(student: nn.Module, knowledge: dict[str, Tensor]) -> nn.Mod
     return nn.Linear(student.hidden_channels, knowledge["codebook"].size(1))
 
 
+# Teacher targets of at most this many floats (N × K) are computed once per run and kept (≈ 200 MB);
+# larger ones are recomputed per batch, under no_grad, from the teacher's code vectors.
+TEACHER_TARGET_CACHE_FLOATS = 50_000_000
+
+
+def teacher_code_targets(code_z: Tensor, codebook: Tensor, tau: float, nodes: Tensor,
+                         cache: dict | None = None) -> tuple[Tensor, Tensor]:
+    """The teacher's soft code assignment ``p`` of ``nodes`` and its ``Σ p log p`` per node (fixed targets).
+
+    With a ``cache`` dict and a small enough N × K, computed once for all nodes and reused every step."""
+    key = ("soft_code_targets", tau, codebook.data_ptr(), code_z.data_ptr())
+    if cache is not None and code_z.size(0) * codebook.size(0) <= TEACHER_TARGET_CACHE_FLOATS:
+        if key not in cache:
+            with torch.no_grad():
+                log_p = F.log_softmax(code_logits(code_z, codebook, tau), dim=-1)
+                p = log_p.exp()
+                cache[key] = (p, (p * log_p).sum(-1))
+        p, neg_entropy = cache[key]
+        return p[nodes], neg_entropy[nodes]
+    with torch.no_grad():
+        log_p = F.log_softmax(code_logits(code_z[nodes], codebook, tau), dim=-1)
+        p = log_p.exp()
+        return p, (p * log_p).sum(-1)
+
+
 @register_loss("soft_code_kl")
 def soft_code_kl(inp: LossInput) -> Tensor:
-    """KL(teacher ‖ student) of soft code assignments over the shared codebook, for the batch's node ids."""
+    """KL(teacher ‖ student) of soft code assignments over the shared codebook, for the batch's node ids.
+
+    = mean over the batch of ``Σ_k p_t log p_t − Σ_k p_t log p_s``: the teacher's side is fixed (computed
+    once, `teacher_code_targets`), the student's log-assignments come from one matmul (`code_logits`)."""
     if "codebook" not in inp.teacher or "code_z" not in inp.teacher:
         raise ConfigError("soft_code_kl needs a VQ teacher (trainer 'vq'); use method 'vqgraph'.")
     if inp.student_hidden is None:
@@ -239,10 +267,9 @@ def soft_code_kl(inp: LossInput) -> Tensor:
     h = proj(inp.student_hidden) if proj is not None else inp.student_hidden
     if h.size(-1) != codebook.size(1):
         raise ConfigError(f"student code dim {h.size(-1)} != codebook dim {codebook.size(1)}.")
-    with torch.no_grad():
-        log_t = soft_code_assignment(inp.teacher["code_z"][inp.nodes], codebook, tau, log=True)
-    log_s = soft_code_assignment(h, codebook, tau, log=True)
-    return F.kl_div(log_s, log_t, reduction="batchmean", log_target=True)
+    p_t, neg_entropy = teacher_code_targets(inp.teacher["code_z"], codebook, tau, inp.nodes, inp.extras.get("cache"))
+    log_s = F.log_softmax(code_logits(h, codebook, tau), dim=-1)
+    return (neg_entropy.sum() - (p_t * log_s).sum()) / h.size(0)
 
 
 soft_code_kl.make_module = _code_projection  # type: ignore[attr-defined]

@@ -23,10 +23,29 @@ def code_similarity(z: Tensor, codebook: Tensor) -> Tensor:
     return -(z2 - 2.0 * z @ codebook.t() + c2).clamp_min(0.0)
 
 
+def code_logits(z: Tensor, codebook: Tensor, temperature: float = 1.0) -> Tensor:
+    """Logits whose softmax equals ``softmax(-||z - c||² / temperature)``: ``(2 z·cᵀ − ‖c‖²) / temperature``.
+
+    The dropped ``−‖z‖²`` is the same for every code of a row, so softmax is unchanged; one ``addmm`` makes
+    the [N, K] matrix (no [N, K] temporaries for ‖z‖², the clamp or the sign)."""
+    c2 = (codebook * codebook).sum(-1)
+    return torch.addmm(c2.unsqueeze(0), z, codebook.t(), beta=-1.0 / temperature, alpha=2.0 / temperature)
+
+
 def soft_code_assignment(z: Tensor, codebook: Tensor, temperature: float = 1.0, log: bool = False) -> Tensor:
-    """``softmax(code_similarity(z, codebook) / temperature)`` (or its log) over the codebook."""
-    sim = code_similarity(z, codebook) / temperature
-    return F.log_softmax(sim, dim=-1) if log else F.softmax(sim, dim=-1)
+    """``softmax(-||z - c||² / temperature)`` over the codebook (or its log), via `code_logits`."""
+    logits = code_logits(z, codebook, temperature)
+    return F.log_softmax(logits, dim=-1) if log else F.softmax(logits, dim=-1)
+
+
+def nearest_code(z: Tensor, codebook: Tensor, chunk: int = 512) -> Tensor:
+    """Index of the nearest code (Euclidean) of every row of ``z``: ``argmax(z·cᵀ − ½‖c‖²)``, ``chunk`` rows
+    at a time, so memory stays ``chunk × K`` whatever the number of rows."""
+    neg_half = -0.5 * (codebook * codebook).sum(-1).unsqueeze(0)
+    out = torch.empty(z.size(0), dtype=torch.long, device=z.device)
+    for i in range(0, z.size(0), chunk):
+        out[i:i + chunk] = torch.addmm(neg_half, z[i:i + chunk], codebook.t()).argmax(-1)
+    return out
 
 
 @torch.no_grad()
@@ -84,8 +103,8 @@ class VectorQuantizer(nn.Module):
         self.initialised.fill_(True)
 
     def assign(self, z: Tensor) -> Tensor:
-        """Index of the nearest code for every row of ``z``."""
-        return code_similarity(z, self.codebook).argmax(-1)
+        """Index of the nearest code for every row of ``z`` (`nearest_code`, chunked)."""
+        return nearest_code(z, self.codebook)
 
     @torch.no_grad()
     def ema_update(self, z: Tensor, codes: Tensor) -> None:
