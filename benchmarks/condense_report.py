@@ -70,6 +70,32 @@ def plot(data: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_curves(curves_dir: Path, path: Path) -> bool:
+    """Validation curves of the full-data models on the OGB molecules (is training long enough?)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = sorted(curves_dir.glob("ogbg-*.json"))
+    if not files:
+        return False
+    fig, axes = plt.subplots(1, len(files), figsize=(4 * len(files), 3.2), squeeze=False)
+    for ax, f in zip(axes.flat, files):
+        for key, colour in (("full", "k"), ("mirage", "C0")):
+            for i, run in enumerate(json.loads(f.read_text()).get(key) or []):
+                ax.plot([c["epoch"] for c in run], [c["val"] for c in run], color=colour, alpha=0.7,
+                        label=key if i == 0 else None)
+        ax.set_title(f.stem)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation ROC-AUC (%)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure_atomic(path, fig, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", default="docs/results/condense.json")
@@ -123,6 +149,9 @@ def main() -> None:
               "Score against bytes (GIN, CV folds 0-2, OGB seed 0): Mirage at each candidate support, and random "
               "and herding subsets of the same bytes.", ""]
     plot(data, Path(a.out).parent / "condense_bytes.png")
+    if plot_curves(Path(a.out).parent / "condense_curves", Path(a.out).parent / "condense_ogb_curves.png"):
+        lines += ["![validation curves](condense_ogb_curves.png)", "",
+                  "Validation ROC-AUC per epoch on the OGB molecules (one line per seed): full data and Mirage.", ""]
     write_text_atomic(Path(a.out), "\n".join(lines) + "\n")
     print(f"wrote {a.out}")
 

@@ -7,7 +7,7 @@ import torch
 from torch_geometric.data import Batch
 
 from g2m.condense import condense, mirage_distill
-from g2m.condense.arrays import from_dataset
+from g2m.datasets.graph_arrays import from_dataset
 from g2m.condense.baselines import herding_rank, random_subset, herding_subset, size_only_scores, stratified_order
 from g2m.condense.mining import drop_shared_sets, set_class_support, TreeSet
 from g2m.datasets import cv_folds, graph_labels, load_dataset

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from g2m.condense.arrays import from_dataset
+from g2m.datasets.graph_arrays import from_dataset
 from g2m.condense.baselines import size_only_scores
 from g2m.condense.condensers import CONDENSERS, Condensed, distilled_training_set
 from g2m.condense.distilled import DistilledDataset, training_bytes

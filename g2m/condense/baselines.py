@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from g2m.condense.arrays import GraphArrays
+from g2m.datasets.graph_arrays import GraphArrays
 from g2m.condense.distilled import compact_bytes
 
 

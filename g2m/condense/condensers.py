@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from g2m.condense.arrays import from_dataset
+from g2m.datasets.graph_arrays import from_dataset
 from g2m.condense.baselines import herding_subset, random_subset
 from g2m.condense.distilled import DistilledDataset, training_bytes
 from g2m.condense.mirage import mirage_distill

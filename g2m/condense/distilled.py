@@ -68,7 +68,7 @@ def compact_bytes(*tensors: Tensor | np.ndarray | None) -> int:
 
 
 def training_bytes(arrays) -> int:
-    """Bytes of real training graphs (a `g2m.condense.arrays.GraphArrays`), see the module doc."""
+    """Bytes of real training graphs (a `g2m.datasets.graph_arrays.GraphArrays`), see the module doc."""
     n_cnt, e_cnt = np.diff(arrays.node_ptr), np.diff(arrays.edge_ptr)
     local = arrays.edge_index - np.repeat(arrays.node_ptr[:-1], e_cnt)[None, :]
     return compact_bytes(arrays.x, local, arrays.edge_attr, arrays.y, n_cnt, e_cnt)

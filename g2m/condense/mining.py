@@ -80,7 +80,7 @@ def mine_class(ptr: np.ndarray, items: np.ndarray, graphs: np.ndarray, support: 
 
 
 def _gather(ptr: np.ndarray, graphs: np.ndarray) -> np.ndarray:
-    from g2m.condense.arrays import _ranges
+    from g2m.datasets.graph_arrays import _ranges
 
     return _ranges(ptr[graphs], np.diff(ptr)[graphs])
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from g2m.condense.arrays import from_dataset
+from g2m.datasets.graph_arrays import from_dataset
 from g2m.condense.budget import Budget, parse_budget
 from g2m.condense.discretize import Discretizer
 from g2m.condense.distilled import DistilledDataset, training_bytes

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from g2m.condense.arrays import _ranges
+from g2m.datasets.graph_arrays import _ranges
 
 
 def pair_ids(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from g2m.datasets.graph_arrays import from_dataset
 from g2m.errors import ConfigError, DatasetError
 from g2m.graphcls.store import GraphStore
 from g2m.graphcls.trainer import SELECTIONS, GraphTrainConfig, TrainingSet, evaluate, fit
@@ -72,8 +73,6 @@ class GraphContext:
     """A dataset ready for training: feature specs from all its graphs, every graph in one `GraphStore`."""
 
     def __init__(self, graph_ds: Any, use_edge_features: bool = True, max_degree: int = 64) -> None:
-        from g2m.condense.arrays import from_dataset
-
         if getattr(graph_ds, "task", None) != "graph":
             raise DatasetError(f"{getattr(graph_ds, 'name', graph_ds)!r} is not a graph-classification dataset "
                                "(mutag, proteins, nci1, dd, imdb-binary, enzymes, ogbg-mol*).")

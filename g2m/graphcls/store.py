@@ -76,7 +76,7 @@ class GraphStore:
     # --- builders --------------------------------------------------------------------------------
     @classmethod
     def from_arrays(cls, arrays: Any, node_spec: FeatureSpec, edge_spec: FeatureSpec | None) -> "GraphStore":
-        """From `g2m.condense.arrays.GraphArrays`, with features as ``node_spec``/``edge_spec`` describe."""
+        """From `g2m.datasets.graph_arrays.GraphArrays`, with features as ``node_spec``/``edge_spec`` describe."""
         ei = torch.from_numpy(np.ascontiguousarray(arrays.edge_index)).long()
         num_nodes = int(arrays.node_ptr[-1])
         if node_spec.kind == "degree":

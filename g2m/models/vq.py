@@ -56,7 +56,7 @@ def kmeans(x: Tensor, num_clusters: int, iters: int = 10, generator: torch.Gener
         else torch.randperm(n, generator=generator, device="cpu")[:num_clusters].to(x.device)
     centres = x[idx].clone()
     for _ in range(iters):
-        assign = code_similarity(x, centres).argmax(-1)
+        assign = nearest_code(x, centres)
         sums = torch.zeros_like(centres).index_add_(0, assign, x)
         counts = torch.bincount(assign, minlength=num_clusters).to(x.dtype)
         filled = counts > 0

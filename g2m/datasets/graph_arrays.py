@@ -49,7 +49,7 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def _labels(y: torch.Tensor) -> np.ndarray:
     y = y.view(y.size(0), -1) if y.dim() > 1 else y.view(-1, 1)
     if y.size(1) != 1:
-        raise DatasetError(f"graph labels have {y.size(1)} columns; Mirage needs one class label per graph.")
+        raise DatasetError(f"graph labels have {y.size(1)} columns; graph classification needs one class label per graph.")
     y = y.view(-1)
     if torch.is_floating_point(y):
         if torch.isnan(y).any():
@@ -89,7 +89,7 @@ def from_dataset(dataset, index=None) -> GraphArrays:
 def from_data_list(graphs) -> GraphArrays:
     """Flat arrays of a list of PyG ``Data`` graphs."""
     if not graphs:
-        raise DatasetError("no graphs to condense: the training set is empty.")
+        raise DatasetError("no graphs: the training set is empty.")
     n_cnt = np.array([int(g.num_nodes) for g in graphs], dtype=np.int64)
     e_cnt = np.array([int(g.edge_index.size(1)) for g in graphs], dtype=np.int64)
     node_ptr = np.concatenate([[0], np.cumsum(n_cnt)])
