@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,46 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
                           "or written by another version of g2m.") from exc
     model.eval()
     return model, ckpt
+
+
+STUDENT_FILE = re.compile(r"student-(?P<method>.+)-(?P<setting>tran|ind)-seed(?P<seed>\d+)\.pt")
+
+
+def student_checkpoint(path: str | Path, checkpoint: str | None = None) -> Path:
+    """The student checkpoint to deploy: ``path`` itself when it is a file, else one from a run folder.
+
+    In a run folder ``checkpoint`` names a file of ``DIR/checkpoints`` (``.pt`` optional). Without it,
+    a run of one method gives its transductive student (else the inductive one) of the lowest seed;
+    several methods, or files g2m did not name, are ambiguous: a `ConfigError` lists them.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist: pass a run folder written by `g2m distill` or a student checkpoint.")
+    if path.is_file():
+        if checkpoint is not None:
+            raise ConfigError(f"--checkpoint chooses a file inside a run folder, but {path} is a file already.")
+        return path
+    folder = path / "checkpoints"
+    if not folder.is_dir():
+        raise ConfigError(f"{path} has no checkpoints/ folder: pass a run folder written by `g2m distill` "
+                          "(with checkpoints) or a student checkpoint file.")
+    students = sorted(folder.glob("student-*.pt"))
+    names = ", ".join(f.stem for f in students)
+    if checkpoint is not None:
+        wanted = folder / (checkpoint if checkpoint.endswith(".pt") else f"{checkpoint}.pt")
+        if wanted not in students:
+            raise ConfigError(f"{folder} holds no student checkpoint {checkpoint!r}; choose one of: {names or 'none'}.")
+        return wanted
+    if not students:
+        raise ConfigError(f"{folder} holds no student checkpoints (a `g2m teacher` run has none): "
+                          "distill a student with `g2m distill` first.")
+    parsed = [STUDENT_FILE.fullmatch(f.name) for f in students]
+    if len(students) > 1 and (not all(parsed) or len({m["method"] for m in parsed}) > 1):
+        raise ConfigError(f"{folder} holds students of several methods, or files g2m did not name ({names}): "
+                          "choose one with --checkpoint NAME (or `checkpoint=` in Python).")
+    if len(students) == 1:
+        return students[0]
+    return min(zip(parsed, students), key=lambda p: (p[0]["setting"] != "tran", int(p[0]["seed"])))[1]
 
 
 def check_fits(path: Path, ckpt: dict[str, Any], dataset, config: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from g2m.errors import ConfigError
 from g2m.utils import write_json_atomic
 
 RUN_FILES = ("run.json", "metrics.json", "config.json", "evaluation.json", "codebook_usage.png")
-RUN_DIRS = ("seeds", "checkpoints")
+RUN_DIRS = ("seeds", "checkpoints", "export")  # export/: models `g2m export` made from the checkpoints
 
 
 def holds_run(out: Path) -> bool:

@@ -1,0 +1,206 @@
+"""Export a trained student as a self-contained TorchScript or ONNX model.
+
+The exported model needs neither g2m, PyG nor the graph: it takes dense float32 node features
+``x`` of shape ``[N, in_features]`` (any N) and returns two tensors, ``logits`` and
+``probabilities`` (the softmax of the logits), both ``[N, num_classes]``. A ``g2m.json`` record
+(the source checkpoint, method, seed, setting, widths) travels inside the file: TorchScript as an
+extra file, ONNX as model metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from g2m.checkpoints import load_model, student_checkpoint
+from g2m.errors import ConfigError, G2MError
+from g2m.models.mlp import StudentMLP
+from g2m.utils.io import _atomic
+
+FORMATS = ("onnx", "torchscript")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+EXPORT_FORMAT = "g2m-exported-student"
+OUTPUT_NAMES = ("logits", "probabilities")
+ONNX_OPSET = 17
+ONNX_EXTRA = 'ONNX needs the optional packages onnx and onnxruntime: pip install "g2m[onnx]".'
+
+
+class ExportedStudent(nn.Module):
+    """A plain-torch copy of a student MLP: ``forward(x)`` returns ``(logits, probabilities)``."""
+
+    def __init__(self, body: nn.Sequential):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.body(x)
+        return logits, torch.softmax(logits, dim=-1)
+
+
+def plain_student(student: StudentMLP) -> ExportedStudent:
+    """Rebuild ``student`` (in eval mode) from torch layers only: Linear, BatchNorm1d and the activation."""
+    if student.act_first:
+        raise ConfigError("students that apply the activation before the normalisation cannot be exported.")
+    if student.act is not None and not type(student.act).__module__.startswith("torch.nn"):
+        raise ConfigError(f"cannot export a student with activation {type(student.act).__name__}.")
+    layers: list[nn.Module] = []
+    for i, lin in enumerate(student.lins):
+        plain = nn.Linear(lin.in_channels, lin.out_channels, bias=lin.bias is not None)
+        with torch.no_grad():
+            plain.weight.copy_(lin.weight)
+            if lin.bias is not None:
+                plain.bias.copy_(lin.bias)
+        layers.append(plain)
+        if i == len(student.lins) - 1 and student.plain_last:
+            break
+        layers.append(_plain_norm(student.norms[i]))
+        if student.act is not None:
+            layers.append(copy.deepcopy(student.act))
+    module = ExportedStudent(nn.Sequential(*(m for m in layers if not isinstance(m, nn.Identity)))).eval()
+    return module.requires_grad_(False)  # for inference: outputs convert with .numpy() directly
+
+
+def _plain_norm(norm: nn.Module) -> nn.Module:
+    if isinstance(norm, (nn.Identity, nn.BatchNorm1d)):
+        return copy.deepcopy(norm)
+    inner = getattr(norm, "module", None)  # PyG's BatchNorm wraps a torch BatchNorm1d (eval: just that)
+    if type(norm).__name__ == "BatchNorm" and isinstance(inner, nn.BatchNorm1d):
+        return copy.deepcopy(inner)
+    raise ConfigError(f"cannot export a student with {type(norm).__name__} normalisation "
+                      "(supported: none, batch_norm).")
+
+
+def export_student(path: str | Path, format: str = "onnx", output: str | Path | None = None,
+                   checkpoint: str | None = None) -> Path:
+    """Export a student to ``output`` and return its path.
+
+    Args:
+        path: a run folder written by `g2m distill` (see `g2m.checkpoints.student_checkpoint` for which
+            student is chosen) or a student checkpoint file.
+        format: ``"onnx"`` (needs the ``onnx`` extra; dynamic batch dimension) or ``"torchscript"``.
+        output: the file to write (atomically); default ``RUN_DIR/export/<checkpoint>.onnx`` or
+            ``.torchscript.pt``.
+        checkpoint: in a run folder, the checkpoint's file name (e.g. ``student-glnn-ind-seed3``).
+
+    The exported model is checked against the g2m student on a probe batch before this returns.
+
+    Examples:
+        ```python
+        g2m.export_student("runs/glnn-cora", format="onnx")   # runs/glnn-cora/export/student-glnn-tran-seed0.onnx
+        ```
+    """
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}.")
+    source = student_checkpoint(path, checkpoint)
+    out = Path(output) if output is not None else default_output(source, format)
+    _check_output(out, source, format)
+    if format == "onnx":
+        _require_onnx()
+    student, ckpt = load_model(source)
+    if ckpt["kind"] != "student":
+        raise ConfigError(f"{source} is a {ckpt['name']!r} teacher checkpoint: only graph-free students can be "
+                          "exported (a teacher needs the graph).")
+    module = plain_student(student)
+    meta = {"format": EXPORT_FORMAT, "version": 1, "g2m": _version(), "source": source.name,
+            "method": ckpt["name"], "seed": ckpt["seed"], "setting": ckpt["setting"],
+            "in_features": ckpt["in_channels"], "num_classes": ckpt["out_channels"],
+            "input": "x", "outputs": list(OUTPUT_NAMES)}
+    data = _onnx_bytes(module, meta) if format == "onnx" else _torchscript_bytes(module, meta)
+    _verify(data, format, student, ckpt["in_channels"])
+    return _atomic(out, lambda fh: fh.write(data))
+
+
+def default_output(source: Path, format: str) -> Path:
+    """``RUN_DIR/export/<stem><suffix>`` for a checkpoint in a run folder, else beside the checkpoint."""
+    folder = source.parent.parent / "export" if source.parent.name == "checkpoints" else source.parent
+    return folder / f"{source.stem}{SUFFIXES[format]}"
+
+
+def _check_output(out: Path, source: Path, format: str) -> None:
+    if out.exists() and out.resolve() == source.resolve():
+        raise ConfigError(f"the output {out} is the checkpoint being exported; choose another -o.")
+    if out.is_dir():
+        example = out / f"student{SUFFIXES[format]}"
+        raise ConfigError(f"the output {out} is a folder; pass a file name (e.g. {example}).")
+    if (format == "onnx") != (out.suffix.lower() == ".onnx"):
+        raise ConfigError(f"name {'an ONNX' if format == 'onnx' else 'a TorchScript'} file "
+                          f"{'*.onnx' if format == 'onnx' else '*.pt (not *.onnx)'}: `g2m predict` tells "
+                          f"the formats apart by it (got {out.name}).")
+    if out.parent.name == "checkpoints" and (out.parent.parent / "config.json").exists():
+        raise ConfigError(f"{out} is inside a run's checkpoints/ folder, where `g2m evaluate` would read it as "
+                          "a checkpoint; choose another -o.")
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"{ONNX_EXTRA} ({exc})") from None
+
+
+def _version() -> str:
+    from g2m import __version__
+
+    return __version__
+
+
+@contextlib.contextmanager
+def quiet_deprecations():
+    """torch 2.13 marks TorchScript and the TorchScript-based ONNX exporter deprecated; both still work and
+    still run on every torch g2m supports (the newer exporter would also need onnxscript)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+def _torchscript_bytes(module: ExportedStudent, meta: dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    with quiet_deprecations():
+        torch.jit.save(torch.jit.script(module), buf, _extra_files={"g2m.json": json.dumps(meta)})
+    return buf.getvalue()
+
+
+def _onnx_bytes(module: ExportedStudent, meta: dict[str, Any]) -> bytes:
+    import onnx
+
+    buf = io.BytesIO()
+    probe = torch.zeros(2, meta["in_features"])
+    axes = {name: {0: "batch"} for name in ("x", *OUTPUT_NAMES)}
+    with quiet_deprecations():
+        torch.onnx.export(module, (probe,), buf, dynamo=False, input_names=["x"], output_names=list(OUTPUT_NAMES),
+                          dynamic_axes=axes, opset_version=ONNX_OPSET)
+    model = onnx.load_from_string(buf.getvalue())
+    onnx.helper.set_model_props(model, {"g2m": json.dumps(meta)})
+    model.doc_string = ("g2m student: x float32 [batch, in_features] -> logits, probabilities "
+                        "float32 [batch, num_classes]")
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+@torch.no_grad()
+def _verify(data: bytes, format: str, student: StudentMLP, in_features: int, atol: float = 1e-5) -> None:
+    """The exported bytes must give the student's probabilities on a seeded probe batch."""
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(16, in_features, generator=gen) < 0.2).float()
+    want = student(x).softmax(-1)
+    if format == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(["probabilities"], {"x": x.numpy()})[0])
+    else:
+        with quiet_deprecations():
+            got = torch.jit.load(io.BytesIO(data))(x)[1]
+    if not torch.allclose(got, want, atol=atol):
+        diff = float((got - want).abs().max())
+        raise G2MError(f"the exported {format} model differs from the student by {diff:.2e} (> {atol}); "
+                       "this is a bug in g2m's export, please report it.")

@@ -1,0 +1,265 @@
+"""Predict with a deployed student: from a run folder, a g2m checkpoint, an ONNX or a TorchScript file.
+
+```python
+student = g2m.load_student("runs/glnn-cora/export/student-glnn-tran-seed0.onnx")
+student.predict(features)          # class ids, numpy int64 [N]
+student.predict_proba(features)    # probabilities, numpy float32 [N, num_classes]
+```
+Features are node features only (no graph): numpy arrays, torch tensors (dense or sparse) or
+SciPy sparse matrices of shape ``[N, in_features]``; `read_features` reads them from a file.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from g2m.errors import ConfigError
+
+DEFAULT_BATCH_SIZE = 8192
+FEATURE_SUFFIXES = (".npy", ".pt", ".csv")
+MAX_LISTED_ROWS = 10
+CHECK_ROWS = 65536  # rows checked for NaN/inf at a time (bounded extra memory)
+
+
+@dataclass
+class DeployedStudent:
+    """A loaded student. ``kind`` is ``"checkpoint"``, ``"onnx"`` or ``"torchscript"``; ``in_features`` and
+    ``num_classes`` are None when the file does not record them (a TorchScript file not written by g2m)."""
+
+    path: Path
+    kind: str
+    in_features: int | None
+    num_classes: int | None
+    run: Callable[[np.ndarray], np.ndarray] = field(repr=False)  # float32 batch -> probabilities
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Class probabilities, float32 ``[N, num_classes]``, computed ``batch_size`` rows at a time."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
+        x = as_features(x, self.in_features)
+        if len(x) == 0:
+            return np.zeros((0, self.num_classes or 0), dtype=np.float32)
+        parts = []
+        for start in range(0, len(x), batch_size):
+            batch = np.ascontiguousarray(x[start:start + batch_size])
+            try:
+                parts.append(np.asarray(self.run(batch), dtype=np.float32))
+            except Exception as exc:  # noqa: BLE001  (a foreign model may reject the input in its own words)
+                raise ConfigError(f"{self.path} failed on features of shape {tuple(x.shape)}: "
+                                  f"{_first_line(exc)}") from None
+        return np.concatenate(parts)
+
+    def predict(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Predicted class ids, int64 ``[N]``."""
+        return self.predict_proba(x, batch_size).argmax(-1).astype(np.int64)
+
+
+def load_student(path: str | Path, checkpoint: str | None = None) -> DeployedStudent:
+    """Load a student to predict with, from ``path``:
+
+    - a run folder written by `g2m distill` (its student chosen as by `g2m.export.export_student`;
+      ``checkpoint`` names another one) or a g2m student checkpoint: needs g2m and PyTorch;
+    - a ``.onnx`` file (run with onnxruntime: the ``onnx`` extra);
+    - a TorchScript file (``torch.jit.load``), e.g. from `g2m.export.export_student`.
+
+    A missing, truncated, corrupt or foreign file is a clear `ConfigError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"no such model file or run folder: {path}.")
+    if path.is_dir() or checkpoint is not None:
+        from g2m.checkpoints import student_checkpoint
+
+        return _from_checkpoint(student_checkpoint(path, checkpoint))
+    if path.suffix.lower() == ".onnx":
+        return _from_onnx(path)
+    if _is_torchscript(path):
+        return _from_torchscript(path)
+    return _from_checkpoint(path)
+
+
+def read_features(path: str | Path) -> np.ndarray:
+    """Node features from a file, as float32 ``[N, F]``.
+
+    ``.npy`` (read with ``allow_pickle=False``), ``.pt`` (one tensor, read with ``weights_only=True``;
+    sparse is made dense) or ``.csv`` (numbers separated by commas, one node per line, an optional header line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no such features file: {path}.")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            x = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(f"cannot read {path} as a numeric .npy array ({_first_line(exc)}).") from None
+    elif suffix == ".pt":
+        try:
+            x = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(f"cannot read {path}: it is truncated, corrupt or not a torch file "
+                              f"({_first_line(exc)}).") from None
+        if not isinstance(x, torch.Tensor):
+            raise ConfigError(f"{path} holds a {type(x).__name__}, not a tensor: save the features alone "
+                              "(torch.save(x, path)).")
+    elif suffix == ".csv":
+        x = _read_csv(path)
+    else:
+        raise ConfigError(f"features file {path.name}: use one of {', '.join(FEATURE_SUFFIXES)}.")
+    return as_features(x)
+
+
+def as_features(x: Any, in_features: int | None = None) -> np.ndarray:
+    """``x`` as a contiguous float32 ``[N, F]`` array; checks the width and that every value is finite."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        x = (x.to_dense() if x.layout != torch.strided else x).numpy()
+    elif hasattr(x, "toarray"):  # SciPy sparse
+        x = x.toarray()
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise ConfigError(f"features must be numbers, got an array of {x.dtype}.")
+    if x.ndim == 1 and in_features is not None and len(x) == in_features:
+        x = x[None, :]  # one node
+    if x.ndim != 2:
+        raise ConfigError(f"features must be a 2-D array [nodes, features], got shape {tuple(x.shape)}.")
+    if in_features is not None and x.shape[1] != in_features:
+        raise ConfigError(f"the model expects {in_features} features per node, got {x.shape[1]} "
+                          f"(features of shape {tuple(x.shape)}).")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    bad = np.concatenate([start + np.flatnonzero(~np.isfinite(x[start:start + CHECK_ROWS]).all(axis=1))
+                          for start in range(0, len(x), CHECK_ROWS)] or [np.zeros(0, dtype=np.int64)])
+    if len(bad):
+        rows = ", ".join(str(i) for i in bad[:MAX_LISTED_ROWS])
+        more = f" and {len(bad) - MAX_LISTED_ROWS} more" if len(bad) > MAX_LISTED_ROWS else ""
+        raise ConfigError(f"features hold NaN or infinite values (or values too large for float32) in "
+                          f"{len(bad)} row(s): {rows}{more} (0-based); fix or drop those rows.")
+    return x
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    with path.open() as fh:
+        first = fh.readline()
+    try:
+        [float(v) for v in first.split(",")]
+        skip = 0
+    except ValueError:
+        skip = 1  # a header line
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": an error below
+            x = np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not a numeric CSV (one node per line, numbers separated by commas, "
+                          f"an optional header line): {_first_line(exc)}") from None
+    if x.size == 0:
+        raise ConfigError(f"{path} holds no rows of features.")
+    return x
+
+
+def _from_checkpoint(path: Path) -> DeployedStudent:
+    from g2m.checkpoints import load_model
+
+    model, ckpt = load_model(path)
+    if ckpt["kind"] != "student":
+        raise ConfigError(f"{path} is a {ckpt['name']!r} teacher checkpoint: predicting from features alone needs "
+                          "a student (`g2m distill`).")
+
+    @torch.no_grad()
+    def run(batch: np.ndarray) -> np.ndarray:
+        return model(torch.from_numpy(batch)).softmax(-1).numpy()
+
+    meta = {k: ckpt[k] for k in ("name", "seed", "setting")}
+    return DeployedStudent(path, "checkpoint", ckpt["in_channels"], ckpt["out_channels"], run, meta)
+
+
+def _from_onnx(path: Path) -> DeployedStudent:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ConfigError(f'running {path} needs onnxruntime: pip install "g2m[onnx]".') from None
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"cannot read {path} as an ONNX model: it is truncated, corrupt or not ONNX "
+                          f"({_first_line(exc)}).") from None
+    inputs, outputs = session.get_inputs(), [o.name for o in session.get_outputs()]
+    if len(inputs) != 1 or len(inputs[0].shape) != 2:
+        raise ConfigError(f"{path} is not a student model: it should take one input [N, features], "
+                          f"it takes {[(i.name, i.shape) for i in inputs]}.")
+    name = inputs[0].name
+    width = inputs[0].shape[1] if isinstance(inputs[0].shape[1], int) else None
+    meta = _json(session.get_modelmeta().custom_metadata_map.get("g2m"))
+    if "probabilities" in outputs:
+        def run(batch: np.ndarray) -> np.ndarray:
+            return session.run(["probabilities"], {name: batch})[0]
+    else:
+        def run(batch: np.ndarray) -> np.ndarray:
+            return _softmax(session.run([outputs[0]], {name: batch})[0])
+    return DeployedStudent(path, "onnx", width, meta.get("num_classes"), run, meta)
+
+
+def _is_torchscript(path: Path) -> bool:
+    """TorchScript archives hold ``code/``; ``torch.save`` archives (g2m checkpoints) do not."""
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.split("/", 1)[-1].startswith("code/") for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _from_torchscript(path: Path) -> DeployedStudent:
+    from g2m.export import quiet_deprecations
+
+    extra = {"g2m.json": ""}
+    try:
+        with quiet_deprecations():
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"cannot read {path} as a TorchScript model: it is truncated, corrupt or foreign "
+                          f"({_first_line(exc)}).") from None
+    module.eval()
+    meta = _json(extra["g2m.json"])
+    ours = meta.get("format") == "g2m-exported-student"
+
+    @torch.no_grad()
+    def run(batch: np.ndarray) -> np.ndarray:
+        out = module(torch.from_numpy(batch))
+        if ours:
+            return out[1].numpy()
+        logits = out[0] if isinstance(out, (tuple, list)) else out
+        return logits.float().softmax(-1).numpy()
+
+    return DeployedStudent(path, "torchscript", meta.get("in_features"), meta.get("num_classes"), run, meta)
+
+
+def _json(text: str | bytes | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+__all__ = ["DeployedStudent", "load_student", "read_features", "as_features", "DEFAULT_BATCH_SIZE"]
