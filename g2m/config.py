@@ -103,6 +103,7 @@ def distill_config(dataset: str, method: str | None = None, **overrides: Any) ->
 VQ_DEFAULTS: dict[str, Any] = dict(
     codebook_size=512,      # K codes
     code_dim=64,            # D, the code space (teacher embeddings are projected to it)
+    code_metric="euclidean",  # or "cosine": unit vectors and unit-norm codes (the VQGraph reference's codebook)
     ema_decay=0.95,         # codebook EMA decay
     commitment=0.25,        # beta in beta * ||z - sg(q)||^2
     w_feat=1.0,             # feature reconstruction (MSE) weight

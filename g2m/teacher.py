@@ -20,7 +20,7 @@ from g2m.training import (FitResult, accuracy, as_model_input, computation_subgr
                           sample_around, sample_fan_out, select_rows)
 
 MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha",
-              "aggr", "codebook_size", "code_dim")
+              "aggr", "codebook_size", "code_dim", "code_metric")
 
 # How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
 # registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).

@@ -206,3 +206,50 @@ def test_fast_soft_code_kl_equals_the_reference_formula(cached):
            * (torch.log_softmax(-torch.cdist(h2, codebook) ** 2 / tau, -1)
               - torch.log_softmax(-torch.cdist(code_z[nodes], codebook) ** 2 / tau, -1))).sum(-1).mean()
     assert abs(rev.item() - fast.item()) > 1e-3
+
+
+def test_cosine_codebook_keeps_unit_codes_and_picks_the_most_similar():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(16, 4, decay=0.5, metric="cosine", revive_every=0)
+    z = torch.randn(200, 4) * torch.rand(200, 1) * 10  # lengths vary; only directions matter
+    q, codes, _ = vq(z)
+    assert torch.allclose(vq.codebook.norm(dim=-1), torch.ones(16), atol=1e-5)  # renormalised after EMA
+    sims = torch.nn.functional.normalize(z, dim=-1) @ vq.codebook.t()
+    assert torch.equal(vq.assign(z), sims.argmax(-1))
+    assert torch.equal(vq.assign(3.0 * z), vq.assign(z))  # scale-invariant, unlike the Euclidean codebook
+    assert torch.allclose(q.norm(dim=-1), torch.ones(200), atol=1e-5)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        VectorQuantizer(4, 4, metric="manhattan")
+
+
+def test_cosine_vqgraph_teacher_and_student_use_unit_vectors(cora):
+    split = node_split(cora, 0, "tran")
+    seed_everything(0)
+    t = train_vq_teacher(cora, split, "sage", codebook_size=16, code_dim=8, code_metric="cosine", max_epochs=3,
+                         patience=3, vq_epochs=3)
+    assert bool(t.extra_knowledge["code_unit_norm"])
+    assert torch.allclose(t.extra_knowledge["code_z"].norm(dim=-1), torch.ones(split.observed.numel()), atol=1e-4)
+    s = train_student(cora, split, "vqgraph", t, batch_size=512, max_epochs=2, patience=2)
+    assert s.config["terms"]["soft_code_kl"] > 0
+    with pytest.raises(ConfigError, match="code_metric"):
+        train_vq_teacher(cora, split, "sage", code_metric="l1", max_epochs=1)
+
+
+def test_soft_code_kl_normalises_the_student_for_a_cosine_codebook():
+    from g2m.distill.losses import LossInput
+    from g2m.distill.vqgraph import soft_code_kl
+
+    gen = torch.Generator().manual_seed(2)
+    code_z = torch.nn.functional.normalize(torch.randn(30, 6, generator=gen), dim=-1)
+    codebook = torch.nn.functional.normalize(torch.randn(12, 6, generator=gen), dim=-1)
+    h = torch.randn(5, 6, generator=gen)
+
+    def loss(hidden, unit):
+        teacher = {"code_z": code_z, "codebook": codebook, "code_unit_norm": torch.tensor(unit)}
+        return float(soft_code_kl(LossInput(nodes=torch.arange(5), student_logits=torch.zeros(5, 2),
+                                            student_hidden=hidden, teacher=teacher, labels=torch.zeros(30).long(),
+                                            train_mask=torch.zeros(30, dtype=torch.bool),
+                                            extras={"config": {"code_temperature": 0.5}})))
+
+    assert loss(h, True) == pytest.approx(loss(4.0 * h, True), rel=1e-5)  # only the direction counts
+    assert loss(h, False) != pytest.approx(loss(4.0 * h, False), rel=1e-3)

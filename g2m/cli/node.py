@@ -203,6 +203,8 @@ def distill_cmd(
     student_weight_decay: Optional[float] = typer.Option(None, help="Student weight decay."),
     codebook_size: Optional[int] = typer.Option(None, "--codebook-size", help="VQGraph: number of codes K."),
     code_dim: Optional[int] = typer.Option(None, "--code-dim", help="VQGraph: code dimension D."),
+    code_metric: Optional[str] = typer.Option(None, "--code-metric", help="VQGraph: euclidean (default) or cosine "
+                                              "codebook (unit vectors, as in the VQGraph reference code)."),
     code_temperature: Optional[float] = typer.Option(None, "--code-temperature",
                                                      help="VQGraph: temperature of the soft code assignments."),
     w_code: Optional[float] = typer.Option(None, "--w-code", help="VQGraph: weight of the soft-code KL term."),
@@ -236,7 +238,8 @@ def distill_cmd(
     student_over = dict(lam=lam, temperature=temperature, hidden_channels=student_hidden,
                         num_layers=student_layers, dropout=student_dropout, lr=student_lr,
                         weight_decay=student_weight_decay)
-    vq_teacher = dict(codebook_size=codebook_size, code_dim=code_dim, ema_decay=ema_decay, commitment=commitment,
+    vq_teacher = dict(codebook_size=codebook_size, code_dim=code_dim, code_metric=code_metric, ema_decay=ema_decay,
+                      commitment=commitment,
                       w_feat=w_feat, w_struct=w_struct)
     teacher_over = dict(batch_size=teacher_batch_size, fan_out=fan_out)
     vq_student = dict(code_temperature=code_temperature, w_soft_code_kl=w_code, w_soft_label_kl=w_label)

@@ -32,7 +32,7 @@ from g2m.models.vq import VectorQuantizer, code_logits, soft_code_assignment
 from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local
 from g2m.training import accuracy, as_model_input, fit, graph_input, select_rows
 
-VQ_MODEL_KEYS = ("codebook_size", "code_dim")
+VQ_MODEL_KEYS = ("codebook_size", "code_dim", "code_metric")
 
 
 class VQTokenizerGNN(nn.Module):
@@ -44,7 +44,7 @@ class VQTokenizerGNN(nn.Module):
 
     def __init__(self, gnn: nn.Module, in_channels: int, codebook_size: int = 512, code_dim: int = 64,
                  ema_decay: float = 0.95, commitment: float = 0.25, dead_threshold: float = 1e-2,
-                 revive_every: int = 10):
+                 revive_every: int = 10, code_metric: str = "euclidean"):
         super().__init__()
         if not (hasattr(gnn, "encode") and hasattr(gnn, "classify")):
             raise ConfigError(f"{type(gnn).__name__} has no encode/classify split; the VQ tokenizer needs one.")
@@ -53,7 +53,8 @@ class VQTokenizerGNN(nn.Module):
         self.in_channels, self.codebook_size, self.code_dim = in_channels, codebook_size, code_dim
         self.pre = nn.Linear(hidden, code_dim)
         self.quantizer = VectorQuantizer(codebook_size, code_dim, decay=ema_decay, beta=commitment,
-                                         dead_threshold=dead_threshold, revive_every=revive_every)
+                                         dead_threshold=dead_threshold, revive_every=revive_every,
+                                         metric=code_metric)
         self.post = nn.Linear(code_dim, hidden)
         self.feature_decoder = nn.Linear(code_dim, in_channels)
         self.structure_decoder = nn.Linear(code_dim, code_dim)
@@ -67,7 +68,7 @@ class VQTokenizerGNN(nn.Module):
 
         ``quantize=False`` (warm-up only) feeds ``z`` itself to the classifier and leaves the codebook alone.
         """
-        z = self.pre(self.gnn.encode(x, edge_index))
+        z = self.quantizer.prepare(self.pre(self.gnn.encode(x, edge_index)))  # unit vectors for a cosine codebook
         if quantize:
             q, codes, commit = self.quantizer(z)
         else:
@@ -128,6 +129,8 @@ def _check_vq(cfg: dict[str, Any]) -> None:
     for key in ("commitment", "w_feat", "w_struct"):
         if float(cfg[key]) < 0:
             raise ConfigError(f"{key} must be non-negative, got {cfg[key]}.")
+    if cfg.get("code_metric", "euclidean") not in ("euclidean", "cosine"):
+        raise ConfigError(f"code_metric must be 'euclidean' or 'cosine', got {cfg['code_metric']!r}.")
     if int(cfg["neg_ratio"]) < 1:
         raise ConfigError(f"neg_ratio must be at least 1, got {cfg['neg_ratio']}.")
 
@@ -164,7 +167,8 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
         raise ConfigError(f"invalid {model} teacher settings: {exc}") from exc
     net = VQTokenizerGNN(gnn, dataset.num_features, codebook_size=vcfg["codebook_size"], code_dim=vcfg["code_dim"],
                          ema_decay=vcfg["ema_decay"], commitment=vcfg["commitment"],
-                         dead_threshold=vcfg["dead_threshold"], revive_every=vcfg["revive_every"]).to(device)
+                         dead_threshold=vcfg["dead_threshold"], revive_every=vcfg["revive_every"],
+                         code_metric=vcfg["code_metric"]).to(device)
 
     if overrides.get("batch_size"):
         raise ConfigError("the VQGraph tokenizer trains full-batch: leave the teacher batch size unset.")
@@ -207,7 +211,8 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
             metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
     usage = net.quantizer.usage(out["codes"])
     usage["code_counts"] = torch.bincount(out["codes"], minlength=net.codebook_size).tolist()
-    knowledge = {"code_z": out["z"].detach(), "codes": out["codes"], "codebook": net.codebook.detach().clone()}
+    knowledge = {"code_z": out["z"].detach(), "codes": out["codes"], "codebook": net.codebook.detach().clone(),
+                 "code_unit_norm": torch.tensor(vcfg["code_metric"] == "cosine")}
     return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits.detach(), hidden=out["z"].detach(),
                       metrics=metrics, fit=result, seconds=time.perf_counter() - start, extra_knowledge=knowledge,
                       extra_metrics=usage)
@@ -265,6 +270,8 @@ def soft_code_kl(inp: LossInput) -> Tensor:
     modules = inp.extras.get("modules")
     proj = modules["soft_code_kl"] if modules is not None and "soft_code_kl" in modules else None
     h = proj(inp.student_hidden) if proj is not None else inp.student_hidden
+    if bool(inp.teacher.get("code_unit_norm", False)):  # a cosine codebook: the student maps to unit vectors too
+        h = F.normalize(h, dim=-1)
     if h.size(-1) != codebook.size(1):
         raise ConfigError(f"student code dim {h.size(-1)} != codebook dim {codebook.size(1)}.")
     p_t, neg_entropy = teacher_code_targets(inp.teacher["code_z"], codebook, tau, inp.nodes, inp.extras.get("cache"))

@@ -64,6 +64,9 @@ def kmeans(x: Tensor, num_clusters: int, iters: int = 10, generator: torch.Gener
     return centres
 
 
+METRICS = ("euclidean", "cosine")
+
+
 class VectorQuantizer(nn.Module):
     """Quantize ``[N, embedding_dim]`` vectors against ``num_codes`` codes.
 
@@ -71,15 +74,20 @@ class VectorQuantizer(nn.Module):
     of the nearest code per row, and ``beta * ||z - sg(q)||²``. In training mode it also (1) initialises the
     codebook by k-means on the first batch it sees, (2) applies the EMA update with ``decay``, and
     (3) every ``revive_every`` updates, replaces codes whose EMA count fell below ``dead_threshold`` with
-    random current encoder outputs (dead-code revival).
+    random current encoder outputs (dead-code revival). ``metric="cosine"`` (the VQGraph reference code's
+    codebook) quantizes unit vectors against unit-norm codes: inputs are L2-normalised first (`prepare`),
+    codes are renormalised after every update, and the nearest code is the most cosine-similar one.
     """
 
     def __init__(self, num_codes: int, embedding_dim: int, decay: float = 0.99, beta: float = 0.25,
                  eps: float = 1e-5, kmeans_init: bool = True, kmeans_iters: int = 10, dead_threshold: float = 1e-2,
-                 revive_every: int = 10):
+                 revive_every: int = 10, metric: str = "euclidean"):
         super().__init__()
         if num_codes < 1 or embedding_dim < 1:
             raise ValueError("num_codes and embedding_dim must be positive")
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        self.metric = metric
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
         self.num_codes, self.embedding_dim = num_codes, embedding_dim
@@ -92,10 +100,18 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("num_updates", torch.tensor(0, dtype=torch.long))
         self.revived = 0  # codes revived so far (diagnostic)
 
+    def prepare(self, z: Tensor) -> Tensor:
+        """The vectors actually quantized: ``z`` itself, or ``z / ‖z‖`` for the cosine metric."""
+        return F.normalize(z, dim=-1) if self.metric == "cosine" else z
+
+    def _normalise_codes(self, codes: Tensor) -> Tensor:
+        return F.normalize(codes, dim=-1) if self.metric == "cosine" else codes
+
     @torch.no_grad()
     def init_codebook(self, z: Tensor) -> None:
         """k-means initialisation from data ``z``."""
-        centres = kmeans(z.detach(), self.num_codes, iters=self.kmeans_iters)
+        z = self.prepare(z)
+        centres = self._normalise_codes(kmeans(z.detach(), self.num_codes, iters=self.kmeans_iters))
         self.codebook.copy_(centres)
         counts = torch.bincount(self.assign(z), minlength=self.num_codes).to(z.dtype)
         self.ema_count.copy_(counts.clamp_min(1.0))
@@ -103,8 +119,9 @@ class VectorQuantizer(nn.Module):
         self.initialised.fill_(True)
 
     def assign(self, z: Tensor) -> Tensor:
-        """Index of the nearest code for every row of ``z`` (`nearest_code`, chunked)."""
-        return nearest_code(z, self.codebook)
+        """Index of the nearest code for every row of ``z`` (`nearest_code`, chunked; for unit vectors the
+        nearest code is the most cosine-similar one)."""
+        return nearest_code(self.prepare(z), self.codebook)
 
     @torch.no_grad()
     def ema_update(self, z: Tensor, codes: Tensor) -> None:
@@ -115,7 +132,7 @@ class VectorQuantizer(nn.Module):
         self.ema_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         n = self.ema_count.sum()
         smoothed = (self.ema_count + self.eps) / (n + self.num_codes * self.eps) * n
-        self.codebook.copy_(self.ema_sum / smoothed[:, None])
+        self.codebook.copy_(self._normalise_codes(self.ema_sum / smoothed[:, None]))
         self.num_updates += 1
         if self.revive_every and int(self.num_updates) % self.revive_every == 0:
             self.revive_dead_codes(z)
@@ -127,7 +144,7 @@ class VectorQuantizer(nn.Module):
         if dead.numel() == 0 or z.size(0) == 0:
             return 0
         rows = torch.randint(z.size(0), (dead.numel(),), device=z.device)
-        new = z.detach()[rows]
+        new = self.prepare(z.detach()[rows])
         self.codebook[dead] = new
         self.ema_sum[dead] = new
         self.ema_count[dead] = 1.0
@@ -139,6 +156,7 @@ class VectorQuantizer(nn.Module):
             raise ValueError(f"expected [N, {self.embedding_dim}] inputs, got {tuple(z.shape)}")
         if self.training and not bool(self.initialised):
             self.init_codebook(z)
+        z = self.prepare(z)
         codes = self.assign(z.detach())
         q = self.codebook[codes]
         commit = self.beta * F.mse_loss(z, q.detach())
