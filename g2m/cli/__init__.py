@@ -20,6 +20,7 @@ app = typer.Typer(
 from g2m.cli import condense as _condense  # noqa: E402,F401  (registers commands)
 from g2m.cli import node as _node  # noqa: E402,F401
 from g2m.cli import deploy as _deploy  # noqa: E402,F401
+from g2m.cli import bench as _bench  # noqa: E402,F401
 
 
 def main() -> None:
