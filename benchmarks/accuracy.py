@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for plot_results, beside this script
+
 from g2m.evaluate import format_mean_std
 from g2m.pipeline import environment, run_node_experiment
 from g2m.utils import flush_denormals, parse_seeds, write_json_atomic
+from plot_results import plot_accuracy
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 # Published numbers, SAGE teacher, CPF protocol: GLNN (Zhang et al., ICLR 2022, Table 2 transductive and
@@ -71,7 +75,14 @@ def render() -> str:
              "MLP and GLNN, VQGraph (Yang et al., ICLR 2024; Table 2) for VQGraph. Every row uses the exact "
              "train/validation/test nodes and inductive hold-out of GLNN's and VQGraph's published runs "
              "(seeds 0–9; each result file records the splits' sha256 fingerprints). A cell measured over "
-             "fewer seeds than its row says `(n=…)`.", ""]
+             "fewer seeds than its row says `(n=…)`. `ffg2m` is FF-G2M (Wu et al., AAAI 2023); no published "
+             "number is bracketed for it.", ""]
+    figure = plot_accuracy(RESULTS)
+    lines += [f"![Bar chart of the tables below: mean test accuracy per dataset and model, error bars ± std]"
+              f"({figure.name})", "",
+              "*Mean test accuracy (%) per dataset and model, error bars ± one std over the seeds (the y axis does "
+              "not start at 0; no bar: not run). Made by `python benchmarks/plot_results.py` from "
+              "`docs/results/accuracy/*.json`, the files of the tables below.*", ""]
     for setting, key in (("Transductive", "transductive"), ("Production", "production")):
         lines += [f"## {setting}", "", "| dataset | seeds | teacher (SAGE) | " + " | ".join(method_order) + " |",
                   "|---" * (3 + len(method_order)) + "|"]
@@ -142,8 +153,6 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.render_only:
-        import sys
-
         run(args.datasets.split(","), args.methods.split(","), parse_seeds(args.seeds), args.teacher,
             args.data_root, args.device, "python " + " ".join(sys.argv), args.jobs)
     print(render())

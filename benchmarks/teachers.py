@@ -17,9 +17,12 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for plot_results, beside this script
+
 from g2m.evaluate import format_mean_std
 from g2m.pipeline import environment, run_node_experiment
 from g2m.utils import flush_denormals, parse_seeds, write_json_atomic
+from plot_results import plot_teachers
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 ORDER = ("cora", "citeseer", "a-computer", "a-photo")
@@ -58,6 +61,12 @@ def render() -> str:
              "per teacher: `g2m/config.py` (see [Teachers](../teachers.md)); `sage-glnn` is GLNN's own SAGE "
              "configuration (aggregator `gcn`, dropout 0, fan-out 5), `sage` g2m's validation-selected default. "
              "`–`: not run.", ""]
+    figure = plot_teachers(RESULTS)
+    lines += [f"![Bar chart of the tables below: mean test accuracy per dataset and teacher, error bars ± std]"
+              f"({figure.name})", "",
+              "*Mean test accuracy (%) per dataset and teacher, error bars ± one std over the seeds (the y axis "
+              "does not start at 0; no bar: not run). Made by `python benchmarks/plot_results.py` from "
+              "`docs/results/teachers/*.json`, the files of the tables below.*", ""]
     for title, key, pub_i in (("Transductive", "transductive", 0), ("Production", "production", 1),
                               ("Inductive (held-out nodes)", "inductive", None)):
         lines += [f"## {title}", "", "| dataset | " + " | ".join(teachers) + " |", "|---" * (1 + len(teachers)) + "|"]

@@ -286,7 +286,7 @@ def aggregate_extra(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str
 
 
 def single_method_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """The ``metrics.json`` of one distillation run (DESIGN.md's schema), from a runner result."""
+    """The ``metrics.json`` of one distillation run (the schema in docs/cli.md), from a runner result."""
     (method,) = result["methods"]
     trainer = result["teacher_trainers"][method]
     return {

@@ -1,5 +1,21 @@
-"""The deploy tutorial (docs/deploy.md) runs as written: its `g2m distill/export/predict` commands and its
-Python blocks, in order, in a fresh folder."""
+"""The tutorials run as written.
+
+Convention for executed pages: a line ``<!-- run -->`` (an HTML comment, invisible on the site) right
+before a fenced ```` ```bash ```` or ```` ```python ```` block marks that block as part of the tutorial.
+The marked blocks of a page run in order, in a fresh empty folder:
+
+- a Python block runs with ``exec`` in one namespace shared by the page's blocks (like a notebook);
+- a bash block runs line by line; every line must be a ``g2m ...`` command, which runs in-process through
+  the Typer app and must exit with 0. Blank lines and ``#`` comments are skipped, a trailing ``  # ...``
+  is dropped and a trailing ``\\`` continues the line.
+
+Blocks without the marker are illustrations (installation, full-size runs) and are not run. Each page in
+``EXECUTED`` must have its marked blocks; a marker on a page missing from ``EXECUTED``, or a marker not
+followed by a code block, fails ``test_run_markers_are_wellformed``.
+
+``docs/deploy.md`` predates the convention: all its ``g2m distill/export/predict`` commands and Python
+blocks run (``test_deploy_tutorial_runs_as_written``).
+"""
 
 import re
 import shlex
@@ -10,11 +26,81 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
 STEPS = ("g2m distill", "g2m export", "g2m predict")
+MARKER = "<!-- run -->"
+# page → (marked bash blocks, marked python blocks) it must have, and files the run must leave behind
+EXECUTED = {
+    "quickstart.md": ((2, 1), ["runs/quick-glnn/metrics.json", "runs/quick-vqgraph/codebook_usage.png"]),
+    "own-graph.md": ((2, 5), ["my_graph/edges.txt", "runs/my-graph/metrics.json", "runs/my-graph/evaluation.json"]),
+    "condense-tutorial.md": ((2, 1), ["runs/mutag-short/distilled.pt", "runs/mutag-short/metrics.json"]),
+}
 
 
 def blocks(page: str) -> list[tuple[str, str]]:
     return re.findall(r"```(bash|python)\n(.*?)```", page, flags=re.S)
+
+
+def marked_blocks(page: str) -> list[tuple[str, str]]:
+    """The ``(language, body)`` of every block right after a ``<!-- run -->`` line, in page order."""
+    return re.findall(r"^<!-- run -->[ \t]*\n```(bash|python)[^\n]*\n(.*?)^```", page, flags=re.S | re.M)
+
+
+def command_lines(body: str) -> list[str]:
+    """The commands of a bash block: comments dropped, ``\\`` continuations joined."""
+    out, pending = [], ""
+    for raw in body.splitlines():
+        line = raw.split("  #")[0].rstrip()
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def run_page(name: str) -> dict[str, int]:
+    """Run the marked blocks of ``docs/NAME`` in the current folder; returns how many of each ran."""
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+
+    namespace: dict = {"__name__": f"docs.{name}"}
+    ran = {"bash": 0, "python": 0}
+    for lang, body in marked_blocks((DOCS / name).read_text()):
+        if lang == "python":
+            exec(compile(body, f"docs/{name}", "exec"), namespace)  # noqa: S102 - our own docs
+        else:
+            for line in command_lines(body):
+                assert line.startswith("g2m "), f"docs/{name}: a run-marked bash line must be a g2m command: {line}"
+                result = CliRunner().invoke(app, shlex.split(line)[1:])
+                assert result.exit_code == 0, f"docs/{name}: {line}\n{result.output}\n{result.exception!r}"
+        ran[lang] += 1
+    return ran
+
+
+def test_run_markers_are_wellformed():
+    for path in sorted(DOCS.rglob("*.md")):
+        text = path.read_text()
+        markers = text.count(MARKER)
+        name = path.relative_to(DOCS).as_posix()
+        assert markers == len(marked_blocks(text)), f"docs/{name}: a {MARKER} line not right before a code block"
+        if markers:
+            assert name in EXECUTED, f"docs/{name} has {MARKER} blocks but tests/test_tutorials.py does not run it"
+    for name, ((n_bash, n_python), _) in EXECUTED.items():
+        langs = [lang for lang, _ in marked_blocks((DOCS / name).read_text())]
+        assert (langs.count("bash"), langs.count("python")) == (n_bash, n_python), name
+
+
+@pytest.mark.parametrize("name", sorted(EXECUTED))
+def test_tutorial_runs_as_written(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (n_bash, n_python), outputs = EXECUTED[name]
+    assert run_page(name) == {"bash": n_bash, "python": n_python}
+    for out in outputs:
+        assert Path(out).is_file(), f"docs/{name} did not write {out}"
 
 
 def test_deploy_tutorial_runs_as_written(tmp_path, monkeypatch):

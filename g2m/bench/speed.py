@@ -1,6 +1,6 @@
 """Inference latency of a teacher GNN against its graph-free student, on unseen (held-out) nodes.
 
-Two regimes (DESIGN.md, "Cost notes"):
+Two regimes:
 
 - **cold start**: a request brings ``B`` nodes. The teacher must gather their L-hop neighbourhood (L = its
   receptive field) from the graph in memory, exactly (``k_hop_subgraph``) or with its training fan-out

@@ -99,7 +99,7 @@ def datasets_cmd(
 
         g2m datasets
 
-        g2m datasets --task graph --data-root ../shared/datasets --load
+        g2m datasets --task graph --data-root path/to/data --load
     """
     from g2m.datasets import DATASETS, find_root, load_dataset
     from g2m.errors import DatasetError
