@@ -126,6 +126,15 @@ def main() -> None:
         mean = gin["full"]["test"]["mean"]
         ok = "yes" if mean >= target - 2 else "no"
         lines.append(f"| {name} | {fmt(gin['full']['test'])} | ≥ {target} | {published} | {ok} |")
+    pairs = [(n, g, m) for n, e in data.items() for g, m in e.get("gnns", {}).items()]
+    wins = {k: sum(m["mirage"]["test"]["mean"] > m[k]["test"]["mean"] for _, _, m in pairs)
+            for k in ("random", "herding", "size_only")}
+    lines += ["", "## In short", "",
+              f"Over {len(pairs)} dataset × GNN pairs, Mirage's mean test score beats the random subset of the same "
+              f"bytes in {wins['random']}, the herding coreset in {wins['herding']}, and the size-only logistic "
+              f"regression (node and edge counts, 28 bytes) in {wins['size_only']}. Under this honest protocol a "
+              "condensed set that any GNN trains on does not yet beat knowing how big each graph is; that is the "
+              "result, and it is the bar a better condenser has to clear.", ""]
     lines += ["", "## In one table: does Mirage beat the baselines?", "",
               "Difference of mean test scores, Mirage minus baseline (points; positive = Mirage better), per GNN.",
               "", "| dataset | GNN | vs random | vs herding | vs size-only | below full data |", "|---|---|---|---|---|---|"]
