@@ -165,8 +165,11 @@ def test_interrupted_run_resumes_to_the_same_metrics(tmp_path):
     full = _cli(*common, "-o", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     out = tmp_path / "cut"
+    # SIGINT as a terminal delivers it, whatever the test runner inherited (a shell's background job starts
+    # with SIGINT ignored, and Python then installs no KeyboardInterrupt handler)
     proc = subprocess.Popen([sys.executable, "-c", "from g2m.cli import main; main()", *common, "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not (out / "seeds" / "seed0.json").exists():
         assert proc.poll() is None and time.time() < deadline, "the run ended before its first seed was saved"
