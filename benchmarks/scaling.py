@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -52,13 +51,10 @@ def sbm(n: int, classes: int, degree: float, features: int, seed: int = 0):
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+    """Median latency of ``fn()`` after one warm-up call (`g2m.bench.timing.time_calls`)."""
+    from g2m.bench.timing import time_calls
+
+    return time_calls(lambda _: fn(), [None] * (1 + repeats), warmup=1, repeats=repeats)["median_ms"]
 
 
 def one_size(n: int, a: argparse.Namespace) -> dict:

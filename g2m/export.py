@@ -103,7 +103,7 @@ def export_student(path: str | Path, format: str = "onnx", output: str | Path | 
     out = Path(output) if output is not None else default_output(source, format)
     _check_output(out, source, format)
     if format == "onnx":
-        _require_onnx()
+        require_onnx()
     student, ckpt = load_model(source)
     if ckpt["kind"] != "student":
         raise ConfigError(f"{source} is a {ckpt['name']!r} teacher checkpoint: only graph-free students can be "
@@ -139,7 +139,8 @@ def _check_output(out: Path, source: Path, format: str) -> None:
                           "a checkpoint; choose another -o.")
 
 
-def _require_onnx() -> None:
+def require_onnx() -> None:
+    """A clear `ConfigError` (the ``onnx`` extra to install) when onnx or onnxruntime is missing."""
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401

@@ -80,11 +80,14 @@ def student_runtimes(run: RunModels, runtimes: list[str], x: Tensor, threads: in
 
 
 def _onnx_missing() -> str | None:
+    """Why ONNX cannot run here (`g2m.export`'s own check), or ``None``."""
+    from g2m.errors import ConfigError
+    from g2m.export import require_onnx
+
     try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        return f'onnx/onnxruntime not installed ({exc}): pip install "g2m[onnx]"'
+        require_onnx()
+    except ConfigError as exc:
+        return str(exc)
     return None
 
 

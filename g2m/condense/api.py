@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from g2m.datasets.graph_arrays import from_dataset
 from g2m.condense.baselines import size_only_scores
@@ -63,7 +62,8 @@ class CondenseFold:
     full_cfg: GraphTrainConfig | None = None
 
     def __call__(self, ctx: GraphContext, fold: Fold) -> dict[str, Any]:
-        train_bytes = training_bytes(from_dataset(ctx.graph_ds.dataset, fold.train))
+        train_arrays = from_dataset(ctx.graph_ds.dataset, fold.train)
+        train_bytes = training_bytes(train_arrays)
         cond: Condensed = CONDENSERS.get(self.method)(ctx, fold.train, None, 0, class_balance=self.cfg.class_balance,
                                                       **dict(self.options))
         out: dict[str, Any] = {"fold": fold.index, "seed": fold.seed, "train_bytes": train_bytes,
@@ -76,9 +76,8 @@ class CondenseFold:
                                     self.full_cfg or self.cfg, self.device,
                                     bytes=train_bytes, graphs=int(len(fold.train)), seconds=0.0)
             elif name == "size_only":
-                train = from_dataset(ctx.graph_ds.dataset, fold.train)
                 test = from_dataset(ctx.graph_ds.dataset, fold.test)
-                out[name] = {**size_only_scores(train, test, ctx.metric), "graphs": int(len(fold.train)),
+                out[name] = {**size_only_scores(train_arrays, test, ctx.metric), "graphs": int(len(fold.train)),
                              "seconds": 0.0}
             else:
                 base = CONDENSERS.get(name)(ctx, fold.train, cond.bytes, fold.seed)

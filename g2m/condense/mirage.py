@@ -24,7 +24,7 @@ from g2m.condense.mining import (TreeSet, drop_shared_sets, graph_items, mine_fr
                                  ranked_single_trees, tree_frequencies)
 from g2m.condense.trees import TreeIndex
 from g2m.errors import ConfigError, DatasetError
-from g2m.models.graph_classifier import FeatureSpec, infer_spec
+from g2m.models.graph_classifier import FeatureSpec, dataset_specs
 
 SUPPORT_MODES = ("relative", "absolute")
 
@@ -46,8 +46,7 @@ def feature_specs(graph_ds: Any, max_degree: int = 64) -> tuple[FeatureSpec, Fea
         x, ea = arrays.x, arrays.edge_attr
     else:
         x, ea = getattr(data, "x", None), getattr(data, "edge_attr", None)
-    node = infer_spec(x) if x is not None else FeatureSpec("degree", max_degree=max_degree)
-    return node, infer_spec(ea)
+    return dataset_specs(x, ea, max_degree)
 
 
 def check_options(depth: int, support: float | None, support_mode: str, itemsets: str) -> None:

@@ -28,7 +28,7 @@ from g2m.distill.losses import LossInput, register_loss
 from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
-from g2m.models.vq import VectorQuantizer, code_logits, soft_code_assignment
+from g2m.models.vq import VectorQuantizer, code_logits
 from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local
 from g2m.training import accuracy, as_model_input, fit, graph_input, select_rows
 
@@ -238,19 +238,19 @@ def teacher_code_targets(code_z: Tensor, codebook: Tensor, tau: float, nodes: Te
     """The teacher's soft code assignment ``p`` of ``nodes`` and its ``Σ p log p`` per node (fixed targets).
 
     With a ``cache`` dict and a small enough N × K, computed once for all nodes and reused every step."""
-    key = ("soft_code_targets", tau, codebook.data_ptr(), code_z.data_ptr())
-    if cache is not None and code_z.size(0) * codebook.size(0) <= TEACHER_TARGET_CACHE_FLOATS:
-        if key not in cache:
-            with torch.no_grad():
-                log_p = F.log_softmax(code_logits(code_z, codebook, tau), dim=-1)
-                p = log_p.exp()
-                cache[key] = (p, (p * log_p).sum(-1))
-        p, neg_entropy = cache[key]
-        return p[nodes], neg_entropy[nodes]
-    with torch.no_grad():
-        log_p = F.log_softmax(code_logits(code_z[nodes], codebook, tau), dim=-1)
+    @torch.no_grad()
+    def targets(z: Tensor) -> tuple[Tensor, Tensor]:
+        log_p = F.log_softmax(code_logits(z, codebook, tau), dim=-1)
         p = log_p.exp()
         return p, (p * log_p).sum(-1)
+
+    if cache is None or code_z.size(0) * codebook.size(0) > TEACHER_TARGET_CACHE_FLOATS:
+        return targets(code_z[nodes])
+    key = ("soft_code_targets", tau, codebook.data_ptr(), code_z.data_ptr())
+    if key not in cache:
+        cache[key] = targets(code_z)
+    p, neg_entropy = cache[key]
+    return p[nodes], neg_entropy[nodes]
 
 
 @register_loss("soft_code_kl")

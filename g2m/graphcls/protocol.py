@@ -27,7 +27,7 @@ from g2m.datasets.graph_arrays import from_dataset
 from g2m.errors import ConfigError, DatasetError
 from g2m.graphcls.store import GraphStore
 from g2m.graphcls.trainer import SELECTIONS, GraphTrainConfig, TrainingSet, evaluate, fit
-from g2m.models.graph_classifier import FeatureSpec, GraphClassifier, infer_spec
+from g2m.models.graph_classifier import FeatureSpec, GraphClassifier, dataset_specs
 
 PROTOCOLS = ("cv10", "scaffold")
 
@@ -78,9 +78,9 @@ class GraphContext:
                                "(mutag, proteins, nci1, dd, imdb-binary, enzymes, ogbg-mol*).")
         self.graph_ds = graph_ds
         self.arrays = from_dataset(graph_ds.dataset)
-        self.node_spec = infer_spec(self.arrays.x) if self.arrays.x is not None else \
-            FeatureSpec("degree", max_degree=max_degree)
-        self.edge_spec = infer_spec(self.arrays.edge_attr) if use_edge_features else None
+        self.node_spec, self.edge_spec = dataset_specs(self.arrays.x, self.arrays.edge_attr, max_degree)
+        if not use_edge_features:
+            self.edge_spec = None
         self.store = GraphStore.from_arrays(self.arrays, self.node_spec, self.edge_spec)
         self.metric = graph_ds.metric
         self.num_classes = int(graph_ds.num_classes)
@@ -125,9 +125,7 @@ FoldTask = Callable[[GraphContext, Fold], "dict[str, Any]"]
 class _Job:
     dataset: str
     root: str | None
-    protocol: str
-    fold: int
-    seeds: tuple[int, ...]
+    fold: Fold
     task: Any
 
 
@@ -139,9 +137,7 @@ def _context(dataset: str, root: str | None) -> GraphContext:
 
 
 def _run_job(job: _Job, ctx: GraphContext | None = None) -> dict[str, Any]:
-    ctx = ctx or _context(job.dataset, job.root)
-    _, folds = protocol_folds(ctx.graph_ds, job.protocol, seeds=job.seeds)
-    return job.task(ctx, next(f for f in folds if f.index == job.fold))
+    return job.task(ctx or _context(job.dataset, job.root), job.fold)
 
 
 def _worker_init() -> None:
@@ -164,7 +160,7 @@ def map_folds(graph_ds: Any, task: FoldTask, protocol: str | None = None, folds:
         ctx = GraphContext(load_dataset(graph_ds, root) if name else graph_ds)
     ds = ctx.graph_ds if ctx is not None else _context(name, root_s).graph_ds
     protocol, fold_list = protocol_folds(ds, protocol, folds, seeds)
-    job_list = [_Job(name or "", root_s, protocol, f.index, tuple(seeds), task) for f in fold_list]
+    job_list = [_Job(name or "", root_s, f, task) for f in fold_list]
     if parallel and len(job_list) > 1:
         import multiprocessing as mp
 

@@ -60,6 +60,14 @@ def infer_spec(x: Tensor | np.ndarray | None, max_degree: int = 64) -> FeatureSp
     return FeatureSpec("dense", dim=int(x.size(1)))
 
 
+def dataset_specs(x: Tensor | np.ndarray | None, edge_attr: Tensor | np.ndarray | None,
+                  max_degree: int = 64) -> tuple[FeatureSpec, FeatureSpec | None]:
+    """Node and edge specs of a dataset from *all* its feature rows: the node features' spec, or the clipped
+    degree when there are none; the edge features' spec, or ``None``."""
+    node = infer_spec(x) if x is not None else FeatureSpec("degree", max_degree=max_degree)
+    return node, infer_spec(edge_attr)
+
+
 class Encoder(nn.Module):
     """Categorical columns → sum of embeddings; dense vectors → a linear layer."""
 

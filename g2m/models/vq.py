@@ -3,8 +3,9 @@
 The codebook is **not** trained by gradient: after every training-mode forward pass it moves towards the
 mean of the vectors assigned to each code with an exponential moving average (VQ-VAE, van den Oord et al.
 2017, appendix; Laplace-smoothed counts). Encoder outputs receive gradients through the straight-through
-estimator and the commitment loss ``||z - sg(q)||²``. Assignment and soft assignment use one similarity,
-`code_similarity` (negative squared Euclidean distance), shared by the teacher and the student.
+estimator and the commitment loss ``||z - sg(q)||²``. Assignment and soft assignment use one similarity, the
+negative squared Euclidean distance (`code_similarity` writes it plainly; `nearest_code` and `code_logits`
+compute it without [N, K] temporaries), shared by the teacher and the student.
 """
 
 from __future__ import annotations
