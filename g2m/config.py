@@ -29,7 +29,10 @@ TEACHER_DATASET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 # full-batch training for GLNN students on all four CPF datasets (benchmarks/student_sweep.py,
 # docs/results/student_sweep.json). 0 = full batch.
 STUDENT_DEFAULTS: dict[str, Any] = dict(hidden_channels=128, num_layers=2, dropout=0.5, lr=0.01,
-                                        weight_decay=5e-4, batch_size=512)
+                                        weight_decay=5e-4, batch_size=512,
+                                        # record the test accuracy a test-selected epoch would report
+                                        # (benchmarks only; selection stays on validation)
+                                        report_test_selected=False)
 
 STUDENT_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "cora": dict(lr=0.01, weight_decay=5e-3, dropout=0.6),
@@ -113,6 +116,12 @@ VQ_DEFAULTS: dict[str, Any] = dict(
     recon_nodes=2048,       # nodes sampled per step for the feature loss (0 = all)
     dead_threshold=1e-2,    # EMA count below which a code is dead and revived
     revive_every=10,        # EMA updates between dead-code revivals (0 = never)
+    code_layer="embedding",  # quantize the pre-classifier embedding, or "first": the first layer's output
+    warm_start=True,        # start the tokenizer's GNN from the plain teacher (trained first, same seed)
+    label_source="auto",    # soft labels from: "quantized" teacher, "plain" teacher, or "auto" (see label_margin)
+    label_margin=1.0,       # auto: plain labels when the quantized teacher is this many points lower on validation
+    tokenizer_fan_out=0,    # sampled neighbours per hop per step when training the tokenizer (0 = all)
+    tokenizer_batch_size=0,  # seed nodes per step (their sampled computation subgraphs; 0 = full batch)
     warmup=True,            # first train without quantization (early stopping), then k-means-init the codebook
     vq_epochs=200,          # max epochs of joint teacher + tokenizer training (after warm-up)
     vq_patience=30,         # early-stopping patience of that phase (validation accuracy, quantized)

@@ -20,6 +20,7 @@ class FitResult:
     best_val: float
     epochs_run: int
     val_history: list[float] = field(default_factory=list)
+    monitor_history: list[float] = field(default_factory=list)  # `fit`'s ``monitor`` per epoch (never selects)
 
 
 def accuracy(logits: Tensor, y: Tensor) -> float:
@@ -41,7 +42,7 @@ def as_model_input(x: Tensor, max_density: float = 0.1) -> Tensor:
 
 def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], validate: Callable[[], float],
         lr: float, weight_decay: float, max_epochs: int, patience: int, ties: str = "latest",
-        name: str = "model") -> FitResult:
+        name: str = "model", monitor: Callable[[], float] | None = None) -> FitResult:
     """Train ``model`` with ``step(optimizer)`` once per epoch; keep the weights of the best ``validate()``.
 
     ``validate`` runs in eval mode without gradients; training stops after ``patience`` epochs without
@@ -49,12 +50,15 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
     replaces it and restarts the patience count; with ``"earliest"`` only a strictly better one does.
     Model selection uses validation data only. A NaN or infinite loss stops training with a
     `TrainingError` naming ``name`` and the epoch (a step may raise it itself, naming the loss term).
+    ``monitor`` (optional) is recorded after every epoch in ``monitor_history`` and plays no part in selection:
+    it lets a benchmark show what another selection rule would have reported.
     """
     if ties not in ("latest", "earliest"):
         raise ConfigError(f"ties must be 'latest' or 'earliest', got {ties!r}.")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_val, best_epoch, best_state = -float("inf"), -1, None
     history: list[float] = []
+    monitored: list[float] = []
     epoch = -1
     for epoch in range(max_epochs):
         model.train()
@@ -69,6 +73,9 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
         with torch.no_grad():
             val = float(validate())
         history.append(val)
+        if monitor is not None:
+            with torch.no_grad():
+                monitored.append(float(monitor()))
         if val > best_val or (ties == "latest" and val == best_val):
             best_val, best_epoch = val, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -77,7 +84,8 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return FitResult(best_epoch=best_epoch, best_val=best_val, epochs_run=epoch + 1, val_history=history)
+    return FitResult(best_epoch=best_epoch, best_val=best_val, epochs_run=epoch + 1, val_history=history,
+                     monitor_history=monitored)
 
 
 def select_rows(x: Tensor, idx: Tensor) -> Tensor:

@@ -121,8 +121,9 @@ def test_vqgraph_minibatch_student_and_errors(cora):
     assert bool(t.model.quantizer.initialised)
     assert t.extra_knowledge["code_z"].shape == (split.observed.numel(), 16)
     assert t.extra_knowledge["codebook"].shape == (32, 16)
-    assert 1 <= t.extra_metrics["perplexity"] <= 32
-    assert t.extra_metrics["used_codes"] + t.extra_metrics["dead_codes"] == 32
+    codes = t.extra_knowledge["codes"]  # usage is reported for exactly these codes
+    assert t.extra_metrics["used_codes"] == codes.unique().numel()
+    assert t.extra_metrics["code_counts"] == torch.bincount(codes, minlength=32).tolist()
     s = train_student(cora, split, "vqgraph", t, batch_size=512, max_epochs=3, patience=3)
     assert set(s.config["terms"]) == {"soft_label_kl", "soft_code_kl"} and "code_temperature" in s.config
     assert isinstance(s.model, StudentMLP)  # the code projection is trained alongside, not saved with it
@@ -253,3 +254,170 @@ def test_soft_code_kl_normalises_the_student_for_a_cosine_codebook():
 
     assert loss(h, True) == pytest.approx(loss(4.0 * h, True), rel=1e-5)  # only the direction counts
     assert loss(h, False) != pytest.approx(loss(4.0 * h, False), rel=1e-3)
+
+
+# --- tokenizer options, label source, collapse guard (issue 11) -------------------------------------------
+@pytest.mark.parametrize("mode, q_val, p_val, expected", [
+    ("auto", 80.0, 81.0, "quantized"),   # exactly one point below: still the quantized teacher
+    ("auto", 79.9, 81.0, "plain"),       # more than one point below
+    ("auto", 82.0, 81.0, "quantized"),
+    ("auto", 70.0, None, "quantized"),   # no plain teacher to compare with
+    ("plain", 90.0, 81.0, "plain"),
+    ("quantized", 10.0, 81.0, "quantized"),
+])
+def test_label_source_rule(mode, q_val, p_val, expected):
+    from g2m.distill.vqgraph import choose_label_source
+
+    assert choose_label_source(mode, q_val, p_val, 1.0) == expected
+
+
+def test_plain_labels_warm_start_and_the_same_plain_teacher(cora):
+    split = node_split(cora, 0, "tran")
+    seed_everything(0)
+    short = dict(max_epochs=10, patience=10)
+    plain = train_teacher(cora, split, "sage", **short)  # what the "standard" trainer makes for this seed
+    runs = {}
+    for source, warm in (("plain", True), ("quantized", True), ("quantized", False)):
+        seed_everything(0)
+        runs[source, warm] = train_vq_teacher(cora, split, "sage", codebook_size=16, code_dim=8, warmup=False,
+                                              vq_epochs=1, label_source=source, warm_start=warm, **short)
+    t = runs["plain", True]
+    assert torch.equal(t.logits, plain.logits)  # the student learns the plain teacher's labels …
+    assert t.extra_metrics["plain_labels"] == 1.0 and t.extra_metrics["plain_val"] == plain.metrics["val"]
+    assert t.extra_knowledge["codes"].shape == (split.observed.numel(),)  # … and the tokenizer's codes
+    q = runs["quantized", True]
+    assert q.extra_metrics["plain_labels"] == 0.0 and not torch.equal(q.logits, plain.logits)
+    with torch.no_grad():
+        assert torch.allclose(q.logits, q.model(_obs_x(cora, split), _obs_edges(cora, split)), atol=1e-4)
+    # warm start: one tokenizer epoch from the plain teacher's weights stays next to them (Adam, lr 0.01)
+    w_plain = plain.model.convs[0].lin_l.weight if hasattr(plain.model.convs[0], "lin_l") else None
+    w_plain = w_plain if w_plain is not None else next(plain.model.convs[0].parameters())
+    w_warm = _same_param(q.model.gnn, plain.model, w_plain)
+    w_cold = _same_param(runs["quantized", False].model.gnn, plain.model, w_plain)
+    assert (w_warm - w_plain).abs().max() < 0.05 < (w_cold - w_plain).abs().max()
+    assert "plain_val" not in runs["quantized", False].extra_metrics  # no plain teacher was trained
+
+
+def _obs_x(ds, split):
+    from g2m.training import as_model_input
+
+    return as_model_input(split.observed_graph(ds.data)[0].x)
+
+
+def _obs_edges(ds, split):
+    return split.observed_graph(ds.data)[0].edge_index
+
+
+def _same_param(module, reference, param):
+    name = next(n for n, p in reference.named_parameters() if p is param)
+    return dict(module.named_parameters())[name].detach()
+
+
+def test_code_layer_first_quantizes_the_first_layer_output(cora):
+    torch.manual_seed(0)
+    gnn = build_teacher("sage", cora.num_features, cora.num_classes, hidden_channels=16, num_layers=3)
+    x, ei = cora.data.x, cora.data.edge_index
+    for layer, expected in (("first", lambda: gnn.hidden_layers(x, ei, 0, 1)), ("embedding", lambda: gnn.encode(x, ei))):
+        net = VQTokenizerGNN(gnn, cora.num_features, codebook_size=8, code_dim=4, code_layer=layer).eval()
+        seen = {}
+        net.pre.register_forward_hook(lambda mod, inp, out: seen.update(h=inp[0]))  # returns None: output kept
+        net.quantizer.init_codebook(torch.randn(50, 4))
+        with torch.no_grad():
+            net.tokenize(x, ei)
+            assert torch.allclose(seen["h"], expected(), atol=1e-5), layer
+    with pytest.raises(ConfigError, match="code_layer"):
+        VQTokenizerGNN(gnn, cora.num_features, code_layer="last")
+
+
+def test_tokenizer_minibatches_cover_every_node_and_label_only_training_nodes(cora):
+    from g2m.distill.vqgraph import _tokenizer_batches
+    from g2m.training import graph_input
+
+    split = node_split(cora, 0, "tran")
+    obs, local = split.observed_graph(cora.data)
+    gnn = build_teacher("sage", cora.num_features, cora.num_classes, hidden_channels=8)
+    train_idx = local[split.train]
+    epoch = _tokenizer_batches(gnn, obs.x, obs.edge_index, train_idx, obs.y, fan_out=3, batch_size=300,
+                               graph=graph_input(gnn, obs.edge_index, obs.num_nodes))
+    labelled = []
+    for xb, gb, eb, ce_pos, ce_y in epoch():
+        assert xb.size(0) >= ce_pos.numel() and (eb.max() < xb.size(0) if eb.numel() else True)
+        assert torch.bincount(eb[1], minlength=xb.size(0)).max() <= 3  # fan-out per node
+        labelled.append(ce_y)
+    assert torch.cat(labelled).sort().values.tolist() == obs.y[train_idx].sort().values.tolist()
+    (full,) = list(_tokenizer_batches(gnn, obs.x, obs.edge_index, train_idx, obs.y, 3, 0, None)())
+    assert torch.bincount(full[2][1], minlength=obs.num_nodes).max() <= 3 and torch.equal(full[3], train_idx)
+
+
+def test_minibatch_tokenizer_trains_and_reports_both_teachers(cora):
+    split = node_split(cora, 0, "tran")
+    seed_everything(0)
+    t = train_vq_teacher(cora, split, "sage", codebook_size=32, code_dim=8, tokenizer_batch_size=512,
+                         tokenizer_fan_out=5, vq_epochs=2, max_epochs=2, patience=2)
+    assert {"quantized_val", "quantized_test", "plain_val", "plain_test", "plain_labels"} <= set(t.extra_metrics)
+    assert t.extra_metrics["quantized_val"] == t.metrics["val"]
+    with pytest.raises(ConfigError, match="tokenizer_batch_size"):
+        train_vq_teacher(cora, split, "sage", tokenizer_batch_size=-1)
+    with pytest.raises(ConfigError, match="label_source"):
+        train_vq_teacher(cora, split, "sage", label_source="teacher")
+
+
+def test_codebook_usage_stays_above_a_floor(cora):
+    """Collapse guard: a short tokenizer run on cora keeps many of its 64 codes in use."""
+    split = node_split(cora, 0, "tran")
+    seed_everything(0)
+    t = train_vq_teacher(cora, split, "sage", codebook_size=64, code_dim=16, max_epochs=40, patience=10,
+                         vq_epochs=20, vq_patience=20)
+    assert t.extra_metrics["used_codes"] >= 32 and t.extra_metrics["perplexity"] >= 16, t.extra_metrics
+
+
+# --- hand-computed quantizer and tokenizer losses (issue 17 survivors) ------------------------------------
+def test_one_ema_step_by_hand():
+    vq = VectorQuantizer(2, 1, decay=0.8, eps=0.0, kmeans_init=False, revive_every=0)
+    vq.codebook.copy_(torch.tensor([[0.0], [10.0]]))
+    vq.ema_count.copy_(torch.tensor([1.0, 1.0]))
+    vq.ema_sum.copy_(torch.tensor([[0.0], [10.0]]))
+    vq.train()
+    vq(torch.tensor([[1.0], [3.0], [9.0]]))  # codes 0, 0, 1
+    # count: 0.8·1 + 0.2·2 = 1.2 and 0.8·1 + 0.2·1 = 1.0; sum: 0.8·0 + 0.2·4 = 0.8 and 0.8·10 + 0.2·9 = 9.8
+    assert torch.allclose(vq.ema_count, torch.tensor([1.2, 1.0]))
+    assert torch.allclose(vq.ema_sum, torch.tensor([[0.8], [9.8]]))
+    assert torch.allclose(vq.codebook, torch.tensor([[0.8 / 1.2], [9.8]]))
+
+
+def test_commitment_gradient_reaches_the_encoder_only():
+    vq = VectorQuantizer(2, 2, beta=0.25, kmeans_init=False).eval()
+    vq.codebook.copy_(torch.tensor([[0.0, 0.0], [4.0, 4.0]]))
+    z = torch.tensor([[1.0, 0.0], [3.0, 5.0]], requires_grad=True)
+    _, codes, commit = vq(z)
+    assert codes.tolist() == [0, 1]
+    # 0.25 · mean((z − q)²) = 0.25 · (1 + 0 + 1 + 1) / 4
+    assert float(commit) == pytest.approx(0.25 * 3 / 4)
+    commit.backward()
+    q = vq.codebook[codes]
+    assert torch.allclose(z.grad, 0.25 * 2 * (z.detach() - q) / 4)  # d/dz of beta·mse(z, sg(q))
+    assert not vq.codebook.requires_grad  # codes move by EMA only
+
+
+def test_structure_loss_by_hand_on_three_nodes():
+    model = VQTokenizerGNN(build_teacher("sage", 2, 2, hidden_channels=4), 2, codebook_size=2, code_dim=2)
+    with torch.no_grad():
+        model.structure_decoder.weight.copy_(torch.eye(2))
+        model.structure_decoder.bias.zero_()
+    q = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    edges = torch.tensor([[0], [1]])  # nodes 0 and 1 (same code) are linked
+    torch.manual_seed(3)
+    loss = structure_loss(model, q, edges, 3)
+    torch.manual_seed(3)
+    neg = torch.randint(3, (2, 1))
+    pos_score = torch.tensor(1.0 / 2 ** 0.5)
+    neg_score = (q[neg[0]] * q[neg[1]]).sum() / 2 ** 0.5
+    expected = 0.5 * (torch.nn.functional.softplus(-pos_score) + torch.nn.functional.softplus(neg_score))
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)  # edges labelled 1, non-edges 0
+
+
+def test_usage_by_hand():
+    vq = VectorQuantizer(4, 2, kmeans_init=False)
+    usage = vq.usage(torch.tensor([0, 0, 1, 1]))
+    assert usage["perplexity"] == pytest.approx(2.0) and usage["used_codes"] == 2 and usage["dead_codes"] == 2
+    assert vq.usage(torch.tensor([0, 1, 2, 3]))["perplexity"] == pytest.approx(4.0)

@@ -210,6 +210,17 @@ def distill_cmd(
     w_code: Optional[float] = typer.Option(None, "--w-code", help="VQGraph: weight of the soft-code KL term."),
     w_label: Optional[float] = typer.Option(None, "--w-label", help="VQGraph: weight of the soft-label KL term."),
     ema_decay: Optional[float] = typer.Option(None, "--ema-decay", help="VQGraph: codebook EMA decay."),
+    code_layer: Optional[str] = typer.Option(None, "--code-layer", help="VQGraph: quantize the pre-classifier "
+                                             "'embedding' (default) or the 'first' layer's output."),
+    label_source: Optional[str] = typer.Option(None, "--label-source", help="VQGraph: soft labels from the "
+                                               "'quantized' teacher, the 'plain' one, or 'auto' (plain when the "
+                                               "quantized one is > 1 point lower on validation)."),
+    warm_start: Optional[bool] = typer.Option(None, "--warm-start/--cold-start", help="VQGraph: start the "
+                                              "tokenizer's GNN from the plain teacher (default) or from scratch."),
+    tokenizer_fan_out: Optional[int] = typer.Option(None, "--tokenizer-fan-out", help="VQGraph: neighbours "
+                                                    "sampled per hop when training the tokenizer (0 = all)."),
+    tokenizer_batch_size: Optional[int] = typer.Option(None, "--tokenizer-batch-size", help="VQGraph: seed nodes "
+                                                       "per tokenizer step (0 = full batch)."),
     commitment: Optional[float] = typer.Option(None, "--commitment", help="VQGraph: commitment loss weight."),
     w_feat: Optional[float] = typer.Option(None, "--w-feat", help="VQGraph: feature reconstruction weight."),
     w_struct: Optional[float] = typer.Option(None, "--w-struct", help="VQGraph: structure reconstruction weight."),
@@ -239,8 +250,9 @@ def distill_cmd(
                         num_layers=student_layers, dropout=student_dropout, lr=student_lr,
                         weight_decay=student_weight_decay)
     vq_teacher = dict(codebook_size=codebook_size, code_dim=code_dim, code_metric=code_metric, ema_decay=ema_decay,
-                      commitment=commitment,
-                      w_feat=w_feat, w_struct=w_struct)
+                      commitment=commitment, w_feat=w_feat, w_struct=w_struct, code_layer=code_layer,
+                      label_source=label_source, warm_start=warm_start, tokenizer_fan_out=tokenizer_fan_out,
+                      tokenizer_batch_size=tokenizer_batch_size)
     teacher_over = dict(batch_size=teacher_batch_size, fan_out=fan_out)
     vq_student = dict(code_temperature=code_temperature, w_soft_code_kl=w_code, w_soft_label_kl=w_label)
     if any(v is not None for v in {**vq_teacher, **vq_student}.values()) and "vqgraph" not in method.lower():

@@ -13,6 +13,7 @@ similarity, same temperature), looked up by local node id. Method ``vqgraph`` = 
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,13 @@ from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.models.vq import VectorQuantizer, code_logits
-from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local
-from g2m.training import accuracy, as_model_input, fit, graph_input, select_rows
+from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local, train_teacher
+from g2m.training import (accuracy, as_model_input, computation_subgraph, fit, graph_input, sample_around,
+                          sample_fan_out, select_rows)
 
-VQ_MODEL_KEYS = ("codebook_size", "code_dim", "code_metric")
+VQ_MODEL_KEYS = ("codebook_size", "code_dim", "code_metric", "code_layer")
+CODE_LAYERS = ("embedding", "first")
+LABEL_SOURCES = ("auto", "quantized", "plain")
 
 
 class VQTokenizerGNN(nn.Module):
@@ -44,12 +48,18 @@ class VQTokenizerGNN(nn.Module):
 
     def __init__(self, gnn: nn.Module, in_channels: int, codebook_size: int = 512, code_dim: int = 64,
                  ema_decay: float = 0.95, commitment: float = 0.25, dead_threshold: float = 1e-2,
-                 revive_every: int = 10, code_metric: str = "euclidean"):
+                 revive_every: int = 10, code_metric: str = "euclidean", code_layer: str = "embedding"):
         super().__init__()
         if not (hasattr(gnn, "encode") and hasattr(gnn, "classify")):
             raise ConfigError(f"{type(gnn).__name__} has no encode/classify split; the VQ tokenizer needs one.")
+        if code_layer not in CODE_LAYERS:
+            raise ConfigError(f"code_layer must be one of {', '.join(CODE_LAYERS)}, got {code_layer!r}.")
+        # "first" differs from "embedding" only for teachers with more than two layers
+        self.split_at = 1 if code_layer == "first" and getattr(gnn, "num_layers", 2) > 2 else None
+        if self.split_at is not None and not hasattr(gnn, "hidden_layers"):
+            raise ConfigError(f"code_layer 'first' needs a layer-by-layer GNN; {type(gnn).__name__} is not one.")
         hidden = gnn.hidden_channels
-        self.gnn = gnn
+        self.gnn, self.code_layer = gnn, code_layer
         self.in_channels, self.codebook_size, self.code_dim = in_channels, codebook_size, code_dim
         self.pre = nn.Linear(hidden, code_dim)
         self.quantizer = VectorQuantizer(codebook_size, code_dim, decay=ema_decay, beta=commitment,
@@ -68,12 +78,17 @@ class VQTokenizerGNN(nn.Module):
 
         ``quantize=False`` (warm-up only) feeds ``z`` itself to the classifier and leaves the codebook alone.
         """
-        z = self.quantizer.prepare(self.pre(self.gnn.encode(x, edge_index)))  # unit vectors for a cosine codebook
+        h = (self.gnn.encode(x, edge_index) if self.split_at is None
+             else self.gnn.hidden_layers(x, edge_index, 0, self.split_at))
+        z = self.quantizer.prepare(self.pre(h))  # unit vectors for a cosine codebook
         if quantize:
             q, codes, commit = self.quantizer(z)
         else:
             q, codes, commit = z, z.new_zeros(z.size(0), dtype=torch.long), z.sum() * 0.0
-        logits = self.gnn.classify(self.post(q), edge_index)
+        h = self.post(q)
+        if self.split_at is not None:
+            h = self.gnn.hidden_layers(h, edge_index, self.split_at)
+        logits = self.gnn.classify(h, edge_index)
         return {"z": z, "q": q, "codes": codes, "commit": commit, "logits": logits}
 
     def edge_logits(self, q: Tensor, pairs: Tensor) -> Tensor:
@@ -133,6 +148,23 @@ def _check_vq(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"code_metric must be 'euclidean' or 'cosine', got {cfg['code_metric']!r}.")
     if int(cfg["neg_ratio"]) < 1:
         raise ConfigError(f"neg_ratio must be at least 1, got {cfg['neg_ratio']}.")
+    if cfg["code_layer"] not in CODE_LAYERS:
+        raise ConfigError(f"code_layer must be one of {', '.join(CODE_LAYERS)}, got {cfg['code_layer']!r}.")
+    if cfg["label_source"] not in LABEL_SOURCES:
+        raise ConfigError(f"label_source must be one of {', '.join(LABEL_SOURCES)}, got {cfg['label_source']!r}.")
+    for key in ("tokenizer_fan_out", "tokenizer_batch_size"):
+        if not isinstance(cfg[key], int) or cfg[key] < 0:
+            raise ConfigError(f"{key} must be a non-negative integer (0 = all), got {cfg[key]!r}.")
+
+
+def choose_label_source(mode: str, quantized_val: float, plain_val: float | None, margin: float) -> str:
+    """Whose soft labels the student learns: ``"quantized"`` or ``"plain"``.
+
+    ``mode="auto"``: the plain teacher's when the quantized teacher is more than ``margin`` points below it on
+    validation (the tokenizer's codes are distilled either way); ``"quantized"``/``"plain"``: as named."""
+    if mode == "auto":
+        return "plain" if plain_val is not None and quantized_val < plain_val - margin else "quantized"
+    return mode
 
 
 @TEACHER_TRAINERS.register("vq")
@@ -140,9 +172,15 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
                      **overrides: Any) -> TeacherRun:
     """Train teacher ``model`` and the VQ tokenizer jointly on ``split``'s observed graph.
 
-    Early stopping on validation accuracy of the quantized classifier. Knowledge for students (rows =
-    local node ids): ``code_z`` (embeddings in code space), ``codes`` (hard assignment), plus ``codebook``.
-    ``extra_metrics`` reports codebook usage on the observed nodes (perplexity, used/dead codes).
+    With ``warm_start`` or a ``label_source`` other than ``"quantized"``, the plain teacher is trained first
+    (`g2m.teacher.train_teacher`, the same model the ``"standard"`` trainer makes for this seed) and the
+    tokenizer's GNN starts from its weights. Then: warm-up without quantization, k-means initialisation of the
+    codebook, joint training; early stopping on validation accuracy of the quantized classifier throughout.
+    The tokenizer trains full-batch, or on sampled computation subgraphs (``tokenizer_fan_out``,
+    ``tokenizer_batch_size``). Knowledge for students (rows = local node ids): ``logits`` (of the teacher
+    `choose_label_source` picks), ``code_z`` (embeddings in code space), ``codes``, ``codebook``.
+    ``extra_metrics``: codebook usage (perplexity, used/dead codes), both teachers' accuracies, and
+    ``plain_labels`` (1 when the student learns the plain teacher's labels).
     """
     if model not in TEACHERS:
         TEACHERS.get(model)
@@ -150,8 +188,12 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
     vcfg = vq_config(dataset.name, **vq_over)
     _check_vq(vcfg)
     cfg = {**teacher_config(dataset.name, model, **overrides), **vcfg}
+    if vcfg["tokenizer_batch_size"] and not hasattr(TEACHERS.get(model), "receptive_field"):
+        raise ConfigError(f"{model} propagates over the whole graph (e.g. APPNP): leave tokenizer_batch_size at 0.")
     device = torch.device(device)
     start = time.perf_counter()
+    plain = (train_teacher(dataset, split, model, device=device, **overrides)
+             if vcfg["warm_start"] or vcfg["label_source"] != "quantized" else None)
     data = dataset.data
     obs_data, local = split.observed_graph(data)
     x = as_model_input(obs_data.x).to(device)
@@ -160,33 +202,38 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
     n = obs_data.num_nodes
     train_idx, val_idx, test_idx = (_local(local, i).to(device) for i in (split.train, split.val, split.test))
 
-    model_kwargs = {k: cfg[k] for k in MODEL_KEYS if k in cfg and k not in VQ_MODEL_KEYS}
-    try:
-        gnn = build_teacher(model, dataset.num_features, dataset.num_classes, **model_kwargs)
-    except ValueError as exc:
-        raise ConfigError(f"invalid {model} teacher settings: {exc}") from exc
+    if plain is not None and vcfg["warm_start"]:
+        gnn = copy.deepcopy(plain.model)
+    else:
+        model_kwargs = {k: cfg[k] for k in MODEL_KEYS if k in cfg and k not in VQ_MODEL_KEYS}
+        try:
+            gnn = build_teacher(model, dataset.num_features, dataset.num_classes, **model_kwargs)
+        except ValueError as exc:
+            raise ConfigError(f"invalid {model} teacher settings: {exc}") from exc
     net = VQTokenizerGNN(gnn, dataset.num_features, codebook_size=vcfg["codebook_size"], code_dim=vcfg["code_dim"],
                          ema_decay=vcfg["ema_decay"], commitment=vcfg["commitment"],
                          dead_threshold=vcfg["dead_threshold"], revive_every=vcfg["revive_every"],
-                         code_metric=vcfg["code_metric"]).to(device)
-
-    if overrides.get("batch_size"):
-        raise ConfigError("the VQGraph tokenizer trains full-batch: leave the teacher batch size unset.")
+                         code_metric=vcfg["code_metric"], code_layer=vcfg["code_layer"]).to(device)
     graph = graph_input(gnn, edge_index, n)  # CSR adjacency where the GNN supports it (same function, faster)
+    batches = _tokenizer_batches(gnn, x, edge_index, train_idx, y, vcfg["tokenizer_fan_out"],
+                                 vcfg["tokenizer_batch_size"], graph)
     phase = {"quantize": True}
 
     def step(opt: torch.optim.Optimizer) -> float:
-        opt.zero_grad()
-        out = net.tokenize(x, graph, quantize=phase["quantize"])
-        loss = F.cross_entropy(out["logits"][train_idx], y[train_idx]) + out["commit"]
-        if vcfg["w_feat"]:
-            loss = loss + vcfg["w_feat"] * feature_loss(net, out["q"], x, vcfg["recon_nodes"])
-        if vcfg["w_struct"]:
-            loss = loss + vcfg["w_struct"] * structure_loss(net, out["q"], edge_index, n, vcfg["neg_ratio"],
-                                                            vcfg["max_edges"])
-        loss.backward()
-        opt.step()
-        return loss.item()
+        total, count = 0.0, 0
+        for xb, gb, eb, ce_pos, ce_y in batches():
+            opt.zero_grad()
+            out = net.tokenize(xb, gb, quantize=phase["quantize"])
+            loss = out["commit"] + (F.cross_entropy(out["logits"][ce_pos], ce_y) if ce_pos.numel() else 0.0)
+            if vcfg["w_feat"]:
+                loss = loss + vcfg["w_feat"] * feature_loss(net, out["q"], xb, vcfg["recon_nodes"])
+            if vcfg["w_struct"]:
+                loss = loss + vcfg["w_struct"] * structure_loss(net, out["q"], eb, out["q"].size(0),
+                                                                vcfg["neg_ratio"], vcfg["max_edges"])
+            loss.backward()
+            opt.step()
+            total, count = total + loss.item(), count + 1
+        return total / max(count, 1)
 
     def validate() -> float:
         return accuracy(net.tokenize(x, graph, quantize=phase["quantize"])["logits"][val_idx], y[val_idx])
@@ -194,12 +241,12 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
     if vcfg["warmup"]:  # phase 1: teacher + decoders without quantization, then k-means on its embeddings
         phase["quantize"] = False
         fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"], max_epochs=cfg["max_epochs"],
-            patience=cfg["patience"], ties=cfg["ties"])
+            patience=cfg["patience"], ties=cfg["ties"], name="VQ tokenizer (warm-up)")
         with torch.no_grad():
             net.quantizer.init_codebook(net.tokenize(x, graph, quantize=False)["z"])
         phase["quantize"] = True
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                 max_epochs=vcfg["vq_epochs"], patience=vcfg["vq_patience"], ties=cfg["ties"])
+                 max_epochs=vcfg["vq_epochs"], patience=vcfg["vq_patience"], ties=cfg["ties"], name="VQ tokenizer")
     with torch.no_grad():
         out = net.tokenize(x, graph)
         logits = out["logits"]
@@ -209,13 +256,50 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
             full_logits = net(as_model_input(data.x).to(device), full_graph)
             ind = split.test_ind.to(device)
             metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
+    source = choose_label_source(vcfg["label_source"], metrics["val"], plain.metrics["val"] if plain else None,
+                                 float(vcfg["label_margin"]))
     usage = net.quantizer.usage(out["codes"])
     usage["code_counts"] = torch.bincount(out["codes"], minlength=net.codebook_size).tolist()
+    usage.update({"quantized_val": metrics["val"], "quantized_test": metrics["test"],
+                  "plain_labels": float(source == "plain")})
+    if plain is not None:
+        usage.update({"plain_val": plain.metrics["val"], "plain_test": plain.metrics["test"]})
     knowledge = {"code_z": out["z"].detach(), "codes": out["codes"], "codebook": net.codebook.detach().clone(),
                  "code_unit_norm": torch.tensor(vcfg["code_metric"] == "cosine")}
-    return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits.detach(), hidden=out["z"].detach(),
+    label_logits = plain.logits if source == "plain" else logits.detach()
+    return TeacherRun(model=net, name=model, config=cfg, split=split, logits=label_logits, hidden=out["z"].detach(),
                       metrics=metrics, fit=result, seconds=time.perf_counter() - start, extra_knowledge=knowledge,
                       extra_metrics=usage)
+
+
+def _tokenizer_batches(gnn: nn.Module, x: Tensor, edge_index: Tensor, train_idx: Tensor, y: Tensor,
+                       fan_out: int, batch_size: int, graph: Tensor):
+    """A function yielding one epoch of tokenizer inputs ``(x, graph, edge_index, ce positions, ce labels)``.
+
+    Full batch (``batch_size=0``): the whole observed graph, its edges re-sampled each epoch to ``fan_out``
+    per node when ``fan_out > 0``. Minibatches: random seed nodes, each batch on its (sampled) computation
+    subgraph; the label loss covers the training nodes among the seeds."""
+    n = x.size(0)
+    hops = getattr(gnn, "receptive_field", None)
+    is_train = torch.zeros(n, dtype=torch.bool, device=x.device)
+    is_train[train_idx] = True
+
+    def epoch():
+        if not batch_size:
+            if fan_out:
+                sampled = sample_fan_out(edge_index, n, fan_out)
+                yield x, graph_input(gnn, sampled, n), sampled, train_idx, y[train_idx]
+            else:
+                yield x, graph, edge_index, train_idx, y[train_idx]
+            return
+        for seeds in torch.randperm(n, device=x.device).split(batch_size):
+            ei = sample_around(edge_index, seeds, hops, n, fan_out) if fan_out else edge_index
+            subset, sub_ei, position = computation_subgraph(ei, seeds, hops, n)
+            ce = position[is_train[seeds]]
+            yield (select_rows(x, subset), graph_input(gnn, sub_ei, subset.numel()), sub_ei, ce,
+                   y[subset[ce]])
+
+    return epoch
 
 
 train_vq_teacher.build_model = build_vq_model  # type: ignore[attr-defined]

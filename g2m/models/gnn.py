@@ -55,13 +55,18 @@ class GNN(nn.Module):
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        """Node embeddings after all but the last layer."""
-        for conv, norm in zip(self.convs[:-1], self.norms):
+    def hidden_layers(self, x: Tensor, edge_index: Tensor, start: int = 0, stop: int | None = None) -> Tensor:
+        """Apply hidden layers ``start`` … ``stop - 1`` (conv → norm → activation → dropout) to ``x``."""
+        stop = self.num_layers - 1 if stop is None else stop
+        for conv, norm in zip(self.convs[start:stop], self.norms[start:stop]):
             x = conv(x, edge_index)
             x = self.act(norm(x))
             x = F.dropout(x, p=self.dropout, training=self.training)
         return x
+
+    def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """Node embeddings after all but the last layer."""
+        return self.hidden_layers(x, edge_index)
 
     def classify(self, h: Tensor, edge_index: Tensor) -> Tensor:
         """Class logits from embeddings (the last layer)."""
