@@ -4,7 +4,6 @@ result file is lost or left half-written (docs/failures.md lists them all)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

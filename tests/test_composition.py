@@ -131,3 +131,16 @@ def test_cli_term_weight_flags(tmp_path):
     bad = runner.invoke(app, ["distill", "--method", "glnn", "--w-lfd", "0.5", "--output", str(tmp_path / "a")])
     assert bad.exit_code != 0
     assert isinstance(bad.exception, ConfigError) and "--w-lfd" in str(bad.exception)
+
+
+def test_register_loss_makes_a_term_available_under_its_name():
+    from g2m.distill.losses import LOSSES, register_loss
+
+    @register_loss("test_only_zero_term")
+    def zero(inp):
+        return inp.student_logits.sum() * 0.0
+
+    try:
+        assert LOSSES.get("test_only_zero_term") is zero
+    finally:
+        LOSSES._items.pop("test_only_zero_term", None)

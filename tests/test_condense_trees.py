@@ -78,7 +78,6 @@ def test_tree_graph_reproduces_gin_root_embedding(compress):
     index = TreeIndex(x, ei, depth)
     spec = FeatureSpec("categorical", dims=[4])
     model = GraphClassifier("gin", spec, 2, hidden_channels=16, num_layers=depth, dropout=0.0).eval()
-    from torch_geometric.data import Data
 
     def node_embeddings(xx, e):
         h = model.encoder(torch.as_tensor(xx).view(-1, 1))
@@ -123,3 +122,63 @@ def test_discretizer_modes():
 
     deg = Discretizer(max_degree=3).fit(None, degree=np.array([0, 1, 5]))
     assert deg.kind_ == "degree" and deg.transform(None, np.array([0, 1, 5])).tolist() == [0, 1, 3]
+
+
+# --- edge cases by hand (issue 17: mutation survivors) ----------------------------------------------------
+def test_pair_ids_large_values_and_empty_input():
+    a = np.array([2**61, 0, 2**61, 5], dtype=np.int64)  # too wide for the packed key: the row-unique path
+    b = np.array([7, 2**40, 7, 1], dtype=np.int64)
+    assert pair_ids(a, b).tolist() == [2, 0, 2, 1] and pair_ids(a, b).dtype == np.int64
+    assert pair_ids(a[1:2], b[1:2]).tolist() == [0]
+    empty = pair_ids(np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    assert empty.shape == (0,) and empty.dtype == np.int64
+    neg = pair_ids(np.array([-5, -5, 3]), np.array([-1, 4, -1]))  # offsets by the minima, not by their sum
+    assert neg.tolist() == [0, 1, 2]
+    assert pair_ids(np.array([0, 2, 1]), np.array([5, -1, -3])).tolist() == [0, 2, 1]  # span of b = 9, not 3
+    # wide a with a negative minimum: the packed key would overflow, so the row-unique path must be taken
+    assert pair_ids(np.array([-2**61, 2**61 - 1, -2**61]), np.array([0, 3, 1])).tolist() == [0, 2, 1]
+    # a range × b span beyond int64: lexicographic order must survive (a wrapped key would swap these two)
+    assert pair_ids(np.array([0, 2**30]), np.array([2**40, 0])).tolist() == [0, 1]
+
+
+def test_wl_refine_keeps_fresh_ids_apart_and_handles_isolated_nodes():
+    # node 0: label 0, no neighbours; nodes 1, 2 linked, labels 0 and 1; node 3 isolated (last id)
+    labels = np.array([0, 0, 1, 0])
+    ei = undirected([(1, 2)])
+    new = wl_refine(labels, ei)
+    assert new[0] == new[3] and len({new[0], new[1], new[2]}) == 3  # a childless 0 is not a 0 with a child
+    assert wl_refine(np.zeros(0, dtype=np.int64), np.zeros((2, 0), dtype=np.int64)).shape == (0,)
+
+
+def test_edge_labels_change_trees_and_are_kept_in_the_tree_graph():
+    ei = undirected([(0, 1), (2, 3)])
+    x = np.zeros(4, dtype=np.int64)
+    elab = np.array([0, 0, 1, 1])  # edges 0→1, 2→3: label 0; 1→0, 3→2: label 1
+    same = TreeIndex(x, ei, 1, np.array([5, 5, 5, 5]))
+    assert len(set(same.root_labels.tolist())) == 1
+    index = TreeIndex(x, ei, 1, elab)
+    assert index.root_labels[0] != index.root_labels[1]  # node 0 hears label 1, node 1 hears label 0
+    assert index.root_labels[0] == index.root_labels[2]
+    tree = index.tree(int(index.root_labels[1]))
+    assert tree.edge_label.tolist() == [0] and tree.edge_index.tolist() == [[1], [0]]
+    assert index.tree(int(index.root_labels[0])).edge_label.tolist() == [1]
+    bare = TreeIndex(x, ei, 0)  # depth 0: the root alone
+    t0 = bare.tree(0)
+    assert t0.edge_index.shape == (2, 0) and t0.edge_index.dtype == np.int64 and t0.edge_label is None
+    empty = TreeIndex(x, ei, 0, elab).tree(0).edge_label
+    assert empty.shape == (0,) and empty.dtype == np.int64
+
+
+def test_trees_are_compressed_by_default():
+    ei = undirected([(0, 1), (0, 2), (0, 3), (1, 2), (2, 3)])
+    index = TreeIndex(np.zeros(4, dtype=np.int64), ei, 2)
+    label = int(index.root_labels[0])
+    default, full = index.tree(label), index.tree(label, compress=False)
+    assert len(default.node_label) == len(index.tree(label, compress=True).node_label) < len(full.node_label)
+
+
+def test_tree_index_with_an_isolated_last_node():
+    ei = undirected([(0, 1)])
+    index = TreeIndex(np.array([0, 0, 0]), ei, 2)  # node 2 has no edges
+    lone = index.tree(int(index.root_labels[2]))
+    assert lone.node_label.tolist() == [0] and lone.edge_index.shape == (2, 0)

@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 
 from g2m import load_dataset
 from g2m.datasets import DATASETS, find_root, from_files
-from g2m.errors import ConfigError, DatasetError
+from g2m.errors import DatasetError
 
 # name -> (nodes, directed edges, features, classes) as verified in ../shared/datasets/README.md
 # (CPF names are after the largest connected component: cora 2485 / 5069 undirected edges,

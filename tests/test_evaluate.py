@@ -40,3 +40,27 @@ def test_student_inductive_accuracy_is_on_held_out_nodes():
         net.weight.copy_(weights.t())
     m = evaluate_student(net, ds, split, torch.device("cpu"))
     assert m["test_ind"] == 100.0 and m["test"] == 0.0 and m["val"] == 0.0
+
+
+def test_aggregate_by_hand():
+    import math
+
+    from g2m.evaluate import aggregate
+
+    empty = aggregate([])
+    assert set(empty) == {"mean", "std", "runs"} and math.isnan(empty["mean"]) and math.isnan(empty["std"])
+    assert empty["runs"] == []
+    # population std, 4 decimals everywhere
+    assert aggregate([100 / 3, 200 / 3]) == {"mean": 50.0, "std": 16.6667, "runs": [33.3333, 66.6667]}
+    assert aggregate([1 / 3, 1 / 3])["mean"] == 0.3333
+
+
+def test_test_selected_and_validation_entries():
+    tran = [{"test": 80.0, "val": 82.0, "test_selected_on_test": 83.0},
+            {"test": 70.0, "val": 72.0, "test_selected_on_test": 75.0}]
+    out = setting_metrics({"tran": tran})
+    assert out["transductive_selected_on_test"]["mean"] == 79.0  # kept apart from the honest number
+    assert out["transductive"]["mean"] == 75.0 and out["validation"]["mean"] == 77.0
+    partial = setting_metrics({"tran": [tran[0], {"test": 70.0}]})  # a run without it: no entry at all
+    assert "transductive_selected_on_test" not in partial and "validation" not in partial
+    assert setting_metrics({"tran": [], "ind": []}) == {}  # no runs: no entries, not NaN ones

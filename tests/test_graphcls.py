@@ -10,7 +10,7 @@ from g2m.condense import condense, mirage_distill
 from g2m.datasets.graph_arrays import from_dataset
 from g2m.condense.baselines import herding_rank, random_subset, herding_subset, size_only_scores, stratified_order
 from g2m.condense.mining import drop_shared_sets, set_class_support, TreeSet
-from g2m.datasets import cv_folds, graph_labels, load_dataset
+from g2m.datasets import graph_labels, load_dataset
 from g2m.errors import ConfigError
 from g2m.graphcls import (GraphContext, GraphStore, GraphTrainConfig, TrainingSet, full_training_set, fit,
                           protocol_folds, run_protocol, score)
@@ -42,29 +42,6 @@ def test_store_batch_equals_pyg_collation(mutag_ctx):
 
 
 # --- protocol ------------------------------------------------------------------------------------------
-def test_cv_folds_are_stratified_disjoint_and_cover_everything(mutag):
-    y = graph_labels(mutag)
-    folds = cv_folds(y, 10, seed=0)
-    tests = torch.cat([f["test"] for f in folds])
-    assert len(folds) == 10 and sorted(tests.tolist()) == list(range(len(y)))  # each graph tested once
-    share = y.mean()
-    for f in folds:
-        parts = [set(f[k].tolist()) for k in ("train", "val", "test")]
-        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
-        assert len(parts[0] | parts[1] | parts[2]) == len(y)
-        assert abs(y[f["test"].numpy()].mean() - share) < 0.06  # stratified: each fold keeps the class share
-        assert abs(y[f["val"].numpy()].mean() - share) < 0.08
-        assert abs(len(f["val"]) - 0.1 * (len(y) - len(f["test"]))) <= 1  # a 10% holdout of the training fold
-    again = cv_folds(y, 10, seed=0)
-    assert all(torch.equal(a["test"], b["test"]) for a, b in zip(folds, again))
-    assert not torch.equal(cv_folds(y, 10, seed=1)[0]["test"], folds[0]["test"])
-
-
-def test_cv_needs_enough_graphs_per_class():
-    with pytest.raises(Exception, match="fewer folds"):
-        cv_folds(np.array([0] * 20 + [1] * 3), 10)
-
-
 def test_protocol_defaults_and_fold_choice(mutag):
     protocol, folds = protocol_folds(mutag, folds=[2, 7])
     assert protocol == "cv10" and [f.index for f in folds] == [2, 7] and folds[0].seed == 2

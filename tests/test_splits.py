@@ -74,3 +74,155 @@ def test_random_split_is_stratified():
     for part, share in ((train, 0.6), (val, 0.2), (test, 0.2)):
         counts = torch.bincount(y[part], minlength=3)
         assert (counts - torch.tensor([500, 300, 200]) * share).abs().max() <= 1
+
+
+# --- boundaries, seeds and options, each by hand (issue 17: mutation survivors) ----------------------------
+def test_observed_graph_of_each_setting(cora):
+    tran = node_split(cora, 0, "tran")
+    graph, local = tran.observed_graph(cora.data)
+    assert graph is cora.data and local.dtype == torch.long and torch.equal(local, torch.arange(cora.num_nodes))
+    assert (tran.setting, tran.seed) == ("tran", 0) and torch.equal(tran.observed, torch.arange(cora.num_nodes))
+    ind = node_split(cora, 3, "ind")
+    graph, local = ind.observed_graph(cora.data)
+    assert (ind.setting, ind.seed) == ("ind", 3) and graph.num_nodes == ind.observed.numel()
+    assert (local[ind.test_ind] == -1).all() and local.dtype == torch.long
+
+
+def test_cpf_split_needs_more_nodes_than_train_plus_val():
+    from g2m.datasets.splits import cpf_split
+    from g2m.errors import DatasetError
+
+    ok = torch.tensor([0] * 51 + [1] * 60)  # 51 > 20 + 30: one test node is enough
+    train, val, test = cpf_split(ok, 0)
+    assert (train.numel(), val.numel(), test.numel()) == (40, 60, 11)
+    for short in (50, 40):  # exactly train + val, and fewer (10 more than train - val would allow)
+        with pytest.raises(DatasetError, match=rf"class 1 has {short} nodes .* more than 50 \(20 train \+ 30 val"):
+            cpf_split(torch.tensor([0] * 60 + [1] * short), 0)
+
+
+def test_random_split_class_size_check_and_seed():
+    from g2m.datasets.splits import random_split
+    from g2m.errors import DatasetError
+
+    y = torch.tensor([0] * 5 + [2] * 20)  # class 1 absent (0 nodes) is fine; 5 is the minimum
+    assert sum(p.numel() for p in random_split(y, 0)) == 25
+    with pytest.raises(DatasetError, match=r"1 classes have fewer \(class 1: 4\)\. Merge or drop those classes, "
+                                           r"or label more nodes\."):
+        random_split(torch.tensor([0] * 20 + [1] * 4), 0)
+    many = torch.tensor(sum(([c] * 2 for c in range(12)), []) + [12] * 30)  # 12 small classes: 10 shown
+    with pytest.raises(DatasetError) as err:
+        random_split(many, 0)
+    import re
+
+    assert len(re.findall(r"class \d+: \d+", str(err.value))) == 10 and "12 classes have fewer" in str(err.value)
+    assert "(class 0: 2, class 1: 2, class 2: 2," in str(err.value)
+    with pytest.raises(DatasetError, match=r"\(class 0: 1\)"):  # a single node is too few as well
+        random_split(torch.tensor([0] + [1] * 20), 0)
+    y = torch.tensor([0] * 50 + [1] * 50)
+    torch.manual_seed(1)
+    a = random_split(y, 4)
+    torch.manual_seed(2)
+    b = random_split(y, 4)
+    assert all(torch.equal(p, q) for p, q in zip(a, b))  # the seed alone decides
+    assert not all(torch.equal(p, q) for p, q in zip(a, random_split(y, 5)))
+
+
+def test_inductive_split_fraction_bounds_and_seed():
+    from g2m.datasets.splits import inductive_split
+    from g2m.errors import ConfigError
+
+    test = torch.arange(10, 60)
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ConfigError, match=rf"inductive fraction must be in \(0, 1\), got {bad}"):
+            inductive_split(test, 60, 0, bad)
+    torch.manual_seed(1)
+    a = inductive_split(test, 60, 3, 0.2)
+    torch.manual_seed(2)
+    b = inductive_split(test, 60, 3, 0.2)
+    assert all(torch.equal(p, q) for p, q in zip(a, b))  # its own generator, seeded with the seed
+    obs, ind, observed = a
+    assert inductive_split(test, 60, 3)[1].numel() == 10  # default fraction 0.2
+    assert ind.numel() == 10 and obs.numel() == 40 and observed.numel() == 50 and observed.dtype == torch.long
+
+
+def test_node_split_protocols_and_options(cora):
+    from g2m.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown setting 'prod'; use 'tran' or 'ind'"):
+        node_split(cora, 0, "prod")
+    with pytest.raises(ConfigError, match="unknown split protocol 'geom'; use cpf, random, public or official"):
+        node_split(cora, 0, protocol="geom")
+    with pytest.raises(ConfigError, match="has no fixed split; use protocol 'cpf' or 'random'"):
+        node_split(cora, 0, protocol="official")
+    rnd = node_split(cora, 0, protocol="random")
+    n = cora.num_nodes
+    assert abs(rnd.train.numel() - 0.6 * n) <= 7 and abs(rnd.val.numel() - 0.2 * n) <= 7
+    assert not torch.equal(rnd.train, node_split(cora, 1, protocol="random").train)
+    assert torch.equal(rnd.train, node_split(cora, 0, protocol="random").train)  # seeded, not random
+    assert node_split(cora, 5, protocol="random").seed == 5 and node_split(cora, 5).seed == 5
+    planetoid = load_dataset("cora-planetoid")
+    assert torch.equal(node_split(planetoid, 0, protocol="official").test, node_split(planetoid, 0).test)
+    assert torch.equal(node_split(cora).train, node_split(cora, 0).train)  # default seed 0, transductive
+    assert node_split(cora).setting == "tran"
+    half = node_split(cora, 0, "ind", ind_fraction=0.5)
+    assert abs(half.test_ind.numel() - half.test.numel()) <= 1
+
+
+def test_graph_split_seed_fractions_and_keys():
+    ds = load_dataset("mutag")
+    sp = graph_split(ds, 0, fractions=(0.5, 0.25))
+    assert set(sp) == {"train", "val", "test"}
+    assert abs(sp["train"].numel() - 94) <= 2 and abs(sp["val"].numel() - 47) <= 2
+    assert not torch.equal(sp["train"], graph_split(ds, 1, fractions=(0.5, 0.25))["train"])
+    assert torch.equal(sp["train"], graph_split(ds, 0, fractions=(0.5, 0.25))["train"])
+    assert torch.equal(graph_split(ds)["train"], graph_split(ds, 0)["train"])  # default seed 0
+
+
+def test_cv_folds_are_stratified_disjoint_and_cover_everything():
+    from g2m.datasets import cv_folds, graph_labels
+
+    y = graph_labels(load_dataset("mutag"))
+    folds = cv_folds(y, 10, seed=0)
+    tests = torch.cat([f["test"] for f in folds])
+    assert len(folds) == 10 and sorted(tests.tolist()) == list(range(len(y)))  # each graph tested once
+    share = y.mean()
+    for f in folds:
+        parts = [set(f[k].tolist()) for k in ("train", "val", "test")]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+        assert len(parts[0] | parts[1] | parts[2]) == len(y)
+        assert abs(y[f["test"].numpy()].mean() - share) < 0.06  # stratified: each fold keeps the class share
+        assert abs(y[f["val"].numpy()].mean() - share) < 0.08
+        assert abs(len(f["val"]) - 0.1 * (len(y) - len(f["test"]))) <= 1  # a 10% holdout of the training fold
+    again = cv_folds(y, 10, seed=0)
+    assert all(torch.equal(a["test"], b["test"]) for a, b in zip(folds, again))
+    assert not torch.equal(cv_folds(y, 10, seed=1)[0]["test"], folds[0]["test"])
+
+
+def test_cv_needs_enough_graphs_per_class():
+    import numpy as np
+
+    from g2m.datasets import cv_folds
+
+    with pytest.raises(Exception, match=r"10-fold stratified CV needs at least 10 graphs of every class; the smallest class has 3\. Use fewer folds"):
+        cv_folds(np.array([0] * 20 + [1] * 3), 10)
+    with pytest.raises(Exception, match="needs at least 1 graphs"):
+        cv_folds(np.array([0] * 20 + [1] * 3), 1)
+
+
+def test_fingerprints_and_to_dict(cora):
+    import hashlib
+
+    from g2m.datasets import split_fingerprints
+    from g2m.datasets.splits import ids_sha256
+
+    assert ids_sha256(torch.tensor([3, 1, 2])) == hashlib.sha256(b"1,2,3").hexdigest()  # ascending, commas
+    ind = node_split(cora, 2, "ind")
+    fp = split_fingerprints(cora, 2)
+    assert fp["ind_test_sha256"] == ids_sha256(ind.test_ind) and fp["train_sha256"] == ids_sha256(ind.train)
+    assert fp["val_sha256"] == ids_sha256(ind.val)
+    assert fp["test_sha256"] == ids_sha256(node_split(cora, 2, "tran").test)  # all test nodes, held-out included
+    assert split_fingerprints(cora, 2, ind_fraction=0.5)["ind_test_sha256"] != fp["ind_test_sha256"]
+    d = ind.to_dict()
+    assert set(d) == {"train", "val", "test", "test_ind"} and d["test_ind"] == ind.test_ind.tolist()
+    assert d["train"] == ind.train.tolist() and d["val"] == ind.val.tolist() and d["test"] == ind.test.tolist()
+    assert "test_ind" not in node_split(cora, 2).to_dict()

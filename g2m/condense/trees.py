@@ -103,7 +103,6 @@ class TreeIndex:
         """
         L = self.depth
         level = np.array([self.reps[L][label]], dtype=np.int64)  # a graph node standing for each tree node
-        level_lab = np.array([label], dtype=np.int64)
         first = 0
         node_label = [self.labels[0][level]]
         rows, cols, elabs = [], [], []
@@ -124,7 +123,7 @@ class TreeIndex:
             if self.in_elab is not None:
                 elabs.append(self.in_elab[e])
             first, count = count, count + len(next_level)
-            level, level_lab = self.reps[r - 1][next_lab], next_lab
+            level = self.reps[r - 1][next_lab]
             node_label.append(self.labels[0][level])
         ei = np.stack([np.concatenate(rows), np.concatenate(cols)]) if rows else np.zeros((2, 0), dtype=np.int64)
         el = np.concatenate(elabs) if elabs else (None if self.in_elab is None else np.zeros(0, dtype=np.int64))

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Mutation testing (mutmut 3) of the modules that hold g2m's mathematics. Not part of CI's default run.
+#
+#   benchmarks/mutation.sh                      # every module listed in TESTS_FOR below (long: hours on 2 cores)
+#   benchmarks/mutation.sh g2m/utils/io.py ...  # only these modules
+#
+# Each module is mutated in a throw-away copy of the tracked files and tested with the test files that
+# exercise it (TESTS_FOR), in mutmut's own test selection (only the tests that reach the mutated function).
+# Per-module results go to docs/results/mutation/<module>.json; benchmarks/mutation_report.py renders
+# docs/results/mutation.md (score per module, every surviving mutant with its diff and a reviewed reason).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python -c "import mutmut" 2>/dev/null || { echo "mutmut is not installed: pip install mutmut" >&2; exit 2; }
+
+declare -A TESTS_FOR=(
+  [g2m/distill/losses.py]="tests/test_composition.py tests/test_properties.py"
+  [g2m/distill/ffg2m.py]="tests/test_ffg2m.py tests/test_composition.py"
+  [g2m/distill/vqgraph.py]="tests/test_vqgraph.py"
+  [g2m/models/vq.py]="tests/test_vqgraph.py"
+  [g2m/evaluate.py]="tests/test_evaluate.py"
+  [g2m/datasets/splits.py]="tests/test_splits.py tests/test_reference_splits.py"
+  [g2m/condense/trees.py]="tests/test_condense_trees.py"
+  [g2m/condense/mining.py]="tests/test_condense_mirage.py"
+  [g2m/training.py]="tests/test_training.py tests/test_minibatch.py"
+  [g2m/utils/io.py]="tests/test_atomic_io.py"
+)
+modules=("$@")
+[ ${#modules[@]} -gt 0 ] || modules=("${!TESTS_FOR[@]}")
+# One torch thread: mutmut forks a worker per mutant, and a forked child of a process whose OpenMP pool is
+# running can deadlock (every mutant would time out).
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+out="$repo/docs/results/mutation"
+mkdir -p "$out"
+
+for module in "${modules[@]}"; do
+  tests="${TESTS_FOR[$module]:-}"
+  [ -n "$tests" ] || { echo "no test files listed for $module in TESTS_FOR" >&2; exit 2; }
+  work="$(mktemp -d)"
+  (cd "$repo" && git ls-files g2m tests pyproject.toml | tar cf - -T -) | tar xf - -C "$work"
+  python - "$work/pyproject.toml" "$module" $tests <<'PY'
+import json, sys
+path, module, *tests = sys.argv[1:]
+with open(path, "a") as fh:
+    fh.write("\n[tool.mutmut]\nsource_paths = [\"g2m\"]\n"
+             f"only_mutate = {json.dumps([module])}\n"
+             f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+             "pytest_add_cli_args = [\"-p\", \"no:cacheprovider\"]\n")
+PY
+  echo "== $module ($tests)"
+  start=$(date +%s)
+  (cd "$work" && mutmut run --max-children "${MUTMUT_CHILDREN:-2}" > mutmut.log 2>&1 || true)
+  seconds=$(( $(date +%s) - start ))
+  python "$repo/benchmarks/mutation_report.py" collect "$work" "$module" "$seconds" $tests > "$out/$(echo "$module" | tr / _).json"
+  rm -rf "$work"
+done
+python "$repo/benchmarks/mutation_report.py" render

@@ -1,0 +1,77 @@
+"""Collect one module's mutmut results (``collect WORKDIR MODULE SECONDS TESTS...``) or render
+docs/results/mutation.md from every collected module (``render``). Used by benchmarks/mutation.sh.
+
+Reasons for surviving mutants (equivalent or harmless, reviewed by hand) live in
+``benchmarks/mutation_notes.json``: mutant name → one line. A survivor without a reason is listed as
+"not reviewed": a test is missing or the reason is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "results" / "mutation"
+NOTES = Path(__file__).with_name("mutation_notes.json")
+
+
+def collect(work: str, module: str, seconds: str, tests: list[str]) -> None:
+    listing = subprocess.run(["mutmut", "results", "--all", "true"], cwd=work, capture_output=True, text=True).stdout
+    status = dict(re.findall(r"^\s*(\S+): (.+)$", listing, flags=re.M))
+    survivors = {}
+    for name, state in status.items():
+        if state == "survived":
+            diff = subprocess.run(["mutmut", "show", name], cwd=work, capture_output=True, text=True).stdout
+            survivors[name] = "\n".join(l for l in diff.splitlines()
+                                         if l[:1] in ("-", "+") and not l.startswith(("---", "+++")))
+    counts = {s: sum(v == s for v in status.values()) for s in sorted(set(status.values()))}
+    print(json.dumps({"module": module, "tests": tests, "seconds": int(seconds), "counts": counts,
+                      "survivors": survivors}, indent=1))
+
+
+def render() -> None:
+    notes = json.loads(NOTES.read_text()) if NOTES.exists() else {}
+    rows, details = [], []
+    total_killed = total_tested = total_equivalent = 0
+    for path in sorted(OUT.glob("*.json")):
+        r = json.loads(path.read_text())
+        c = r["counts"]
+        killed = c.get("killed", 0) + c.get("timeout", 0)
+        tested = killed + c.get("survived", 0)
+        equivalent = sum(1 for name in r["survivors"] if name in notes)
+        total_killed, total_tested = total_killed + killed, total_tested + tested
+        score = 100.0 * killed / tested if tested else float("nan")
+        adjusted = 100.0 * killed / (tested - equivalent) if tested > equivalent else float("nan")
+        total_equivalent += equivalent
+        rows.append(f"| `{r['module']}` | {tested} | {killed} | {c.get('survived', 0)} ({equivalent} reviewed as "
+                    f"equivalent/harmless) | {c.get('no tests', 0)} | {score:.1f}% | **{adjusted:.1f}%** | "
+                    f"{r['seconds']} |")
+        for name, diff in r["survivors"].items():
+            details.append(f"- `{name}`: {notes.get(name, '**not reviewed**')}\n\n  ```diff\n"
+                           + "\n".join("  " + l for l in diff.splitlines()) + "\n  ```")
+    lines = ["# Mutation testing", "",
+             "mutmut 3 plants one small change (a mutant) at a time in a module and runs the tests that reach it; "
+             "a mutant is *killed* when a test fails. Score = killed / (killed + survived); the score without equivalents "
+             "leaves out survivors reviewed as equivalent (no test can tell them apart) or harmless, each listed "
+             "below with its reason. `no tests`: mutants in "
+             "functions that the listed test files never call (not counted). Made by `benchmarks/mutation.sh` "
+             "(which test files serve which module: `TESTS_FOR` there); not part of CI's default run.", "",
+             "| module | mutants tested | killed | survived | no tests | score | score without equivalents | seconds |",
+             "|---|---|---|---|---|---|---|---|",
+             *rows, "",
+             f"All modules run so far: {total_killed} of {total_tested} killed "
+             f"({100.0 * total_killed / max(total_tested, 1):.1f}%; "
+             f"{100.0 * total_killed / max(total_tested - total_equivalent, 1):.1f}% without the "
+             f"{total_equivalent} mutants reviewed as equivalent or harmless).", "", "## Surviving mutants", "", *details, ""]
+    (ROOT / "docs" / "results" / "mutation.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "collect":
+        collect(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
+    else:
+        render()
