@@ -6,6 +6,7 @@
 #
 # Each module is mutated in a throw-away copy of the tracked files and tested with the test files that
 # exercise it (TESTS_FOR), in mutmut's own test selection (only the tests that reach the mutated function).
+# Tests marked `slow` (whole training runs) are left out: mutants that only they reach count as "no tests".
 # Per-module results go to docs/results/mutation/<module>.json; benchmarks/mutation_report.py renders
 # docs/results/mutation.md (score per module, every surviving mutant with its diff and a reviewed reason).
 set -euo pipefail
@@ -44,7 +45,7 @@ with open(path, "a") as fh:
     fh.write("\n[tool.mutmut]\nsource_paths = [\"g2m\"]\n"
              f"only_mutate = {json.dumps([module])}\n"
              f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
-             "pytest_add_cli_args = [\"-p\", \"no:cacheprovider\"]\n")
+             "pytest_add_cli_args = [\"-p\", \"no:cacheprovider\", \"-m\", \"not slow\"]\n")
 PY
   echo "== $module ($tests)"
   start=$(date +%s)

@@ -35,7 +35,7 @@ def collect(work: str, module: str, seconds: str, tests: list[str]) -> None:
 
 def render() -> None:
     notes = json.loads(NOTES.read_text()) if NOTES.exists() else {}
-    rows, details = [], []
+    rows, details, scores = [], [], []
     total_killed = total_tested = total_equivalent = 0
     for path in sorted(OUT.glob("*.json")):
         r = json.loads(path.read_text())
@@ -47,27 +47,55 @@ def render() -> None:
         score = 100.0 * killed / tested if tested else float("nan")
         adjusted = 100.0 * killed / (tested - equivalent) if tested > equivalent else float("nan")
         total_equivalent += equivalent
+        scores.append((r["module"], score, adjusted))
         rows.append(f"| `{r['module']}` | {tested} | {killed} | {c.get('survived', 0)} ({equivalent} reviewed as "
                     f"equivalent/harmless) | {c.get('no tests', 0)} | {score:.1f}% | **{adjusted:.1f}%** | "
                     f"{r['seconds']} |")
         for name, diff in r["survivors"].items():
             details.append(f"- `{name}`: {notes.get(name, '**not reviewed**')}\n\n  ```diff\n"
                            + "\n".join("  " + l for l in diff.splitlines()) + "\n  ```")
+    figure = plot(scores)
     lines = ["# Mutation testing", "",
              "mutmut 3 plants one small change (a mutant) at a time in a module and runs the tests that reach it; "
              "a mutant is *killed* when a test fails. Score = killed / (killed + survived); the score without equivalents "
              "leaves out survivors reviewed as equivalent (no test can tell them apart) or harmless, each listed "
              "below with its reason. `no tests`: mutants in "
-             "functions that the listed test files never call (not counted). Made by `benchmarks/mutation.sh` "
+             "functions that the listed test files never call, or that only tests marked `slow` (whole training "
+             "runs, left out of mutation runs) reach; not counted. Made by `benchmarks/mutation.sh` "
              "(which test files serve which module: `TESTS_FOR` there); not part of CI's default run.", "",
              "| module | mutants tested | killed | survived | no tests | score | score without equivalents | seconds |",
              "|---|---|---|---|---|---|---|---|",
-             *rows, "",
+             *rows, "", f"![Mutation score per module, with and without reviewed equivalent mutants]({figure})", "",
              f"All modules run so far: {total_killed} of {total_tested} killed "
              f"({100.0 * total_killed / max(total_tested, 1):.1f}%; "
              f"{100.0 * total_killed / max(total_tested - total_equivalent, 1):.1f}% without the "
              f"{total_equivalent} mutants reviewed as equivalent or harmless).", "", "## Surviving mutants", "", *details, ""]
     (ROOT / "docs" / "results" / "mutation.md").write_text("\n".join(lines))
+
+
+def plot(scores: list[tuple[str, float, float]]) -> str:
+    """Bar chart of the score per module (raw and without reviewed equivalents); returns the file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sys.path.insert(0, str(ROOT))
+    from g2m.utils import save_figure_atomic
+
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(scores) + 1.2))
+    y = range(len(scores))
+    ax.barh([i + 0.2 for i in y], [s[2] for s in scores], height=0.4, label="without reviewed equivalents")
+    ax.barh([i - 0.2 for i in y], [s[1] for s in scores], height=0.4, label="raw")
+    ax.axvline(85, color="tab:red", ls="--", label="85% target")
+    ax.set_yticks(list(y), [s[0] for s in scores], fontsize=8)
+    ax.set_xlim(50, 100)
+    ax.set_xlabel("mutation score (%)")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    save_figure_atomic(ROOT / "docs" / "results" / "mutation.png", fig, dpi=100)
+    plt.close(fig)
+    return "mutation.png"
 
 
 if __name__ == "__main__":

@@ -77,13 +77,42 @@ def sweep(name: str, seeds: list[int], tokenizers: list[dict], students: list[di
             "command": "python " + shlex.join(sys.argv), "torch_threads": torch.get_num_threads()}
 
 
-def render(result: dict) -> str:
+def plot(result: dict, path: Path) -> Path:
+    """Bar chart: student validation accuracy per setting, GLNN's as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from g2m.utils import save_figure_atomic
+
+    rows = sorted(result["rows"], key=lambda r: r["student_val"])
+    short = {"codebook_size": "K", "code_temperature": "τ", "w_soft_code_kl": "w_code", "warm_start": "warm"}
+    labels = [", ".join(f"{short.get(k, k)}={v}" for k, v in {**r["tokenizer"], **r["student"]}.items())
+              for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.4))
+    ax.barh(range(len(rows)), [r["student_val"] for r in rows], color="tab:blue")
+    ax.axvline(result["glnn_val"], color="tab:red", ls="--", label=f"GLNN {result['glnn_val']:.2f}")
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    low = min([r["student_val"] for r in rows] + [result["glnn_val"]])
+    ax.set_xlim(low - 2, max(r["student_val"] for r in rows) + 1)
+    ax.set_xlabel("VQGraph student validation accuracy (%)")
+    ax.set_title(f"{result['dataset']}: seeds {result['seeds']}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    save_figure_atomic(path, fig, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def render(result: dict, figure: str | None = None) -> str:
     best = max(result["rows"], key=lambda r: r["student_val"])
     lines = [f"# VQGraph validation sweep: {result['dataset']}", "",
              f"Transductive, exact CPF splits, seeds {result['seeds']}; validation accuracy (%) only. "
              f"GLNN (same seeds, plain SAGE teacher): **{result['glnn_val']:.2f}**. `plain labels` = share of "
              "seeds whose student learned the plain teacher's labels (the quantized one was > 1 point below).", "",
              f"`{result['command']}`", "",
+             *([f"![Student validation accuracy per setting; GLNN as a dashed line]({figure})", ""] if figure else []),
              "| tokenizer | student | student val | VQ teacher val | plain teacher val | plain labels | perplexity | tokenizer s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in sorted(result["rows"], key=lambda r: -r["student_val"]):
@@ -105,12 +134,13 @@ def main() -> None:
     args = parser.parse_args()
     stem = args.dataset + (f"-{args.tag}" if args.tag else "")
     if args.render_only:
-        (OUT / f"{stem}.md").write_text(render(json.loads((OUT / f"{stem}.json").read_text())))
+        result = json.loads((OUT / f"{stem}.json").read_text())
+        (OUT / f"{stem}.md").write_text(render(result, plot(result, OUT / f"{stem}.png").name))
         return
     result = sweep(args.dataset, [int(s) for s in args.seeds.split(",")], grid(json.loads(args.tokenizer)),
                    grid(json.loads(args.student)))
     write_json_atomic(OUT / f"{stem}.json", result)
-    (OUT / f"{stem}.md").write_text(render(result))
+    (OUT / f"{stem}.md").write_text(render(result, plot(result, OUT / f"{stem}.png").name))
     print(render(result))
 
 

@@ -59,6 +59,8 @@ def test_distill_learns_and_writes_schema(glnn_run):
 
 
 def test_evaluate_reproduces_metrics(glnn_run):
+    """The checkpoint round trip: models rebuilt from disk score what training reported. (Both sides use
+    `evaluate_student`; that function itself is checked by hand in tests/test_evaluate.py.)"""
     out, _ = glnn_run
     result = runner.invoke(app, ["evaluate", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output

@@ -114,6 +114,7 @@ def test_soft_code_targets_follow_node_ids_under_shuffling():
     assert torch.allclose(targets.sum(-1), torch.ones(20))
 
 
+@pytest.mark.slow
 def test_vqgraph_minibatch_student_and_errors(cora):
     split = node_split(cora, 0, "tran")
     seed_everything(0)
@@ -135,6 +136,7 @@ def test_vqgraph_minibatch_student_and_errors(cora):
         train_student(cora, split, "vqgraph", std, max_epochs=2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("teacher", ["gcn", "gat", "appnp"])
 def test_every_teacher_can_be_tokenized(cora, teacher):
     split = node_split(cora, 0, "ind")
@@ -147,6 +149,7 @@ def test_every_teacher_can_be_tokenized(cora, teacher):
     rebuilt.load_state_dict(t.model.state_dict())  # `g2m evaluate` can rebuild it
 
 
+@pytest.mark.slow
 def test_short_cora_run_vqgraph_beats_plain_mlp(cora):
     split = node_split(cora, 0, "tran")
     seed_everything(0)
@@ -223,6 +226,7 @@ def test_cosine_codebook_keeps_unit_codes_and_picks_the_most_similar():
         VectorQuantizer(4, 4, metric="manhattan")
 
 
+@pytest.mark.slow
 def test_cosine_vqgraph_teacher_and_student_use_unit_vectors(cora):
     split = node_split(cora, 0, "tran")
     seed_everything(0)
@@ -271,6 +275,7 @@ def test_label_source_rule(mode, q_val, p_val, expected):
     assert choose_label_source(mode, q_val, p_val, 1.0) == expected
 
 
+@pytest.mark.slow
 def test_plain_labels_warm_start_and_the_same_plain_teacher(cora):
     split = node_split(cora, 0, "tran")
     seed_everything(0)
@@ -349,6 +354,7 @@ def test_tokenizer_minibatches_cover_every_node_and_label_only_training_nodes(co
     assert torch.bincount(full[2][1], minlength=obs.num_nodes).max() <= 3 and torch.equal(full[3], train_idx)
 
 
+@pytest.mark.slow
 def test_minibatch_tokenizer_trains_and_reports_both_teachers(cora):
     split = node_split(cora, 0, "tran")
     seed_everything(0)
@@ -362,6 +368,7 @@ def test_minibatch_tokenizer_trains_and_reports_both_teachers(cora):
         train_vq_teacher(cora, split, "sage", label_source="teacher")
 
 
+@pytest.mark.slow
 def test_codebook_usage_stays_above_a_floor(cora):
     """Collapse guard: a short tokenizer run on cora keeps many of its 64 codes in use."""
     split = node_split(cora, 0, "tran")
