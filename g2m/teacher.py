@@ -16,8 +16,8 @@ from g2m.datasets.splits import NodeSplit
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
-from g2m.training import (FitResult, accuracy, as_model_input, computation_subgraph, fit, graph_input, neighbor_loader,
-                          sample_around, sample_fan_out, select_rows)
+from g2m.training import (FitResult, accuracy, as_model_input, fit, graph_input, neighbor_loader,
+                          subgraph_inputs)
 
 MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha",
               "aggr", "codebook_size", "code_dim", "code_metric")
@@ -84,26 +84,13 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     num_obs = x.size(0)
     graph = graph_input(net, edge_index, num_obs)
     batch_size = cfg.get("batch_size")
-    hops = getattr(net, "receptive_field", None)  # None (APPNP: K hops): always the whole graph
-
-    def on_subgraph(ei: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Inputs for ``nodes``' outputs: the computation subgraph (exact, cheaper), or the whole graph."""
-        if hops is None:
-            return x, graph_input(net, ei, num_obs), nodes
-        subset, sub_ei, position = computation_subgraph(ei, nodes, hops, num_obs)
-        return select_rows(x, subset), graph_input(net, sub_ei, subset.numel()), position
-
-    fixed_train = None if fan_out else on_subgraph(edge_index, train_idx)
-    val_inputs = on_subgraph(edge_index, val_idx)
+    # Only the training nodes' outputs enter the loss: each step computes them on their computation subgraph
+    # (the whole graph for APPNP), with freshly sampled edges when fan_out > 0.
+    fixed_train = None if fan_out else subgraph_inputs(net, x, edge_index, train_idx)
+    val_inputs = subgraph_inputs(net, x, edge_index, val_idx)
 
     def full_batch_step(opt: torch.optim.Optimizer) -> float:
-        # Only the training nodes' outputs enter the loss: compute them on their (sampled) subgraph.
-        if fan_out:
-            sampled = (sample_around(edge_index, train_idx, hops, num_obs, fan_out) if hops is not None
-                       else sample_fan_out(edge_index, num_obs, fan_out))
-            xb, gb, pos = on_subgraph(sampled, train_idx)
-        else:
-            xb, gb, pos = fixed_train
+        xb, gb, _, pos = subgraph_inputs(net, x, edge_index, train_idx, fan_out) if fan_out else fixed_train
         opt.zero_grad()
         loss = F.cross_entropy(net(xb, gb)[pos], y[train_idx])
         loss.backward()
@@ -114,7 +101,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
             else full_batch_step)
 
     def validate() -> float:
-        xv, gv, pos = val_inputs
+        xv, gv, _, pos = val_inputs
         return accuracy(net(xv, gv)[pos], y[val_idx])
 
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],

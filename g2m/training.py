@@ -156,6 +156,21 @@ def computation_subgraph(edge_index: Tensor, nodes: Tensor, num_hops: int, num_n
     return subset, sub_edge_index, position
 
 
+def subgraph_inputs(model: nn.Module, x: Tensor, edge_index: Tensor, nodes: Tensor, fan_out: int = 0):
+    """What ``model`` needs for its outputs at ``nodes``: ``(x, graph, edge_index, position)`` of their
+    computation subgraph (``position``: where ``nodes`` sit in it), its edges first re-sampled to at most
+    ``fan_out`` per node and hop when ``fan_out > 0``. Models without a finite receptive field (APPNP) get
+    the whole graph (sampled the same way) and ``position = nodes``."""
+    n = x.size(0)
+    hops = getattr(model, "receptive_field", None)
+    if hops is None:
+        ei = sample_fan_out(edge_index, n, fan_out) if fan_out else edge_index
+        return x, graph_input(model, ei, n), ei, nodes
+    ei = sample_around(edge_index, nodes, hops, n, fan_out) if fan_out else edge_index
+    subset, sub_ei, position = computation_subgraph(ei, nodes, hops, n)
+    return select_rows(x, subset), graph_input(model, sub_ei, subset.numel()), sub_ei, position
+
+
 def graph_input(model: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor:
     """What ``model`` should receive as its graph: a sparse CSR adjacency (row = target) when it supports one.
 

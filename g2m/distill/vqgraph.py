@@ -31,8 +31,8 @@ from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.models.vq import VectorQuantizer, code_logits
 from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local, train_teacher
-from g2m.training import (accuracy, as_model_input, computation_subgraph, fit, graph_input, sample_around,
-                          sample_fan_out, select_rows)
+from g2m.training import (accuracy, as_model_input, fit, graph_input, sample_fan_out, select_rows,
+                          subgraph_inputs)
 
 VQ_MODEL_KEYS = ("codebook_size", "code_dim", "code_metric", "code_layer")
 CODE_LAYERS = ("embedding", "first")
@@ -280,7 +280,6 @@ def _tokenizer_batches(gnn: nn.Module, x: Tensor, edge_index: Tensor, train_idx:
     per node when ``fan_out > 0``. Minibatches: random seed nodes, each batch on its (sampled) computation
     subgraph; the label loss covers the training nodes among the seeds."""
     n = x.size(0)
-    hops = getattr(gnn, "receptive_field", None)
     is_train = torch.zeros(n, dtype=torch.bool, device=x.device)
     is_train[train_idx] = True
 
@@ -293,11 +292,9 @@ def _tokenizer_batches(gnn: nn.Module, x: Tensor, edge_index: Tensor, train_idx:
                 yield x, graph, edge_index, train_idx, y[train_idx]
             return
         for seeds in torch.randperm(n, device=x.device).split(batch_size):
-            ei = sample_around(edge_index, seeds, hops, n, fan_out) if fan_out else edge_index
-            subset, sub_ei, position = computation_subgraph(ei, seeds, hops, n)
-            ce = position[is_train[seeds]]
-            yield (select_rows(x, subset), graph_input(gnn, sub_ei, subset.numel()), sub_ei, ce,
-                   y[subset[ce]])
+            xb, gb, eb, position = subgraph_inputs(gnn, x, edge_index, seeds, fan_out)
+            labelled = is_train[seeds]
+            yield xb, gb, eb, position[labelled], y[seeds[labelled]]
 
     return epoch
 
