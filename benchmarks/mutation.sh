@@ -4,7 +4,7 @@
 #   benchmarks/mutation.sh                      # every module listed in TESTS_FOR below (long: hours on 2 cores)
 #   benchmarks/mutation.sh g2m/utils/io.py ...  # only these modules
 #
-# Each module is mutated in a throw-away copy of the tracked files and tested with the test files that
+# Each module is mutated in a throw-away copy of the committed files (HEAD) and tested with the test files that
 # exercise it (TESTS_FOR), in mutmut's own test selection (only the tests that reach the mutated function).
 # Tests marked `slow` (whole training runs) are left out: mutants that only they reach count as "no tests".
 # Per-module results go to docs/results/mutation/<module>.json; benchmarks/mutation_report.py renders
@@ -37,7 +37,8 @@ for module in "${modules[@]}"; do
   tests="${TESTS_FOR[$module]:-}"
   [ -n "$tests" ] || { echo "no test files listed for $module in TESTS_FOR" >&2; exit 2; }
   work="$(mktemp -d)"
-  (cd "$repo" && git ls-files g2m tests pyproject.toml | tar cf - -T -) | tar xf - -C "$work"
+  # the committed code (HEAD), not the working tree: edits in progress must not break the run
+  git -C "$repo" archive HEAD g2m tests pyproject.toml | tar xf - -C "$work"
   python - "$work/pyproject.toml" "$module" $tests <<'PY'
 import json, sys
 path, module, *tests = sys.argv[1:]

@@ -61,6 +61,13 @@ METHOD_DISTILL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "*": dict(lam=0.0, temperature=1.0, w_lfd=1.0, w_hfd=1.0, batch_size=0),
         "citeseer": dict(lam=0.5, temperature=1.5),
     },
+    # NOSMOG's additions (g2m/distill/nosmog.py). pos: DeepWalk settings of NOSMOG's cora configuration
+    # (walk length 50, 5 walks per node, window 5, 64 dimensions, one pass); rsd and adv: NOSMOG's weight 0.1
+    # for its adversarial term and for cora's similarity term, an eps between its per-dataset values (0.04-0.1).
+    "pos": {"*": dict(position_dim=64, walk_length=50, walks_per_node=5, window=5, position_epochs=1,
+                      position_lr=0.01, position_batch_walks=512)},
+    "rsd": {"*": dict(w_rsd=0.1)},
+    "adv": {"*": dict(w_adversarial_kl=0.1, adv_eps=0.05, adv_steps=3)},
     # VQGraph: label CE (lam), soft-label KL and soft-code KL weights, code temperature; docs/vqgraph.md.
     "vqgraph": {
         # code temperature 3 > 1 on validation on all four CPF datasets (the sweeps in docs/results/vq_sweep/,

@@ -22,6 +22,8 @@ class Method:
     needs_teacher: bool = True
     description: str = ""
     teacher_trainer: str = "standard"
+    # extra student inputs beside the node features, e.g. ("position",): `g2m.distill.position`
+    inputs: tuple[str, ...] = ()
 
     def __add__(self, other: "Method") -> "Method":
         # A term both methods use (e.g. soft-label KL) counts once, at the larger weight.
@@ -31,8 +33,10 @@ class Method:
         trainers = {self.teacher_trainer, other.teacher_trainer} - {"standard"}
         if len(trainers) > 1:
             raise ConfigError(f"{self.name} and {other.name} need different teachers ({', '.join(sorted(trainers))}).")
+        inputs = tuple(dict.fromkeys(self.inputs + other.inputs))
         return Method(f"{self.name}+{other.name}", terms, self.needs_teacher or other.needs_teacher,
-                      f"{self.description} + {other.description}", trainers.pop() if trainers else "standard")
+                      f"{self.description} + {other.description}", trainers.pop() if trainers else "standard",
+                      inputs)
 
 
 METHODS: Registry[Method] = Registry("method")
@@ -57,8 +61,9 @@ def resolve_method(spec: str) -> Method:
     if len(parts) != len(set(parts)):
         raise ConfigError(f"method spec {spec!r} repeats a method.")
     methods = [METHODS.get(p) for p in parts]
-    if len(methods) > 1 and any(m.name == "mlp" for m in methods):
-        raise ConfigError("'mlp' (no teacher) cannot be composed with a distillation method.")
+    if len(methods) > 1 and any(m.name == "mlp" for m in methods) and any(m.terms for m in methods):
+        raise ConfigError("'mlp' (no teacher) cannot be composed with a distillation method "
+                          "(only with input additions such as 'pos': 'mlp+pos').")
     out = methods[0]
     for m in methods[1:]:
         out = out + m

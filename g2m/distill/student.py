@@ -15,6 +15,7 @@ from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LOSSES, LossInput
 from g2m.distill.methods import Method, resolve_method
+from g2m.distill.position import all_positions, deepwalk, position_config
 from g2m.errors import ConfigError, TrainingError
 from g2m.models import StudentMLP
 from g2m.teacher import TeacherRun
@@ -33,6 +34,10 @@ class StudentRun:
     metrics: dict[str, float] = field(default_factory=dict)
     fit: FitResult | None = None
     seconds: float = 0.0
+    # position-aware students (method input "position"): the observed nodes' positions, one row per
+    # ``observed`` global node id; the student reads ``[features, positions]``
+    positions: Tensor | None = None
+    observed: Tensor | None = None
 
 
 def teacher_knowledge(teacher: TeacherRun) -> dict[str, Tensor]:
@@ -82,6 +87,11 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     data = dataset.data
     obs_data, local = split.observed_graph(data)
     x_obs = as_model_input(obs_data.x).to(device)
+    positions = None
+    if "position" in method.inputs:  # DeepWalk on the observed graph, seeded by the run's seed
+        positions = deepwalk(obs_data.edge_index.to(device), obs_data.num_nodes, **position_config(dcfg),
+                             seed=torch.initial_seed())
+        x_obs = with_positions(x_obs, positions)
     y_obs = obs_data.y.to(device)
     n_obs = obs_data.num_nodes
     train_mask = torch.zeros(n_obs, dtype=torch.bool, device=device)
@@ -90,7 +100,7 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     # "cache": what a loss term may compute once per run (e.g. FF-G2M's teacher side in full batch)
     extras = {"edge_index": obs_data.edge_index.to(device), "cache": {}}
 
-    net = StudentMLP(dataset.num_features, out_channels=dataset.num_classes,
+    net = StudentMLP(x_obs.size(1), out_channels=dataset.num_classes,
                      **{k: cfg[k] for k in STUDENT_MODEL_KEYS if k in cfg}).to(device)
     terms = {name: LOSSES.get(name) for name in weights}
     # A term may bring trainable modules (e.g. a projection into a codebook space): trained with the
@@ -144,19 +154,34 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     result = fit(trainable, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                  max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"],
                  name=f"student ({method.name})", monitor=test_accuracy if cfg["report_test_selected"] else None)
-    metrics = evaluate_student(net, dataset, split, device)
+    metrics = evaluate_student(net, dataset, split, device, positions)
     if result.monitor_history:  # what selecting the epoch on test accuracy (VQGraph's released code) reports
         metrics["test_selected_on_test"] = max(result.monitor_history)
     config = {**cfg, **dcfg, "lam": lam, "terms": weights, "batch_size": batch_size}
     return StudentRun(model=net, method=method, config=config, metrics=metrics, fit=result,
-                      seconds=time.perf_counter() - start)
+                      seconds=time.perf_counter() - start, positions=positions,
+                      observed=split.observed if positions is not None else None)
+
+
+def with_positions(x: Tensor, positions: Tensor) -> Tensor:
+    """``[x, positions]`` (as `as_model_input` stores it: sparse CSR when mostly zeros)."""
+    dense = x.to_dense() if x.layout == torch.sparse_csr else x
+    return as_model_input(torch.cat([dense, positions.to(dense.dtype)], dim=1))
 
 
 @torch.no_grad()
-def evaluate_student(net: nn.Module, dataset: NodeDataset, split: NodeSplit, device: torch.device) -> dict[str, float]:
-    """Student accuracy from features alone: ``val``, ``test`` and (inductive) ``test_ind``."""
+def evaluate_student(net: nn.Module, dataset: NodeDataset, split: NodeSplit, device: torch.device,
+                     positions: Tensor | None = None) -> dict[str, float]:
+    """Student accuracy from features alone: ``val``, ``test`` and (inductive) ``test_ind``.
+
+    A position-aware student (``positions``: the observed nodes' rows, in ``split.observed`` order) also
+    reads positions; held-out nodes get theirs from their observed neighbours (`all_positions`)."""
     net.eval()
     x = as_model_input(dataset.data.x).to(device)
+    if positions is not None:
+        local = torch.full((dataset.data.num_nodes,), -1, dtype=torch.long, device=device)
+        local[split.observed.to(device)] = torch.arange(split.observed.numel(), device=device)
+        x = with_positions(x, all_positions(positions, local, dataset.data.edge_index.to(device)))
     logits = net(x)
     y = dataset.data.y.to(device)
     out = {"val": accuracy(logits[split.val], y[split.val]), "test": accuracy(logits[split.test], y[split.test])}

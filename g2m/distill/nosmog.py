@@ -1,0 +1,93 @@
+"""NOSMOG's three additions (Tian et al., ICLR 2023), each composable with ``glnn``, ``ffg2m`` and ``vqgraph``:
+
+* ``pos`` — position features: the student reads ``[features, DeepWalk positions]``
+  (`g2m.distill.position`); not a loss term but an extra student input.
+* ``rsd`` — representation-similarity distillation: within a batch, the student's pairwise similarities
+  of its (projected) hidden representations match the teacher's: ``mean((S_t − S_s)²)`` with
+  ``S = Ĥ Ĥᵀ`` over unit-normalised rows (cosine similarities, so the weight means the same whatever the
+  teacher's embedding scale; NOSMOG uses raw dot products). The teacher side never gets gradients.
+* ``adv`` — adversarial feature augmentation: the soft-label KL of the student on features perturbed
+  within an L∞ ball of radius ``adv_eps`` by ``adv_steps`` steps of projected gradient ascent
+  (random start; step ``adv_eps / 2``). The perturbation is found without touching the student's
+  gradients, then the student is trained to resist it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from g2m.distill.losses import LossInput, kl_with_temperature, register_loss
+from g2m.distill.methods import Method, register_method
+from g2m.errors import ConfigError
+from g2m.training import select_rows
+
+RSD_MAX_NODES = 2048  # rows of the similarity matrices per step (a random subset of a larger batch)
+
+
+def similarity_loss(student_h: Tensor, teacher_h: Tensor) -> Tensor:
+    """``mean((S_t − S_s)²)`` of the cosine-similarity matrices of the rows; ``teacher_h`` is a fixed target."""
+    s = F.normalize(student_h, dim=-1)
+    t = F.normalize(teacher_h.detach(), dim=-1)
+    return ((t @ t.T - s @ s.T) ** 2).mean()
+
+
+def _rsd_projection(student: nn.Module, knowledge: dict[str, Tensor]) -> nn.Module:
+    """The student's map from its hidden layer to the teacher's hidden width (NOSMOG's projection)."""
+    if "hidden" not in knowledge:
+        raise ConfigError("rsd needs the teacher's hidden representations (a teacher run's `hidden`).")
+    return nn.Linear(student.hidden_channels, knowledge["hidden"].size(1))
+
+
+@register_loss("rsd")
+def rsd(inp: LossInput) -> Tensor:
+    """Representation-similarity distillation on the batch (at most `RSD_MAX_NODES` random rows of it)."""
+    if inp.student_hidden is None:
+        raise ConfigError("rsd needs the student's hidden representation.")
+    rows = torch.arange(inp.nodes.numel(), device=inp.nodes.device)
+    if rows.numel() > RSD_MAX_NODES:
+        rows = rows[torch.randperm(rows.numel(), device=rows.device)[:RSD_MAX_NODES]]
+    modules = inp.extras.get("modules")
+    proj = modules["rsd"] if modules is not None and "rsd" in modules else nn.Identity()
+    return similarity_loss(proj(inp.student_hidden[rows]), inp.teacher["hidden"][inp.nodes[rows]])
+
+
+rsd.make_module = _rsd_projection  # type: ignore[attr-defined]
+
+
+def adversarial_delta(student: nn.Module, x: Tensor, target_logits: Tensor, eps: float, steps: int,
+                      tau: float = 1.0) -> Tensor:
+    """A perturbation ``δ`` with ``|δ|∞ ≤ eps`` that raises KL(teacher ‖ student(x + δ)): PGD from a random start.
+
+    Gradients are taken with respect to ``δ`` only (the student's own gradients are untouched)."""
+    if eps < 0 or steps < 0:
+        raise ConfigError(f"adv_eps and adv_steps must not be negative, got {eps} and {steps}.")
+    delta = (torch.rand_like(x) * 2 - 1) * eps
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = kl_with_temperature(student(x + delta), target_logits, tau)
+        (grad,) = torch.autograd.grad(loss, delta)
+        delta = (delta.detach() + eps / 2 * grad.sign()).clamp(-eps, eps)
+    return delta.detach()
+
+
+@register_loss("adversarial_kl")
+def adversarial_kl(inp: LossInput) -> Tensor:
+    """The soft-label KL of the student on the batch's features under an adversarial perturbation."""
+    student, x = inp.extras.get("student"), inp.extras.get("x")
+    if student is None or x is None:
+        raise ConfigError("adversarial_kl needs the student and its input features (extras 'student' and 'x').")
+    cfg = inp.extras.get("config", {})
+    eps, steps = float(cfg.get("adv_eps", 0.05)), int(cfg.get("adv_steps", 3))
+    xb = select_rows(x, inp.nodes)
+    xb = xb.to_dense() if xb.layout == torch.sparse_csr else xb
+    target = inp.teacher["logits"][inp.nodes]
+    delta = adversarial_delta(student, xb, target, eps, steps, inp.temperature)
+    return kl_with_temperature(student(xb + delta), target, inp.temperature)
+
+
+register_method(Method("pos", {}, needs_teacher=False, inputs=("position",),
+                       description="position features: DeepWalk embeddings of the observed graph as extra inputs"))
+register_method(Method("rsd", {"rsd": 1.0}, description="representation-similarity distillation"))
+register_method(Method("adv", {"adversarial_kl": 1.0}, description="adversarial feature augmentation"))

@@ -1,0 +1,264 @@
+"""NOSMOG's additions: DeepWalk position features (observed and unseen nodes), the representation-similarity
+term and adversarial feature augmentation, each checked by hand on toy inputs, and their composition."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from g2m.datasets import load_dataset, node_split
+from g2m.distill import student as student_mod
+from g2m.distill.losses import LOSSES, LossInput, kl_with_temperature
+from g2m.distill.methods import resolve_method
+from g2m.distill.nosmog import RSD_MAX_NODES, adversarial_delta, similarity_loss
+from g2m.distill.position import (all_positions, deepwalk, random_walks, skipgram_loss, skipgram_pairs,
+                                  unseen_positions)
+from g2m.errors import ConfigError
+from g2m.teacher import TeacherRun
+from g2m.training import FitResult
+
+# ----------------------------------------------------------------------------------------- position features
+
+
+def path_graph(n: int) -> torch.Tensor:
+    src = torch.arange(n - 1)
+    return torch.stack([torch.cat([src, src + 1]), torch.cat([src + 1, src])])
+
+
+def test_random_walks_follow_edges_and_start_at_every_node():
+    ei = path_graph(5)
+    ei = torch.cat([ei, torch.tensor([[5], [5]])[:, :0]], dim=1)  # node 5: isolated
+    walks = random_walks(ei, 6, walk_length=8, walks_per_node=3, generator=torch.Generator().manual_seed(0))
+    assert walks.shape == (18, 8)
+    assert walks[:, 0].tolist() == list(range(6)) * 3
+    adjacent = {(int(a), int(b)) for a, b in ei.T}
+    for walk in walks[walks[:, 0] != 5]:
+        assert all((int(a), int(b)) in adjacent for a, b in zip(walk[:-1], walk[1:]))
+    assert (walks[walks[:, 0] == 5] == 5).all()  # an isolated node's walk stays put
+
+
+def test_random_walks_choose_neighbours_uniformly():
+    # a star: from the centre, each of the 4 leaves is equally likely
+    ei = torch.tensor([[0, 0, 0, 0, 1, 2, 3, 4], [1, 2, 3, 4, 0, 0, 0, 0]])
+    walks = random_walks(ei, 5, walk_length=2, walks_per_node=4000, generator=torch.Generator().manual_seed(1))
+    first = walks[walks[:, 0] == 0, 1]
+    freq = torch.bincount(first, minlength=5)[1:].float() / first.numel()
+    assert torch.allclose(freq, torch.full((4,), 0.25), atol=0.03)
+
+
+def test_skipgram_pairs_are_the_window_in_both_orders():
+    walks = torch.tensor([[10, 11, 12, 13]])
+    centre, context = skipgram_pairs(walks, window=2)
+    pairs = sorted(zip(centre.tolist(), context.tolist()))
+    expected = sorted([(10, 11), (11, 12), (12, 13), (10, 12), (11, 13)]
+                      + [(11, 10), (12, 11), (13, 12), (12, 10), (13, 11)])
+    assert pairs == expected
+
+
+def test_skipgram_loss_by_hand():
+    u, v, w = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.5, -1.0]]), torch.tensor([[2.0, 0.0]])
+    pos, neg = (u * v).sum(), (u * w).sum()  # -1.5 and 2
+    expected = -(torch.log(torch.sigmoid(pos)) + torch.log(torch.sigmoid(-neg)))
+    assert skipgram_loss(u, v, w).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_deepwalk_separates_two_communities_and_is_seeded():
+    # two 6-cliques joined by nothing: same-clique positions are closer than cross-clique ones
+    clique = torch.combinations(torch.arange(6)).T
+    ei = torch.cat([clique, clique + 6], dim=1)
+    kw = dict(position_dim=8, walk_length=10, walks_per_node=20, window=3, position_epochs=5, position_lr=0.05)
+    pos = deepwalk(ei, 12, seed=3, **kw)
+    assert pos.shape == (12, 8)
+    assert torch.allclose(pos.mean(0), torch.zeros(8), atol=1e-5)
+    assert torch.allclose(pos.std(0), torch.ones(8), atol=1e-4)
+    sim = F.normalize(pos, dim=-1) @ F.normalize(pos, dim=-1).T
+    same = torch.block_diag(torch.ones(6, 6), torch.ones(6, 6)).bool() & ~torch.eye(12, dtype=torch.bool)
+    cross = ~torch.block_diag(torch.ones(6, 6), torch.ones(6, 6)).bool()
+    assert sim[same].mean() > sim[cross].mean() + 0.5
+    assert torch.equal(pos, deepwalk(ei, 12, seed=3, **kw))
+    assert not torch.equal(pos, deepwalk(ei, 12, seed=4, **kw))
+
+
+def test_deepwalk_refuses_bad_settings():
+    with pytest.raises(ConfigError, match="walk_length"):
+        deepwalk(path_graph(4), 4, walk_length=1)
+    with pytest.raises(ConfigError, match="position_dim"):
+        deepwalk(path_graph(4), 4, position_dim=0)
+
+
+def test_unseen_positions_are_the_mean_of_known_neighbours():
+    known = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0], [100.0, 100.0], [7.0, 7.0]])
+    is_known = torch.tensor([True, True, True, False, False])
+    # node 3 (unseen): neighbours 0, 1 (known) and 4 (unseen, ignored); node 4: only unseen neighbour 3
+    ei = torch.tensor([[0, 1, 4, 3, 3, 3, 2], [3, 3, 3, 0, 1, 4, 1]])
+    out = unseen_positions(known, is_known, ei, torch.tensor([3, 4]))
+    assert out.tolist() == [[2.0, 1.0], [0.0, 0.0]]
+
+
+def test_all_positions_keep_observed_rows_and_fill_held_out_ones():
+    observed = torch.tensor([[1.0], [2.0], [4.0]])
+    local = torch.tensor([0, -1, 1, 2, -1])  # nodes 1 and 4 are held out
+    ei = torch.tensor([[0, 2, 3, 1], [1, 1, 4, 4]])  # 1 <- 0, 2 ; 4 <- 3, 1 (1 is held out: ignored)
+    full = all_positions(observed, local, ei)
+    assert full.view(-1).tolist() == [1.0, 1.5, 2.0, 4.0, 4.0]
+
+
+# ------------------------------------------------------------------------------------- rsd and adversarial
+
+
+def test_similarity_loss_by_hand_and_gradient_only_to_the_student():
+    s = torch.tensor([[2.0, 0.0], [0.0, 3.0]], requires_grad=True)  # cosine similarities: identity
+    t = torch.tensor([[1.0, 0.0], [5.0, 0.0]], requires_grad=True)  # all ones
+    loss = similarity_loss(s, t)
+    assert loss.item() == pytest.approx(0.5)  # off-diagonals differ by 1: 2 of 4 entries
+    loss.backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
+    assert t.grad is None
+    assert similarity_loss(t.detach() * 3, t.detach()).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def loss_input(n=6, classes=3, hidden=4, seed=0, **extras):
+    g = torch.Generator().manual_seed(seed)
+    return LossInput(nodes=torch.arange(n), student_logits=torch.randn(n, classes, generator=g),
+                     student_hidden=torch.randn(n, hidden, generator=g, requires_grad=True),
+                     teacher={"logits": torch.randn(n, classes, generator=g),
+                              "hidden": torch.randn(n, 5, generator=g)},
+                     labels=torch.zeros(n, dtype=torch.long), train_mask=torch.zeros(n, dtype=torch.bool),
+                     temperature=1.0, extras=extras)
+
+
+def test_rsd_term_projects_the_student_and_reads_the_batch_rows():
+    proj = torch.nn.Linear(4, 5)
+    inp = loss_input(modules=torch.nn.ModuleDict({"rsd": proj}))
+    inp.nodes = torch.tensor([5, 0, 3])
+    inp.student_hidden = inp.student_hidden[:3]
+    expected = similarity_loss(proj(inp.student_hidden), inp.teacher["hidden"][torch.tensor([5, 0, 3])])
+    assert LOSSES.get("rsd")(inp).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_rsd_projection_has_the_teacher_width_and_large_batches_are_subsampled():
+    student = type("S", (), {"hidden_channels": 7})()
+    proj = LOSSES.get("rsd").make_module(student, {"hidden": torch.zeros(3, 11)})
+    assert (proj.in_features, proj.out_features) == (7, 11)
+    with pytest.raises(ConfigError, match="hidden"):
+        LOSSES.get("rsd").make_module(student, {"logits": torch.zeros(3, 2)})
+    # a batch above RSD_MAX_NODES: a random subset of rows, the same rows on both sides (identical
+    # representations give zero on any subset; a student/teacher row mismatch would not)
+    inp = loss_input(n=RSD_MAX_NODES + 10, hidden=5)
+    inp.student_hidden = inp.teacher["hidden"].clone() * 2
+    torch.manual_seed(0)
+    assert LOSSES.get("rsd")(inp).item() == pytest.approx(0.0, abs=1e-6)
+    seen = []
+    monkey = similarity_loss.__globals__
+    real = monkey["similarity_loss"]
+    monkey["similarity_loss"] = lambda s, t: seen.append(s.shape[0]) or real(s, t)
+    try:
+        LOSSES.get("rsd")(inp)
+    finally:
+        monkey["similarity_loss"] = real
+    assert seen == [RSD_MAX_NODES]
+
+
+class Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def test_adversarial_delta_stays_in_the_ball_raises_the_loss_and_leaves_student_gradients_alone():
+    torch.manual_seed(0)
+    net = Linear()
+    x = torch.randn(32, 3)
+    target = torch.randn(32, 2) * 3
+    delta = adversarial_delta(net, x, target, eps=0.1, steps=3)
+    assert delta.abs().max() <= 0.1 + 1e-7
+    assert all(p.grad is None for p in net.parameters())
+    clean = kl_with_temperature(net(x), target, 1.0).item()
+    attacked = kl_with_temperature(net(x + delta), target, 1.0).item()
+    torch.manual_seed(1)
+    random = kl_with_temperature(net(x + (torch.rand_like(x) * 2 - 1) * 0.1), target, 1.0).item()
+    assert attacked > clean and attacked > random
+    # most coordinates end on the boundary (steps of eps/2 from a random start, clamped)
+    assert (delta.abs() > 0.1 - 1e-6).float().mean() > 0.5
+    assert torch.count_nonzero(adversarial_delta(net, x, target, eps=0.0, steps=2)) == 0
+    with pytest.raises(ConfigError, match="adv_eps"):
+        adversarial_delta(net, x, target, eps=-1.0, steps=1)
+
+
+def test_adversarial_kl_with_zero_radius_is_the_soft_label_kl_and_trains_through_the_perturbed_input():
+    torch.manual_seed(0)
+    net = Linear()
+    x = torch.randn(6, 3)
+    inp = loss_input(classes=2, student=net, x=x, config={"adv_eps": 0.0, "adv_steps": 2})
+    inp.nodes = torch.tensor([4, 1])
+    expected = kl_with_temperature(net(x[[4, 1]]), inp.teacher["logits"][[4, 1]], 1.0)
+    value = LOSSES.get("adversarial_kl")(inp)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    value.backward()
+    assert net.lin.weight.grad is not None and net.lin.weight.grad.abs().sum() > 0
+    inp.extras["config"] = {"adv_eps": 0.5, "adv_steps": 2}
+    torch.manual_seed(0)
+    assert LOSSES.get("adversarial_kl")(inp).item() > expected.item()
+
+
+# ------------------------------------------------------------------------------------------------- methods
+
+
+def test_methods_compose_terms_and_inputs():
+    m = resolve_method("glnn+pos+rsd+adv")
+    assert m.terms == {"soft_label_kl": 1.0, "rsd": 1.0, "adversarial_kl": 1.0}
+    assert m.inputs == ("position",)
+    assert resolve_method("mlp+pos").needs_teacher is False
+    with pytest.raises(ConfigError, match="cannot be composed"):
+        resolve_method("mlp+glnn")
+
+
+@pytest.fixture(scope="module")
+def cora_ind():
+    ds = load_dataset("cora")
+    split = node_split(ds, 0, "ind")
+    g = torch.Generator().manual_seed(0)
+    n = split.observed.numel()
+    teacher = TeacherRun(model=torch.nn.Identity(), name="fake", config={}, split=split,
+                         logits=3 * torch.randn(n, ds.num_classes, generator=g), hidden=torch.randn(n, 4, generator=g))
+    return ds, split, teacher
+
+
+def test_position_aware_student_reads_features_and_positions(monkeypatch, cora_ind):
+    ds, split, teacher = cora_ind
+    seen = {}
+
+    def two_epochs(model, step, validate, **kw):
+        step(torch.optim.Adam(model.parameters(), lr=0.01))
+        return FitResult(best_epoch=0, best_val=float(validate()), epochs_run=1)
+
+    real_eval = student_mod.evaluate_student
+
+    def spy(net, dataset, sp, device, positions=None):
+        seen["positions"] = positions
+        return real_eval(net, dataset, sp, device, positions)
+
+    monkeypatch.setattr(student_mod, "fit", two_epochs)
+    monkeypatch.setattr(student_mod, "evaluate_student", spy)
+    torch.manual_seed(0)
+    run = student_mod.train_student(ds, split, "glnn+pos", teacher, position_dim=8, walks_per_node=1,
+                                    walk_length=5)
+    assert run.model.in_channels == ds.num_features + 8
+    assert run.positions.shape == (split.observed.numel(), 8)
+    assert torch.equal(run.observed, split.observed)
+    assert seen["positions"] is run.positions
+    assert {"val", "test", "test_ind"} <= set(run.metrics)
+    assert run.config["position_dim"] == 8
+
+
+def test_rsd_and_adv_terms_train_a_student_with_their_default_weights(monkeypatch, cora_ind):
+    ds, split, teacher = cora_ind
+    monkeypatch.setattr(student_mod, "fit", lambda model, step, validate, **kw: (
+        step(torch.optim.SGD(model.parameters(), lr=0.0)), FitResult(0, 0.0, 1))[1])
+    run = student_mod.train_student(ds, split, "glnn+rsd+adv", teacher, batch_size=0)
+    assert run.config["terms"] == {"soft_label_kl": 1.0, "rsd": 0.1, "adversarial_kl": 0.1}
+    assert run.config["adv_eps"] == 0.05 and run.config["adv_steps"] == 3
