@@ -24,6 +24,8 @@ declare -A TESTS_FOR=(
   [g2m/condense/mining.py]="tests/test_condense_mirage.py"
   [g2m/training.py]="tests/test_training.py tests/test_minibatch.py"
   [g2m/utils/io.py]="tests/test_atomic_io.py"
+  [g2m/distill/nosmog.py]="tests/test_nosmog.py"
+  [g2m/distill/position.py]="tests/test_nosmog.py"
 )
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${!TESTS_FOR[@]}")

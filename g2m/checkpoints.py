@@ -98,8 +98,9 @@ def student_checkpoint(path: str | Path, checkpoint: str | None = None) -> Path:
 
 def check_fits(path: Path, ckpt: dict[str, Any], dataset, config: dict[str, Any]) -> None:
     """A checkpoint evaluated in a run folder must come from that run's dataset and models."""
-    if (ckpt["in_channels"], ckpt["out_channels"]) != (dataset.num_features, dataset.num_classes):
-        raise ConfigError(f"{path} was trained on {ckpt['in_channels']} features / {ckpt['out_channels']} classes, "
+    features = ckpt.get("num_features", ckpt["in_channels"])  # position-aware students read more columns
+    if (features, ckpt["out_channels"]) != (dataset.num_features, dataset.num_classes):
+        raise ConfigError(f"{path} was trained on {features} features / {ckpt['out_channels']} classes, "
                           f"but this run's dataset {dataset.name!r} has {dataset.num_features} / {dataset.num_classes}: "
                           "it comes from another dataset; remove it from the run folder.")
     if ckpt["kind"] == "student" and ckpt["name"] not in (config.get("methods") or {}):
@@ -160,7 +161,8 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: st
             trainer = ckpt.get("trainer", "standard")
             key = f"teacher ({ckpt['name']})" if trainer == "standard" else f"teacher ({ckpt['name']}, {trainer})"
         else:
-            m = evaluate_student(model, dataset, split, dev)
+            positions = ckpt.get("positions")
+            m = evaluate_student(model, dataset, split, dev, None if positions is None else positions.to(dev))
             key = f"student ({ckpt['name']})"
         runs.setdefault(key, {}).setdefault(ckpt["setting"], []).append(m)
     result = {"dataset": dataset.name, "models": {k: setting_metrics(v) for k, v in runs.items()}}

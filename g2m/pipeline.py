@@ -48,11 +48,17 @@ def environment() -> dict[str, str]:
 
 
 def checkpoint(model: torch.nn.Module, kind: str, name: str, kwargs: dict[str, Any], dataset: NodeDataset,
-               seed: int, setting: str, trainer: str = "standard") -> dict[str, Any]:
-    return {"format": "g2m-node-checkpoint", "version": 1, "kind": kind, "name": name, "kwargs": kwargs,
-            "trainer": trainer,
-            "in_channels": dataset.num_features, "out_channels": dataset.num_classes, "seed": seed,
-            "setting": setting, "state_dict": model.state_dict()}
+               seed: int, setting: str, trainer: str = "standard", positions: torch.Tensor | None = None,
+               observed: torch.Tensor | None = None) -> dict[str, Any]:
+    """A model's checkpoint. A position-aware student also stores the observed nodes' positions
+    (``positions``, one row per ``observed`` global node id): it reads ``[features, positions]``."""
+    ckpt = {"format": "g2m-node-checkpoint", "version": 1, "kind": kind, "name": name, "kwargs": kwargs,
+            "trainer": trainer, "in_channels": dataset.num_features, "out_channels": dataset.num_classes,
+            "seed": seed, "setting": setting, "state_dict": model.state_dict()}
+    if positions is not None:
+        ckpt.update(in_channels=dataset.num_features + positions.size(1), num_features=dataset.num_features,
+                    positions=positions.detach().cpu(), observed=observed.cpu())
+    return ckpt
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,8 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
             if job.out_dir is not None and job.save_checkpoints:
                 kw = {k: s_run.config[k] for k in STUDENT_MODEL_KEYS if k in s_run.config}
                 save_torch_atomic(job.out_dir / "checkpoints" / f"student-{method.name}-{st}-seed{seed}.pt",
-                                  checkpoint(s_run.model, "student", method.name, kw, ds, seed, st))
+                                  checkpoint(s_run.model, "student", method.name, kw, ds, seed, st,
+                                             positions=s_run.positions, observed=s_run.observed))
             if on_step:
                 on_step(next(names))
     record = json.loads(json.dumps(record))  # exactly what a resumed run reads back from disk

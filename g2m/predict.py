@@ -40,11 +40,50 @@ class DeployedStudent:
     num_classes: int | None
     run: Callable[[np.ndarray], np.ndarray] = field(repr=False)  # float32 batch -> probabilities
     metadata: dict[str, Any] = field(default_factory=dict)
+    # a position-aware student's checkpoint: the training graph's positions, one row per ``observed`` node id
+    positions: torch.Tensor | None = field(default=None, repr=False)
+    observed: torch.Tensor | None = field(default=None, repr=False)
 
-    def predict_proba(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Class probabilities, float32 ``[N, num_classes]``, computed ``batch_size`` rows at a time."""
+    def with_positions(self, x: Any, edges: Any) -> np.ndarray:
+        """``[x, positions]`` for new nodes: each row's position is the mean position of the training-graph
+        nodes it links to. ``edges`` is ``[2, E]``: (training-graph node id, row of ``x``) pairs; a row with
+        no such edge gets the mean position (zeros)."""
+        from g2m.distill.position import unseen_positions
+
+        if self.positions is None:
+            raise ConfigError(f"{self.path} does not read position features: predict from features alone.")
+        x = as_features(x, self.in_features - self.positions.size(1))
+        edges = torch.as_tensor(np.asarray(edges), dtype=torch.long)
+        if edges.ndim != 2 or edges.size(0) != 2:
+            raise ConfigError(f"edges must be an integer array of shape [2, E] (training-graph node id, new row), "
+                              f"got shape {tuple(edges.shape)}.")
+        n_known = int(self.observed.max()) + 1 if self.observed.numel() else 0
+        if edges.numel() and (edges.min() < 0 or edges[0].max() >= n_known or edges[1].max() >= len(x)):
+            raise ConfigError(f"edges hold ids out of range: sources must be training-graph node ids < {n_known}, "
+                              f"targets rows of the {len(x)} new nodes.")
+        table = torch.zeros(n_known + len(x), self.positions.size(1))
+        table[self.observed] = self.positions.float()
+        is_known = torch.zeros(n_known + len(x), dtype=torch.bool)
+        is_known[self.observed] = True
+        new = torch.arange(n_known, n_known + len(x))
+        pos = unseen_positions(table, is_known, torch.stack([edges[0], edges[1] + n_known]), new)
+        return np.concatenate([x, pos.numpy().astype(np.float32)], axis=1)
+
+    def predict_proba(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE, edges: Any = None) -> np.ndarray:
+        """Class probabilities, float32 ``[N, num_classes]``, computed ``batch_size`` rows at a time.
+
+        A position-aware student (method ``…+pos``) also needs ``edges`` from the training graph's nodes to
+        the new rows (`with_positions`); without them it refuses rather than guess."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
+        if self.positions is not None:
+            if edges is None:
+                raise ConfigError(f"{self.path} is a position-aware student: it reads node features and the "
+                                  "positions of each node's neighbours in its training graph. Pass edges=[2, E] "
+                                  "(training-graph node id, row of x) pairs (CLI: --edges FILE).")
+            x = self.with_positions(x, edges)
+        elif edges is not None:
+            raise ConfigError(f"{self.path} predicts from features alone: it takes no edges.")
         x = as_features(x, self.in_features)
         if len(x) == 0:
             return np.zeros((0, self.num_classes or 0), dtype=np.float32)
@@ -58,9 +97,9 @@ class DeployedStudent:
                                   f"{_first_line(exc)}") from None
         return np.concatenate(parts)
 
-    def predict(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE, edges: Any = None) -> np.ndarray:
         """Predicted class ids, int64 ``[N]``."""
-        return self.predict_proba(x, batch_size).argmax(-1).astype(np.int64)
+        return self.predict_proba(x, batch_size, edges).argmax(-1).astype(np.int64)
 
 
 def load_student(path: str | Path, checkpoint: str | None = None) -> DeployedStudent:
@@ -116,6 +155,30 @@ def read_features(path: str | Path) -> np.ndarray:
     else:
         raise ConfigError(f"features file {path.name}: use one of {', '.join(FEATURE_SUFFIXES)}.")
     return as_features(x)
+
+
+def read_edges(path: str | Path) -> np.ndarray:
+    """Edges to new nodes from a ``.npy`` or ``.csv`` of E rows ``(training-graph node id, new node row)``,
+    as int64 ``[2, E]``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no such edges file: {path}.")
+    try:
+        if path.suffix.lower() == ".npy":
+            e = np.load(path, allow_pickle=False)
+        elif path.suffix.lower() == ".csv":
+            e = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+        else:
+            raise ConfigError(f"edges file {path.name}: use .npy or .csv.")
+    except ValueError as exc:
+        raise ConfigError(f"cannot read {path} as rows of two integer ids: {_first_line(exc)}") from None
+    e = np.asarray(e)
+    if e.size == 0:
+        return np.zeros((2, 0), dtype=np.int64)
+    if e.ndim != 2 or e.shape[1] != 2 or e.dtype.kind not in "iuf" or not np.all(e == np.round(e)):
+        raise ConfigError(f"{path} must hold E rows of two integer ids (training-graph node, new node row), "
+                          f"got an array of shape {tuple(e.shape)} and type {e.dtype}.")
+    return e.astype(np.int64).T
 
 
 def as_features(x: Any, in_features: int | None = None) -> np.ndarray:
@@ -179,7 +242,8 @@ def _from_checkpoint(path: Path) -> DeployedStudent:
         return model(torch.from_numpy(batch)).softmax(-1).numpy()
 
     meta = {k: ckpt[k] for k in ("name", "seed", "setting")}
-    return DeployedStudent(path, "checkpoint", ckpt["in_channels"], ckpt["out_channels"], run, meta)
+    return DeployedStudent(path, "checkpoint", ckpt["in_channels"], ckpt["out_channels"], run, meta,
+                           ckpt.get("positions"), ckpt.get("observed"))
 
 
 def _from_onnx(path: Path) -> DeployedStudent:

@@ -3,6 +3,9 @@ term and adversarial feature augmentation, each checked by hand on toy inputs, a
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -262,3 +265,81 @@ def test_rsd_and_adv_terms_train_a_student_with_their_default_weights(monkeypatc
     run = student_mod.train_student(ds, split, "glnn+rsd+adv", teacher, batch_size=0)
     assert run.config["terms"] == {"soft_label_kl": 1.0, "rsd": 0.1, "adversarial_kl": 0.1}
     assert run.config["adv_eps"] == 0.05 and run.config["adv_steps"] == 3
+
+
+# ------------------------------------------------------------------------------- checkpoints and prediction
+
+
+@pytest.fixture(scope="module")
+def pos_run(tmp_path_factory):
+    """A tiny position-aware run (``mlp+pos``: no teacher) on bundled cora, inductive seed 0, checkpoints kept."""
+    import g2m
+
+    out = tmp_path_factory.mktemp("posrun")
+    g2m.distill("cora", method="mlp+pos", seeds=1, setting="ind", output=out,
+                student_params={"max_epochs": 5, "patience": 5, "position_dim": 8, "walks_per_node": 1,
+                                "walk_length": 10})
+    return out
+
+
+def test_position_aware_checkpoint_predicts_new_nodes_from_their_edges(pos_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from g2m.checkpoints import evaluate_run, load_model
+    from g2m.cli import app
+    from g2m.distill.student import with_positions
+    from g2m.predict import load_student
+
+    ckpt_path = pos_run / "checkpoints" / "student-mlp+pos-ind-seed0.pt"
+    model, ckpt = load_model(ckpt_path)
+    ds = load_dataset("cora")
+    assert ckpt["in_channels"] == ds.num_features + 8 and ckpt["num_features"] == ds.num_features
+    assert ckpt["positions"].shape == (ckpt["observed"].numel(), 8)
+    student = load_student(ckpt_path)
+    x = ds.data.x[:3].numpy()
+    with pytest.raises(ConfigError, match="position-aware"):
+        student.predict(x)
+    # new row 0 links to training nodes a and b, row 1 to nothing, row 2 to a only
+    a, b = ckpt["observed"][:2].tolist()
+    edges = np.array([[a, b, a], [0, 0, 2]])
+    augmented = student.with_positions(x, edges)
+    pos = ckpt["positions"]
+    np.testing.assert_allclose(augmented[0, -8:], ((pos[0] + pos[1]) / 2).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(augmented[1, -8:], np.zeros(8))
+    np.testing.assert_allclose(augmented[2, -8:], pos[0].numpy(), rtol=1e-6)
+    with torch.no_grad():
+        expected = model(with_positions(torch.as_tensor(x), torch.as_tensor(augmented[:, -8:]))).softmax(-1).numpy()
+    np.testing.assert_allclose(student.predict_proba(x, edges=edges), expected, atol=1e-5)
+    with pytest.raises(ConfigError, match="out of range"):
+        student.predict(x, edges=np.array([[a], [3]]))
+    # the CLI reads the edges as rows (training node, new row)
+    np.save(tmp_path / "x.npy", x)
+    np.savetxt(tmp_path / "edges.csv", edges.T, delimiter=",", fmt="%d")
+    result = CliRunner().invoke(app, ["predict", str(ckpt_path), "-x", str(tmp_path / "x.npy"), "--edges",
+                                      str(tmp_path / "edges.csv"), "-o", str(tmp_path / "p.npy")])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, atol=1e-5)
+    # a run folder re-evaluates its position-aware student as it was evaluated in training
+    metrics = json.loads((pos_run / "metrics.json").read_text())
+    again = evaluate_run(pos_run, device="cpu")["models"]["student (mlp+pos)"]
+    assert again["inductive"]["mean"] == pytest.approx(metrics["student"]["inductive"]["mean"])
+
+
+
+def test_speed_benchmark_computes_positions_as_training_evaluated_them(pos_run):
+    from g2m.bench.runners import PositionInputs
+    from g2m.checkpoints import load_model
+
+    _, ckpt = load_model(pos_run / "checkpoints" / "student-mlp+pos-ind-seed0.pt")
+    data = load_dataset("cora").data
+    x = data.x.to_dense() if data.x.layout != torch.strided else data.x
+    local = torch.full((data.num_nodes,), -1, dtype=torch.long)
+    local[ckpt["observed"]] = torch.arange(ckpt["observed"].numel())
+    expected = all_positions(ckpt["positions"], local, data.edge_index)
+    inputs = PositionInputs(x, ckpt, data.edge_index, data.num_nodes)
+    nodes = torch.tensor([int(node_split(load_dataset("cora"), 0, "ind").test_ind[0]), 0, 5, 0])
+    got = inputs(nodes)
+    assert torch.equal(got[:, :x.size(1)], x[nodes])
+    torch.testing.assert_close(got[:, x.size(1):], expected[nodes])
+    everything = inputs(torch.arange(data.num_nodes))
+    torch.testing.assert_close(everything[:, x.size(1):], expected)

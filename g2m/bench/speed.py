@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from g2m.bench.runners import StudentRunner, TeacherRunner, student_runtimes
+from g2m.bench.runners import PositionInputs, StudentRunner, TeacherRunner, student_runtimes
 from g2m.bench.runs import RunModels, file_sha256, load_run
 from g2m.bench.timing import environment, load_average, time_calls, torch_threads
 from g2m.errors import ConfigError
@@ -48,6 +48,9 @@ NOTES = [
     "The student's cold-start time includes gathering the B nodes' feature rows (dense float32) and the "
     "forward pass with softmax.",
     "Full graph: the teacher's adjacency is prepared once, untimed; the student runs on every node at once.",
+    "A position-aware student (method …+pos) is not graph-free for new nodes: its cold-start time also includes "
+    "reading the batch's neighbours in the graph in memory (CSR by target) and averaging their training-graph "
+    "positions (g2m.bench.runners.PositionInputs); its full-graph inputs are prepared once, untimed.",
     "Speed-up = teacher median / student median, the student in its fastest runtime at that batch size.",
 ]
 
@@ -240,7 +243,11 @@ def held_out_accuracy(run: RunModels, teacher: TeacherRunner | None, x: Tensor, 
     from g2m.training import accuracy
 
     y = run.dataset.data.y[held_out]
-    out: dict[str, Any] = {"nodes": int(held_out.numel()), "student": accuracy(run.student(x[held_out]), y),
+    rows = x[held_out]
+    if run.student_ckpt.get("positions") is not None:  # a position-aware student: features and positions
+        data = run.dataset.data
+        rows = PositionInputs(x, run.student_ckpt, data.edge_index, data.num_nodes)(held_out)
+    out: dict[str, Any] = {"nodes": int(held_out.numel()), "student": accuracy(run.student(rows), y),
                            "teacher_exact": None, "teacher_sampled": None}
     if teacher is not None:
         out["teacher_exact"] = accuracy(teacher.full()[held_out], y)

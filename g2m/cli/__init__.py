@@ -21,6 +21,7 @@ from g2m.cli import condense as _condense  # noqa: E402,F401  (registers command
 from g2m.cli import node as _node  # noqa: E402,F401
 from g2m.cli import deploy as _deploy  # noqa: E402,F401
 from g2m.cli import bench as _bench  # noqa: E402,F401
+from g2m.cli import tune as _tune  # noqa: E402,F401
 
 
 def main() -> None:

@@ -60,8 +60,14 @@ def predict_cmd(
     batch_size: int = typer.Option(8192, "--batch-size", help="Nodes per forward pass."),
     show: int = typer.Option(20, "--show", help="Rows printed when there is no --output (0: all)."),
     checkpoint: Optional[str] = CheckpointOpt,
+    edges: Optional[Path] = typer.Option(None, "--edges", help="Position-aware students (…+pos) only: a .npy or "
+                                         ".csv of E rows 'training-graph node id, new node row' linking the new "
+                                         "nodes to the graph the student was trained on."),
 ) -> None:
     """Predict node classes from features alone with a student (no graph needed).
+
+    A position-aware student (method …+pos) also needs --edges: each new node's position is the mean position of
+    the training-graph nodes it links to.
 
     Without --output it prints node index, class id and its probability for the first --show nodes.
 
@@ -73,7 +79,7 @@ def predict_cmd(
 
         g2m predict runs/glnn-cora --features x.pt -o probabilities.npy --batch-size 1024
     """
-    from g2m.predict import load_student, read_features
+    from g2m.predict import load_student, read_edges, read_features
     from g2m.utils.io import _atomic, write_text_atomic
 
     if output is not None and output.suffix.lower() not in PREDICT_SUFFIXES:
@@ -82,7 +88,7 @@ def predict_cmd(
         raise ConfigError(f"--show must be 0 (all) or more, got {show}.")
     student = load_student(model, checkpoint)
     x = read_features(features)
-    proba = student.predict_proba(x, batch_size=batch_size)
+    proba = student.predict_proba(x, batch_size=batch_size, edges=None if edges is None else read_edges(edges))
     pred = proba.argmax(-1)
     if output is not None:
         if output.suffix.lower() == ".npy":

@@ -226,6 +226,8 @@ def distill_cmd(
     w_struct: Optional[float] = typer.Option(None, "--w-struct", help="VQGraph: structure reconstruction weight."),
     w_lfd: Optional[float] = typer.Option(None, "--w-lfd", help="FF-G2M: weight of the low-frequency (neighbour) KL."),
     w_hfd: Optional[float] = typer.Option(None, "--w-hfd", help="FF-G2M: weight of the high-frequency (difference) KL."),
+    params: Optional[Path] = typer.Option(None, "--params", help="A `g2m tune` best.json: its chosen settings "
+                                          "(student or teacher) apply; options given here override them."),
 ) -> None:
     """Distill a GNN teacher into a graph-free MLP student, over seeds and settings.
 
@@ -261,9 +263,16 @@ def distill_cmd(
     if (w_lfd is not None or w_hfd is not None) and "ffg2m" not in method.lower():
         raise ConfigError("--w-lfd/--w-hfd apply to methods with FF-G2M's terms (ffg2m, glnn+ffg2m, ...).")
     student_over.update(w_lfd=w_lfd, w_hfd=w_hfd)
-    result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out,
-                  {k: v for k, v in {**vq_teacher, **teacher_over}.items() if v is not None},
-                  {k: v for k, v in student_over.items() if v is not None}, batch_size, download, jobs, overwrite, resume)
+    teacher_over = {k: v for k, v in {**vq_teacher, **teacher_over}.items() if v is not None}
+    student_over = {k: v for k, v in student_over.items() if v is not None}
+    if params is not None:
+        from g2m.tune import read_params
+
+        target, tuned = read_params(params, method)
+        chosen = teacher_over if target == "teacher" else student_over
+        chosen.update({k: v for k, v in tuned.items() if k not in chosen})
+    result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out, teacher_over,
+                  student_over, batch_size, download, jobs, overwrite, resume)
     metrics = single_method_metrics(result)
     write_run(out, metrics, result["config"])
     if "vq" in result.get("teachers_extra_raw", {}):

@@ -1,0 +1,186 @@
+"""Validation-only hyper-parameter search with Optuna (`g2m tune`).
+
+A study maximises the mean **validation** accuracy over a few seeds (test accuracy is never computed). It
+is stored on disk in an Optuna journal file (``OUTPUT/study.journal``: file-locked, so several processes
+may run trials of the same study at once), resumes where it stopped when called again with the same
+settings (``trials`` is the total wanted, not the number to add), and prunes a trial after any seed whose
+running mean is below the median of earlier trials at that point. ``OUTPUT/best.json`` holds the chosen
+settings with the study that chose them; `g2m distill --params OUTPUT/best.json` trains with them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from torch_geometric import seed_everything
+
+from g2m.datasets import load_dataset, node_split
+from g2m.datasets.base import NodeDataset
+from g2m.errors import ConfigError, TrainingError
+from g2m.utils import write_json_atomic
+
+# (kind, low, high) for "float"/"log"/"int", ("choice", [options]).
+TEACHER_SPACE: dict[str, tuple] = {
+    "lr": ("log", 1e-3, 3e-2), "weight_decay": ("log", 1e-6, 1e-2), "dropout": ("float", 0.0, 0.8),
+    "hidden_channels": ("choice", [64, 128, 256]),
+}
+STUDENT_SPACE: dict[str, tuple] = {
+    "lr": ("log", 1e-3, 3e-2), "weight_decay": ("log", 1e-6, 1e-2), "dropout": ("float", 0.0, 0.7),
+}
+DISTILL_SPACE: dict[str, tuple] = {"lam": ("float", 0.0, 0.9), "temperature": ("float", 0.5, 3.0)}
+# Each method part's own knobs, added when the method spec contains it (``glnn+pos+adv``: pos and adv).
+METHOD_SPACE: dict[str, dict[str, tuple]] = {
+    "pos": {"position_dim": ("choice", [16, 32, 64, 128]), "walks_per_node": ("choice", [1, 3, 5, 10])},
+    "rsd": {"w_rsd": ("log", 1e-3, 1.0)},
+    "adv": {"w_adversarial_kl": ("log", 1e-2, 1.0), "adv_eps": ("log", 1e-3, 0.2)},
+    "ffg2m": {"w_lfd": ("log", 0.1, 10.0), "w_hfd": ("log", 0.1, 10.0)},
+    "vqgraph": {"code_temperature": ("log", 0.5, 10.0), "w_soft_code_kl": ("log", 0.1, 10.0)},
+}
+TARGETS = ("student", "teacher")
+
+
+def search_space(target: str, method: str = "glnn") -> dict[str, tuple]:
+    """The parameters `tune` searches for ``target`` ("student" or "teacher") and ``method``."""
+    from g2m.distill.methods import resolve_method
+
+    if target not in TARGETS:
+        raise ConfigError(f"unknown tuning target {target!r}; use {' or '.join(TARGETS)}.")
+    if target == "teacher":
+        return dict(TEACHER_SPACE)
+    m = resolve_method(method)
+    space = dict(STUDENT_SPACE)
+    if m.terms:  # lam and temperature mean nothing without a distillation term
+        space.update(DISTILL_SPACE)
+    for part in m.name.split("+"):
+        space.update(METHOD_SPACE.get(part, {}))
+    return space
+
+
+def suggest(trial, space: dict[str, tuple]) -> dict[str, Any]:
+    """One value per parameter of ``space`` from an Optuna ``trial``."""
+    params = {}
+    for name, (kind, *args) in space.items():
+        if kind == "choice":
+            params[name] = trial.suggest_categorical(name, args[0])
+        elif kind == "int":
+            params[name] = trial.suggest_int(name, args[0], args[1])
+        else:
+            params[name] = trial.suggest_float(name, args[0], args[1], log=kind == "log")
+    return params
+
+
+def validation_score(ds: NodeDataset, target: str, method: str, teacher: str, seed: int, setting: str,
+                     params: dict[str, Any], device: str, teachers: dict) -> float:
+    """Validation accuracy of one seed with ``params``; ``teachers`` caches a student target's teachers."""
+    from g2m.distill.methods import resolve_method
+    from g2m.distill.student import train_student
+    from g2m.teacher import TEACHER_TRAINERS, train_teacher
+
+    split = node_split(ds, seed, setting)
+    if target == "teacher":
+        seed_everything(seed)
+        return train_teacher(ds, split, teacher, device=device, **params).metrics["val"]
+    m = resolve_method(method)
+    t_run = None
+    if m.needs_teacher:
+        key = (m.teacher_trainer, seed)
+        if key not in teachers:  # the teacher does not depend on the student's parameters: train it once
+            seed_everything(seed)
+            teachers[key] = TEACHER_TRAINERS.get(m.teacher_trainer)(ds, split, teacher, device=device)
+        t_run = teachers[key]
+    seed_everything(seed)
+    return train_student(ds, split, m, t_run, device=device, **params).metrics["val"]
+
+
+def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student", method: str = "glnn",
+         teacher: str = "sage", trials: int = 20, seeds: Iterable[int] = (0, 1), setting: str = "tran",
+         device: str = "cpu", root: str | None = None, timeout: float | None = None,
+         sampler_seed: int = 0) -> dict[str, Any]:
+    """Search ``target``'s hyper-parameters on validation accuracy until the study in ``output`` has ``trials``
+    finished trials; write and return ``best.json`` (see the module docstring)."""
+    try:
+        import optuna
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+    except ImportError:
+        raise ConfigError('g2m tune needs Optuna: pip install "g2m[tune]" (or pip install optuna).') from None
+    if trials < 1:
+        raise ConfigError(f"trials must be at least 1, got {trials}.")
+    if setting not in ("tran", "ind"):
+        raise ConfigError(f"tune on one setting, tran or ind; got {setting!r}.")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("tune needs at least one seed.")
+    ds = dataset if isinstance(dataset, NodeDataset) else load_dataset(dataset, root=root)
+    if getattr(ds, "task", None) != "node":
+        raise ConfigError(f"{ds.name!r} is a graph-classification dataset: g2m tune searches node-classification runs.")
+    space = search_space(target, method)
+    identity = {"dataset": ds.name, "target": target, "method": method if target == "student" else None,
+                "teacher": teacher, "seeds": seeds, "setting": setting}
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(str(out / "study.journal")))
+    study = optuna.create_study(study_name="g2m-tune", storage=storage, load_if_exists=True, direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0))
+    recorded = study.user_attrs.get("identity")
+    if recorded is None:
+        study.set_user_attr("identity", identity)
+        study.set_user_attr("search_space", {k: list(v) for k, v in space.items()})
+    elif recorded != identity:
+        raise ConfigError(f"{out} holds a study of {recorded}; this call asks for {identity}. Use another --output "
+                          "folder (or delete that one) to start a new study.")
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    teachers: dict = {}
+
+    def objective(trial) -> float:
+        params = suggest(trial, space)
+        scores = []
+        for step, seed in enumerate(seeds):
+            scores.append(validation_score(ds, target, method, teacher, seed, setting, params, device, teachers))
+            trial.report(statistics.fmean(scores), step)
+            if step < len(seeds) - 1 and trial.should_prune():
+                raise optuna.TrialPruned()
+        return statistics.fmean(scores)
+
+    start = time.perf_counter()
+    remaining = trials - len(study.get_trials(deepcopy=False, states=finished))
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(TrainingError,))
+    done = study.get_trials(deepcopy=False, states=finished)
+    complete = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise TrainingError(f"no trial of the study in {out} finished (all failed or were pruned).")
+    best = study.best_trial
+    result = {
+        **identity, "best_params": best.params, "best_validation": best.value, "best_trial": best.number,
+        "trials_complete": len(complete), "trials_pruned": len(done) - len(complete),
+        "search_space": {k: list(v) for k, v in space.items()}, "study": str(out / "study.journal"),
+        "objective": f"mean validation accuracy (%) over seeds {seeds}, setting {setting}; test never computed",
+        "seconds_this_call": time.perf_counter() - start,
+        "trials": [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params} for t in done],
+    }
+    write_json_atomic(out / "best.json", result)
+    return result
+
+
+def read_params(path: str | Path, method: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``(target, params)`` from a `tune` ``best.json``, with a clear error for anything else (also when
+    student settings tuned for one method are applied to another ``method``)."""
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path} as a g2m tune result ({exc}).") from None
+    if not isinstance(data, dict) or data.get("target") not in TARGETS or not isinstance(data.get("best_params"), dict):
+        raise ConfigError(f"{path} is not a `g2m tune` best.json (it needs 'target' and 'best_params').")
+    if method is not None and data["target"] == "student" and data.get("method") != method:
+        raise ConfigError(f"{path} holds student settings tuned for method {data.get('method')!r}, not {method!r}: "
+                          "tune this method, or pass the method they were tuned for.")
+    return data["target"], data["best_params"]
