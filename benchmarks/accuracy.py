@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for plot_results, be
 from g2m.evaluate import format_mean_std
 from g2m.pipeline import environment, run_node_experiment
 from g2m.utils import flush_denormals, parse_seeds, write_json_atomic
-from plot_results import plot_accuracy
+from plot_results import plot_ablation, plot_accuracy
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 # Published numbers, SAGE teacher, CPF protocol: GLNN (Zhang et al., ICLR 2022, Table 2 transductive and
@@ -69,7 +69,7 @@ def render() -> str:
         by_ds.setdefault(r["dataset"], {})[r["method"]] = r
     method_order = [m for m in ("mlp", "glnn", "vqgraph", "ffg2m", "vqgraph+ffg2m", "glnn+ffg2m")
                     if any(m in d for d in by_ds.values())]
-    method_order += sorted({m for d in by_ds.values() for m in d} - set(method_order))
+    method_order += sorted({m for d in by_ds.values() for m in d} - set(method_order) - set(ablation_methods(by_ds)))
     lines = ["# Accuracy benchmark (node classification, CPF protocol)", "",
              "Mean ± std (population) of test accuracy in percent over the seeds listed; the best epoch of every "
              "model is chosen on validation accuracy only. `tran` = transductive; `prod` = production "
@@ -111,6 +111,7 @@ def render() -> str:
                 cells.append(cell(r["student"] if r else None, p, len(r["seeds"]) if r else n_row))
             lines.append(f"| {ds} | {n_row} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += ablation_table(by_ds)
     lines += test_selected_table(by_ds)
     others: list[str] = []
     for ds, methods in by_ds.items():
@@ -145,6 +146,54 @@ def render() -> str:
     text = "\n".join(lines) + "\n"
     (RESULTS / "accuracy.md").write_text(text)
     return text
+
+
+ABLATION_PARTS = ("pos", "rsd", "adv")  # NOSMOG's additions: their runs go to the ablation table
+
+
+def ablation_methods(by_ds: dict[str, dict[str, dict]]) -> list[str]:
+    """Methods with one of NOSMOG's additions, in a stable order (fewest parts first)."""
+    found = {m for d in by_ds.values() for m in d if set(m.split("+")) & set(ABLATION_PARTS)}
+    return sorted(found, key=lambda m: (m.count("+"), m))
+
+
+def ablation_table(by_ds: dict[str, dict[str, dict]]) -> list[str]:
+    """Each addition on and off: the student beside the same method without NOSMOG's parts (same seeds)."""
+    extra = ablation_methods(by_ds)
+    if not extra:
+        return []
+    rows = []
+    for ds, methods in by_ds.items():
+        for m in extra:
+            r = methods.get(m)
+            if r is None:
+                continue
+            base_name = "+".join(p for p in m.split("+") if p not in ABLATION_PARTS)
+            base = methods.get(base_name)
+            cells = []
+            for key in ("transductive", "production"):
+                value = r["student"].get(key)
+                ref = base["student"].get(key) if base else None
+                delta = f"{value['mean'] - ref['mean']:+.2f}" if value and ref else "–"
+                cells += [format_mean_std(value), delta]
+            needs = "features + 1-hop edges" if "pos" in m.split("+") else "features only"
+            val = r["student"].get("validation")
+            val_ref = base["student"].get("validation") if base else None
+            val_cell = f"{val['mean']:.2f}" + (f" ({val['mean'] - val_ref['mean']:+.2f})" if val_ref else "") if val else "–"
+            rows.append(f"| {ds} | {m} | {len(r['seeds'])} | {val_cell} | " + " | ".join(cells)
+                        + f" | {base_name} | {needs} |")
+    figure = plot_ablation(RESULTS)
+    picture = ([f"![Bar chart of the ablation table: mean test accuracy per dataset and method]({figure.name})", "",
+                "*Mean test accuracy (%), error bars ± one std over the seeds; the methods without NOSMOG's parts "
+                "are the reference bars.*", ""] if figure else [])
+    return ["## Ablation: NOSMOG's additions", "", *picture,
+            "Each of NOSMOG's additions (docs/nosmog.md) on top of a method, against that method alone on the same "
+            "seeds and splits (Δ = mean difference in points). `pos`: DeepWalk position features (new nodes need "
+            "their edges at inference); `rsd`: representation-similarity term; `adv`: adversarial feature "
+            "augmentation. Validation-selected, as above; `val` is the transductive validation accuracy (what a "
+            "user may compare to choose a method), with its Δ.", "",
+            "| dataset | method | seeds | val (Δ) | tran | Δ tran | prod | Δ prod | against | inference input |",
+            "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def test_selected_table(by_ds: dict[str, dict[str, dict]]) -> list[str]:

@@ -40,11 +40,19 @@ def _datasets(names) -> list[str]:
     return [d for d in DATASET_ORDER if d in names] + sorted(names - set(DATASET_ORDER))
 
 
-def accuracy_series(results: Path = RESULTS) -> tuple[list[str], dict[str, dict[str, dict]]]:
+ABLATION_PARTS = {"pos", "rsd", "adv"}  # NOSMOG's additions: drawn in their own figure
+
+
+def is_ablation(method: str) -> bool:
+    return bool(set(method.split("+")) & ABLATION_PARTS)
+
+
+def accuracy_series(results: Path = RESULTS, ablation: bool = False) -> tuple[list[str], dict[str, dict[str, dict]]]:
     """``(datasets, {model: {dataset: {setting: {"mean", "std", ...}}}})`` of the accuracy benchmark.
 
     The teacher of a dataset is taken as ``benchmarks/accuracy.py`` takes it for its table: the plain
-    (``"standard"`` trainer) teacher of the result file with the most seeds.
+    (``"standard"`` trainer) teacher of the result file with the most seeds. ``ablation``: the methods with
+    NOSMOG's additions and the methods they add to, else every other method.
     """
     rows = [json.loads(p.read_text()) for p in sorted((results / "accuracy").glob("*.json"))]
     by_ds: dict[str, dict[str, dict]] = {}
@@ -52,7 +60,13 @@ def accuracy_series(results: Path = RESULTS) -> tuple[list[str], dict[str, dict[
         by_ds.setdefault(r["dataset"], {})[r["method"]] = r
     datasets = _datasets(by_ds)
     methods = [m for m in METHOD_ORDER if any(m in by_ds[d] for d in datasets)]
-    methods += sorted({m for d in datasets for m in by_ds[d]} - set(methods))
+    methods += sorted({m for d in datasets for m in by_ds[d]} - set(methods), key=lambda m: (m.count("+"), m))
+    if ablation:
+        bases = {"+".join(p for p in m.split("+") if p not in ABLATION_PARTS) for m in methods if is_ablation(m)}
+        methods = [m for m in methods if is_ablation(m) or m in bases]
+        datasets = [d for d in datasets if any(is_ablation(m) for m in by_ds[d])]
+    else:
+        methods = [m for m in methods if not is_ablation(m)]
     series: dict[str, dict[str, dict]] = {}
     for d in datasets:
         teacher_row = max((r for r in by_ds[d].values() if r.get("teacher_trainer") == "standard"),
@@ -63,6 +77,20 @@ def accuracy_series(results: Path = RESULTS) -> tuple[list[str], dict[str, dict[
             if m in by_ds[d]:
                 series.setdefault(m, {})[d] = by_ds[d][m]["student"]
     return datasets, series
+
+
+def plot_ablation(results: Path = RESULTS) -> Path | None:
+    """``docs/results/accuracy_ablation.png``: NOSMOG's additions beside the methods they add to."""
+    datasets, series = accuracy_series(results, ablation=True)
+    series = {k: v for k, v in series.items() if not k.startswith("teacher")}
+    if not datasets:
+        return None
+    fig = bar_chart(datasets, series, ["transductive", "production"],
+                    "NOSMOG's additions (pos, rsd, adv), mean ± std over seeds (CPF splits)")
+    try:
+        return save_figure_atomic(results / "accuracy_ablation.png", fig, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def teacher_series(results: Path = RESULTS) -> tuple[list[str], dict[str, dict[str, dict]]]:

@@ -343,3 +343,22 @@ def test_speed_benchmark_computes_positions_as_training_evaluated_them(pos_run):
     torch.testing.assert_close(got[:, x.size(1):], expected[nodes])
     everything = inputs(torch.arange(data.num_nodes))
     torch.testing.assert_close(everything[:, x.size(1):], expected)
+
+
+def test_cached_positions_are_deepwalks_and_keyed_by_graph_settings_and_seed():
+    from g2m.distill import position
+
+    position._CACHE.clear()
+    ei = path_graph(6)
+    kw = dict(position_dim=4, walk_length=5, walks_per_node=2)
+    first = position.cached_deepwalk(ei, 6, 1, **kw)
+    assert torch.equal(first, deepwalk(ei, 6, seed=1, **kw))
+    assert position.cached_deepwalk(ei, 6, 1, **kw) is first  # served from the cache
+    assert not torch.equal(position.cached_deepwalk(ei, 6, 2, **kw), first)
+    assert position.cached_deepwalk(ei, 6, 1, **{**kw, "position_dim": 3}).shape == (6, 3)
+    other = ei.clone()
+    other[1, 0] = 3  # another graph with the same shape is not served the cached positions
+    assert torch.equal(position.cached_deepwalk(other, 6, 1, **kw), deepwalk(other, 6, seed=1, **kw))
+    for seed in range(position.CACHE_SIZE + 2):
+        position.cached_deepwalk(ei, 6, 100 + seed, **kw)
+    assert len(position._CACHE) == position.CACHE_SIZE

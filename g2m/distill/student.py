@@ -15,7 +15,7 @@ from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LOSSES, LossInput
 from g2m.distill.methods import Method, resolve_method
-from g2m.distill.position import all_positions, deepwalk, position_config
+from g2m.distill.position import all_positions, cached_deepwalk, position_config
 from g2m.errors import ConfigError, TrainingError
 from g2m.models import StudentMLP
 from g2m.teacher import TeacherRun
@@ -89,8 +89,8 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     x_obs = as_model_input(obs_data.x).to(device)
     positions = None
     if "position" in method.inputs:  # DeepWalk on the observed graph, seeded by the run's seed
-        positions = deepwalk(obs_data.edge_index.to(device), obs_data.num_nodes, **position_config(dcfg),
-                             seed=torch.initial_seed())
+        positions = cached_deepwalk(obs_data.edge_index.to(device), obs_data.num_nodes, torch.initial_seed(),
+                                    **position_config(dcfg))
         x_obs = with_positions(x_obs, positions)
     y_obs = obs_data.y.to(device)
     n_obs = obs_data.num_nodes
