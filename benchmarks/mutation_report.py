@@ -61,7 +61,11 @@ def render() -> None:
              "leaves out survivors reviewed as equivalent (no test can tell them apart) or harmless, each listed "
              "below with its reason. `no tests`: mutants in "
              "functions that the listed test files never call, or that only tests marked `slow` (whole training "
-             "runs, left out of mutation runs) reach; not counted. Made by `benchmarks/mutation.sh` "
+             "runs, left out of mutation runs) reach; not counted — in `g2m/distill/vqgraph.py` that is the "
+             "tokenizer's training loop (`train_vq_teacher`), tested only by whole runs on cora. Survivors whose "
+             "reason says *not visible on CPU* are not equivalent: they move a tensor to the wrong device, which "
+             "only a GPU run shows; the GPU tests named in their reasons skip on a machine without one (the "
+             "mutation runs had none), so count them as unverified. Made by `benchmarks/mutation.sh` "
              "(which test files serve which module: `TESTS_FOR` there); not part of CI's default run.", "",
              "| module | mutants tested | killed | survived | no tests | score | score without equivalents | seconds |",
              "|---|---|---|---|---|---|---|---|",

@@ -109,6 +109,16 @@ def distill_config(dataset: str, method: str | None = None, **overrides: Any) ->
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     return cfg
 
+# Student settings chosen by a `g2m tune` study (validation only), keyed (dataset, method): any student or
+# distillation parameter. They apply to that method on that dataset only, under explicit overrides; each entry
+# names the study (docs/results/tune/<dataset>-<method>/best.json, with its journal) that chose it.
+TUNED_STUDENT_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def tuned_student_defaults(dataset: str, method: str) -> dict[str, Any]:
+    """The tuned settings of ``method`` on ``dataset`` (empty when no study chose any)."""
+    return dict(TUNED_STUDENT_DEFAULTS.get((dataset, method), {}))
+
 # VQGraph tokenizer (teacher side): codebook, decoder and loss weights. See docs/vqgraph.md.
 VQ_DEFAULTS: dict[str, Any] = dict(
     codebook_size=2048,     # K codes: 2048 > 512 on validation on all four CPF datasets (and > 8192 on cora)

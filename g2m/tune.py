@@ -159,7 +159,9 @@ def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student"
     result = {
         **identity, "best_params": best.params, "best_validation": best.value, "best_trial": best.number,
         "trials_complete": len(complete), "trials_pruned": len(done) - len(complete),
-        "search_space": {k: list(v) for k, v in space.items()}, "study": str(out / "study.journal"),
+        "search_space": {k: list(v) for k, v in space.items()},
+        "study": "study.journal",  # beside this file
+        "trial_seconds_total": sum(t.duration.total_seconds() for t in done if t.duration is not None),
         "objective": f"mean validation accuracy (%) over seeds {seeds}, setting {setting}; test never computed",
         "seconds_this_call": time.perf_counter() - start,
         "trials": [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params} for t in done],

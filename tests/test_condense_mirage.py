@@ -239,3 +239,93 @@ def test_proteins_from_shared_data():
     d = mirage_distill(ds, split["train"], depth=1, support=0.05, budget="1%", max_sets_per_class=None)
     assert 0 < d.nbytes() <= 0.01 * d.meta["train_bytes"]  # the budget is what shrinks it
     assert set(d.set_y.tolist()) == {0, 1}
+
+
+# --- mining by hand: edge cases, thresholds, order (issue 17 survivors) --------------------------------------
+def _csr(sets):
+    return np.concatenate([[0], np.cumsum([len(s) for s in sets])]).astype(np.int64), \
+        np.array([t for s in sets for t in s], dtype=np.int64)
+
+
+def test_graph_items_and_tree_frequencies_edge_cases():
+    from g2m.condense.mining import tree_frequencies
+
+    # graphs 1 and 3 have no nodes: their rows are empty, and the pointer still has one entry per graph
+    ptr, items = graph_items(np.array([0, 0, 2]), np.array([4, 1, 1]), 4)
+    assert ptr.tolist() == [0, 2, 2, 3, 3] and items.tolist() == [1, 4, 1]
+    ptr, items = graph_items(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 2)
+    assert ptr.tolist() == [0, 0, 0] and items.size == 0
+    # counts[c, t], one column per tree label 0..max
+    ptr, items = _csr([[0, 2], [2], [1, 2]])
+    freq = tree_frequencies(ptr, items, np.array([0, 0, 1]), 2)
+    assert freq.tolist() == [[1, 0, 2], [0, 1, 1]]
+    assert tree_frequencies(np.zeros(3, dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([0, 1]), 2).tolist() \
+        == [[0], [0]]
+
+
+def test_mine_class_arguments_and_defaults():
+    from g2m.condense.mining import mine_class
+
+    ptr, items = _csr([[1, 2], [1, 2], [1], [3]])
+    graphs = np.arange(4)
+    # default itemsets "maximal": {1, 2} (2 of 4) covers {1} and {2}
+    assert [(s.trees, s.support, s.count) for s in mine_class(ptr, items, graphs, 0.5, 7)] == [((1, 2), 0.5, 2)]
+    assert mine_class(ptr, items, graphs, 1.0, 7) == []  # support 1: in every graph (none here) is allowed
+    assert [s.trees for s in mine_class(ptr, items, graphs[:2], 1.0, 7)] == [(1, 2)]
+    one = mine_class(ptr, items, np.array([3]), 1.0, 7)  # a single graph is a class too
+    assert [(s.label, s.trees, s.support, s.count) for s in one] == [(7, (3,), 1.0, 1)]
+    assert mine_class(ptr, items, graphs[:0], 0.5, 7) == []
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ConfigError, match=r"^support must be a fraction in \(0, 1\], got "):
+            mine_class(ptr, items, graphs, bad, 0)
+    with pytest.raises(ConfigError, match=r"^itemsets must be 'maximal' or 'all', got 'closed'\.$"):
+        mine_class(ptr, items, graphs, 0.5, 0, itemsets="closed")
+
+
+def test_mine_class_ignores_infrequent_trees_and_orders_the_sets():
+    import warnings
+
+    from g2m.condense.mining import mine_class
+
+    # tree 9 is in one graph of four (below 0.5); it must not be confused with a frequent tree
+    ptr, items = _csr([[1, 9], [1], [2], [2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a boolean one-hot table: mlxtend's fast path, no warning
+        found = mine_class(ptr, items, np.arange(4), 0.5, 0, itemsets="all")
+    assert {s.trees: s.count for s in found} == {(1,): 2, (2,): 2}
+    # most frequent first; equal support: larger sets first, then by trees
+    ptr, items = _csr([[1, 2, 3], [1, 2, 3], [1, 4], [1, 4], [5, 6], [5, 6], [1]])
+    found = mine_class(ptr, items, np.arange(7), 2 / 7, 0, itemsets="all")
+    order = [s.trees for s in found]
+    assert order[0] == (1,) and found[0].count == 5
+    equal = [t for t in order if t != (1,)]
+    assert equal[:4] == [(1, 2, 3), (1, 2), (1, 3), (1, 4)]  # all with count 2: longest first, then sorted
+    assert len(equal[0]) == 3 and all(len(a) >= len(b) for a, b in zip(equal, equal[1:]))
+    assert [s.trees for s in mine_class(ptr, items, np.arange(7), 2 / 7, 0, itemsets="all", max_len=1)] == \
+        [(1,), (2,), (3,), (4,), (5,), (6,)]
+
+
+def test_mine_frequent_tree_sets_per_class_thresholds():
+    ptr, items, y = toy_transactions()
+    # class 0 asks for more graphs than it has (an absolute support above its size): nothing, and class 1 still runs
+    out = mine_frequent_tree_sets(ptr, items, y, 2, support=np.array([1.5, 0.5]))
+    assert out[0] == [] and [s.trees for s in out[1]] == [(4, 5)]
+    full = mine_frequent_tree_sets(ptr, items, y, 2, support=1.0)  # present in every graph of the class
+    assert [s.trees for s in full[0]] == [(1, 2)] and [s.trees for s in full[1]] == [(4,)]
+    rounded = mine_frequent_tree_sets(ptr, items, y, 2, support=1.0 + 1e-13)  # a rounding error above 1 is 1
+    assert [s.trees for s in rounded[0]] == [(1, 2)]
+    short = mine_frequent_tree_sets(ptr, items, y, 2, support=0.5, itemsets="all", max_len=1)
+    assert all(len(s.trees) == 1 for sets in short.values() for s in sets) and len(short[0]) == 3
+
+
+def test_ranked_single_trees_supports_and_stable_ties():
+    ptr, items, y = toy_transactions()
+    ranked = ranked_single_trees(ptr, items, y, 2)
+    assert [(s.trees, s.support, s.count) for s in ranked[1]] == [((4,), 1.0, 4), ((5,), 0.75, 3), ((6,), 0.25, 1)]
+    # 20 trees in 3 graphs of one class, many ties: equal counts keep increasing tree ids
+    counts = np.array([3, 1, 3, 2, 1, 3, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3])
+    ptr, items = _csr([[t for t in range(20) if counts[t] > g] for g in range(3)])
+    ranked = ranked_single_trees(ptr, items, np.zeros(3, dtype=np.int64), 1)[0]
+    expected = sorted(range(20), key=lambda t: (-counts[t], t))
+    assert [s.trees[0] for s in ranked] == expected
+    assert [s.support for s in ranked[:2]] == [1.0, 1.0] and ranked[-1].support == pytest.approx(1 / 3)

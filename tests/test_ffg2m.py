@@ -144,3 +144,165 @@ def test_inductive_split_never_uses_held_out_edges(monkeypatch):
     keep = observed[ei[0]] & observed[ei[1]] & (ei[0] != ei[1])
     assert src.numel() == int(keep.sum()) < int((ei[0] != ei[1]).sum())
     assert set(zip(glob_src.tolist(), glob_dst.tolist())) == set(zip(ei[0, keep].tolist(), ei[1, keep].tolist()))
+
+
+# --- direct calls of the term functions (issue 17 survivors) -----------------------------------------------
+def _kl(p, q):
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+
+
+def test_term_functions_by_hand_with_default_temperature():
+    # two nodes, two classes; student row 0 is (1/2, 1/2), row 1 is (3/4, 1/4); teacher rows the other way round
+    student = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])
+    teacher = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
+    src, dst = torch.tensor([0, 1]), torch.tensor([1, 0])
+    # LFD pairs (student 0, teacher 1) and (student 1, teacher 0) agree: KL 0; (0, 0) and (1, 1) do not
+    assert ffg2m.low_frequency_kl(student, src, teacher, dst).item() == pytest.approx(0.0, abs=1e-6)
+    lfd = (_kl([0.75, 0.25], [0.5, 0.5]) + _kl([0.5, 0.5], [0.75, 0.25])) / 2  # mean over pairs, τ = 1 by default
+    assert ffg2m.low_frequency_kl(student, src, teacher, src).item() == pytest.approx(lfd, rel=1e-5)
+    src1, dst1 = torch.tensor([0]), torch.tensor([0])  # one pair: student 0 vs teacher 0
+    one = _kl([0.75, 0.25], [0.5, 0.5])
+    assert ffg2m.low_frequency_kl(student, src1, teacher, dst1).item() == pytest.approx(one, rel=1e-5)
+    agg, const = ffg2m.low_frequency_targets(teacher, src1, dst1, 2)  # default τ = 1
+    assert torch.allclose(agg, torch.tensor([[0.75, 0.25], [0.0, 0.0]]))
+    assert float(const) == pytest.approx(0.75 * math.log(0.75) + 0.25 * math.log(0.25), rel=1e-5)
+    # three nodes, two classes (rows ≠ classes): the aggregate has one row per student node
+    s3 = torch.tensor([[0.0, 0.0], [0.0, 0.0], [math.log(3.0), 0.0]])
+    lfd3 = ffg2m.low_frequency_kl(s3, torch.tensor([2]), teacher, torch.tensor([1]))
+    assert lfd3.item() == pytest.approx(_kl([0.5, 0.5], [0.75, 0.25]), rel=1e-5)
+    # HFD, one pair (0, 1): |t_0 − t_1| = (ln 3, 0) → (3/4, 1/4); |s_0 − s_1| = (ln 3, 0) as well → KL 0 …
+    zero = ffg2m.high_frequency_kl(student, src[:1], dst[:1], teacher, src[:1], dst[:1])
+    assert zero.item() == pytest.approx(0.0, abs=1e-6)
+    # … and against a flat student the KL of (3/4, 1/4) ‖ (1/2, 1/2), with τ = 1 by default
+    flat = torch.zeros(2, 2)
+    hfd = ffg2m.high_frequency_kl(flat, src[:1], dst[:1], teacher, src[:1], dst[:1])
+    assert hfd.item() == pytest.approx(_kl([0.75, 0.25], [0.5, 0.5]), rel=1e-5)
+    p_t, const = ffg2m.high_frequency_targets(teacher, src[:1], dst[:1])
+    assert torch.allclose(p_t, torch.tensor([[0.75, 0.25]]))
+    # both directions: two pairs with the same KL, the mean (not the sum) over pairs
+    both = ffg2m.high_frequency_kl(flat, src, dst, teacher, src, dst)
+    assert both.item() == pytest.approx(_kl([0.75, 0.25], [0.5, 0.5]), rel=1e-5)
+    # τ = 2: the KL of the softened distributions, times τ²
+    soft = 1 / (1 + 3 ** -0.5)
+    assert ffg2m.high_frequency_kl(flat, src, dst, teacher, src, dst, tau=2.0).item() == pytest.approx(
+        4 * _kl([soft, 1 - soft], [0.5, 0.5]), rel=1e-5)
+
+
+def test_no_pairs_give_a_zero_loss_with_a_zero_gradient():
+    student = torch.randn(3, 2, requires_grad=True)
+    none = torch.zeros(0, dtype=torch.long)
+    lfd = ffg2m.low_frequency_kl(student, none, torch.randn(3, 2), none)
+    hfd = ffg2m.high_frequency_kl(student, none, none, torch.randn(3, 2), none, none)
+    assert lfd.shape == hfd.shape == () and float(lfd) == 0.0 and float(hfd) == 0.0
+    lfd.backward()
+    assert torch.equal(student.grad, torch.zeros(3, 2))
+    # a graph without edges (full batch, precomputed empty targets): HFD is 0, not 0/0
+    inp = make_input(torch.randn(3, 2), torch.randn(3, 2), edge_index=torch.zeros(2, 0, dtype=torch.long))
+    assert float(LOSSES.get("hfd")(inp)) == 0.0
+
+
+def test_chunk_sizes_of_one_and_below():
+    g = torch.Generator().manual_seed(4)
+    student, teacher = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    src, dst = torch.tensor([0, 1, 2, 3, 1]), torch.tensor([1, 2, 3, 0, 3])
+    whole = ffg2m.high_frequency_kl(student, src, dst, teacher, src, dst, 1.3)
+    ones = ffg2m.high_frequency_kl(student, src, dst, teacher, src, dst, 1.3, chunk_size=1)
+    assert ones.item() == pytest.approx(whole.item(), rel=1e-6)  # one pair per chunk is valid
+    agg1, c1 = ffg2m.low_frequency_targets(teacher, src, dst, 4, 1.3, chunk_size=1)
+    agg, c = ffg2m.low_frequency_targets(teacher, src, dst, 4, 1.3)
+    assert torch.allclose(agg1, agg) and float(c1) == pytest.approx(float(c), rel=1e-6)
+    for call in (lambda: ffg2m.high_frequency_kl(student, src, dst, teacher, src, dst, chunk_size=0),
+                 lambda: ffg2m.low_frequency_kl(student, src, teacher, dst, chunk_size=0),
+                 lambda: ffg2m.low_frequency_targets(teacher, src, dst, 4, chunk_size=-1),
+                 lambda: LOSSES.get("lfd")(make_input(student[:3], teacher[:3], edge_chunk=0)),
+                 lambda: LOSSES.get("hfd")(make_input(student[:3], teacher[:3], edge_chunk=0))):
+        with pytest.raises(ConfigError, match=r"^edge chunk size must be positive, got (0|-1)\.$"):
+            call()
+
+
+def test_chunked_hfd_gradient_equals_the_unchunked_gradient():
+    g = torch.Generator().manual_seed(5)
+    s1 = torch.randn(4, 3, generator=g, requires_grad=True)
+    s2 = s1.detach().clone().requires_grad_(True)
+    teacher = torch.randn(4, 3, generator=g)
+    src, dst = torch.tensor([0, 1, 2, 3, 1]), torch.tensor([1, 2, 3, 0, 3])
+    ffg2m.high_frequency_kl(s1, src, dst, teacher, src, dst).backward()
+    ffg2m.high_frequency_kl(s2, src, dst, teacher, src, dst, chunk_size=2).backward()  # checkpointed chunks
+    assert s1.grad.abs().sum() > 0 and torch.allclose(s1.grad, s2.grad, atol=1e-6)
+
+
+def test_precomputed_targets_are_used_when_the_pairs_fit_in_one_chunk():
+    """``targets`` is what the loss is computed from (the teacher is not read again); pairs over one chunk are
+    recomputed from the teacher."""
+    g = torch.Generator().manual_seed(6)
+    student, teacher, other = (torch.randn(4, 3, generator=g) for _ in range(3))
+    src, dst = torch.tensor([0, 1, 2]), torch.tensor([1, 2, 3])
+    tgt = ffg2m.low_frequency_targets(other, src, dst, 4)
+    assert ffg2m.low_frequency_kl(student, src, teacher, dst, targets=tgt).item() == pytest.approx(
+        ffg2m.low_frequency_kl(student, src, other, dst).item(), rel=1e-6)
+    for n in (1, 3):  # one pair, and exactly one full chunk
+        s, d = src[:n], dst[:n]
+        tgt = ffg2m.high_frequency_targets(other, s, d)
+        used = ffg2m.high_frequency_kl(student, s, d, teacher, s, d, chunk_size=3, targets=tgt)
+        assert used.item() == pytest.approx(ffg2m.high_frequency_kl(student, s, d, other, s, d).item(), rel=1e-6)
+    tgt = ffg2m.high_frequency_targets(other, src, dst)
+    recomputed = ffg2m.high_frequency_kl(student, src, dst, teacher, src, dst, chunk_size=2, targets=tgt)
+    assert recomputed.item() == pytest.approx(ffg2m.high_frequency_kl(student, src, dst, teacher, src, dst).item(),
+                                              rel=1e-6)
+
+
+def test_full_batch_caches_pairs_and_targets_minibatch_does_not():
+    g = torch.Generator().manual_seed(7)
+    student, teacher = torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g)  # 3 nodes, 2 classes
+    cache = {}
+    inp = make_input(student, teacher, cache=cache)
+    first = (LOSSES.get("lfd")(inp).item(), LOSSES.get("hfd")(inp).item())
+    assert set(cache) == {"lfd_pairs", "lfd_targets_1.0", "edges", "hfd_targets_1.0"}
+    cache["hfd_targets_1.0"] = ffg2m.high_frequency_targets(torch.zeros(3, 2), *cache["edges"], 1.0)
+    assert LOSSES.get("hfd")(inp).item() != pytest.approx(first[1], rel=1e-3)  # read from the cache
+    assert LOSSES.get("lfd")(inp).item() == pytest.approx(first[0], rel=1e-6)
+    # a minibatch has pairs of its own: nothing is cached (the next batch would reuse this one's pairs)
+    mini = {}
+    net = torch.nn.Linear(2, 2)
+    x = torch.randn(3, 2, generator=g)
+    batch = torch.tensor([0, 1])
+    for name in ("lfd", "hfd"):
+        LOSSES.get(name)(make_input(net(x[batch]), teacher, nodes=batch, cache=mini, student=net, x=x))
+    assert mini == {}
+
+
+def test_missing_edge_index_is_a_config_error():
+    inp = make_input(torch.zeros(3, 2), torch.zeros(3, 2))
+    del inp.extras["edge_index"]
+    for name in ("lfd", "hfd"):
+        with pytest.raises(ConfigError, match=r"^FF-G2M needs the observed graph: LossInput\.extras\['edge_index'\]"):
+            LOSSES.get(name)(inp)
+
+
+def test_terms_are_made_on_the_device_of_their_inputs():
+    """The meta device stands in for a GPU: a tensor made on the default device (CPU) fails or shows."""
+    m = "meta"
+    student, teacher = torch.randn(4, 3, device=m), torch.randn(4, 3, device=m)
+    src, dst = torch.tensor([0, 1, 2], device=m), torch.tensor([1, 2, 3], device=m)
+    none = src[:0]
+    assert ffg2m.high_frequency_kl(student, none, none, teacher, none, none).device.type == m
+    assert ffg2m.high_frequency_kl(student, src, dst, teacher, src, dst).device.type == m
+    assert ffg2m.high_frequency_kl(student, src, dst, teacher, src, dst, chunk_size=2).device.type == m
+    agg, const = ffg2m.low_frequency_targets(teacher, src, dst, 4, chunk_size=2)
+    assert agg.device.type == const.device.type == m
+    inp = make_input(student, teacher, nodes=torch.tensor([2, 0], device=m))
+    assert ffg2m._positions(inp, 4).device.type == m
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_terms_on_a_gpu_equal_the_cpu_values():
+    """Every index and position tensor must be made on the inputs' device (a CPU tensor written into a
+    GPU one fails); a CPU-only run cannot see this."""
+    g = torch.Generator().manual_seed(8)
+    student, teacher = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    edges = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    for extra in ({}, {"edge_chunk": 2}):
+        cpu = make_input(student, teacher, edges, **extra)
+        gpu = make_input(student.cuda(), teacher.cuda(), edges.cuda(), nodes=torch.arange(4).cuda(), **extra)
+        for name in ("lfd", "hfd"):
+            assert LOSSES.get(name)(gpu).item() == pytest.approx(LOSSES.get(name)(cpu).item(), rel=1e-5)

@@ -226,3 +226,30 @@ def test_fingerprints_and_to_dict(cora):
     assert set(d) == {"train", "val", "test", "test_ind"} and d["test_ind"] == ind.test_ind.tolist()
     assert d["train"] == ind.train.tolist() and d["val"] == ind.val.tolist() and d["test"] == ind.test.tolist()
     assert "test_ind" not in node_split(cora, 2).to_dict()
+
+
+def test_cv_folds_defaults_boundaries_and_label_shapes():
+    import numpy as np
+
+    from g2m.datasets import cv_folds
+    from g2m.errors import DatasetError
+
+    y = np.array([0] * 12 + [1] * 10)
+    folds = cv_folds(y)  # defaults: 10 folds, seed 0
+    assert len(folds) == 10
+    same = cv_folds(y, 10, seed=0)
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(folds, same) for k in ("train", "val", "test"))
+    # the validation holdout is reproducible too (seeded per fold), not only the outer folds
+    again = cv_folds(y, 5, seed=3)
+    assert all(torch.equal(a["val"], b["val"]) for a, b in zip(again, cv_folds(y, 5, seed=3)))
+    assert any(not torch.equal(a["val"], b["val"]) for a, b in zip(again, cv_folds(y, 5, seed=4)))
+    # two folds, and exactly as many graphs per class as folds, are enough
+    assert len(cv_folds(y, 2)) == 2
+    tight = np.array([0, 0, 0, 1, 1, 1, 1])
+    assert sorted(torch.cat([f["test"] for f in cv_folds(tight, 3, holdout=0.5)]).tolist()) == list(range(7))
+    # labels as a [G, 1] tensor are the same labels
+    col = cv_folds(torch.tensor(y).view(-1, 1), 5, seed=1)
+    flat = cv_folds(y, 5, seed=1)
+    assert all(torch.equal(a["test"], b["test"]) for a, b in zip(col, flat))
+    with pytest.raises(DatasetError, match=r"the smallest class has 0\. Use fewer folds"):
+        cv_folds(np.zeros(0, dtype=np.int64), 3)

@@ -86,3 +86,19 @@ def test_tune_prunes_trials_below_the_median_after_their_first_seed(tmp_path, mo
         assert t["params"]["lr"] < sorted(earlier)[len(earlier) // 2]
     best = max(result["trials"], key=lambda t: -1 if t["value"] is None else t["value"])
     assert result["best_params"] == best["params"]
+
+
+def test_tuned_defaults_apply_to_their_method_and_dataset_under_explicit_overrides(monkeypatch):
+    from g2m import config
+    from g2m.datasets import load_dataset, node_split
+    from g2m.distill import student as student_mod
+    from g2m.training import FitResult
+
+    ds = load_dataset("cora")
+    split = node_split(ds, 0, "tran")
+    monkeypatch.setitem(config.TUNED_STUDENT_DEFAULTS, ("cora", "mlp"), {"dropout": 0.123, "lr": 0.0042})
+    monkeypatch.setattr(student_mod, "fit", lambda model, step, validate, **kw: FitResult(0, 0.0, 0))
+    run = student_mod.train_student(ds, split, "mlp", None, lr=0.05)
+    assert run.config["dropout"] == 0.123 and run.config["lr"] == 0.05  # tuned, then the explicit override
+    run = student_mod.train_student(ds, split, "mlp+pos", None, position_dim=4, walks_per_node=1, walk_length=3)
+    assert run.config["dropout"] == config.student_config("cora")["dropout"]  # another method: untouched

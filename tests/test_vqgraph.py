@@ -428,3 +428,252 @@ def test_usage_by_hand():
     usage = vq.usage(torch.tensor([0, 0, 1, 1]))
     assert usage["perplexity"] == pytest.approx(2.0) and usage["used_codes"] == 2 and usage["dead_codes"] == 2
     assert vq.usage(torch.tensor([0, 1, 2, 3]))["perplexity"] == pytest.approx(4.0)
+
+
+# --- quantizer functions by hand, defaults and argument checks (issue 17, vq.py survivors) ---------------
+def test_code_logits_and_soft_assignment_by_hand():
+    from g2m.models.vq import code_logits
+
+    z = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
+    codebook = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+    sq = torch.tensor([[1.0, 1.0, 5.0], [4.0, 2.0, 0.0]])  # ‖z − c‖² per row and code
+    # code_logits drops −‖z‖² (1 and 4 per row): logits = −‖z − c‖² + ‖z‖², default temperature 1
+    assert torch.allclose(code_logits(z, codebook), -sq + torch.tensor([[1.0], [4.0]]))
+    assert torch.allclose(code_logits(z, codebook, 0.5), 2.0 * (-sq + torch.tensor([[1.0], [4.0]])))
+    expected = torch.softmax(-sq, -1)  # default temperature 1
+    assert torch.allclose(soft_code_assignment(z, codebook), expected)
+    expected_half = torch.softmax(-sq / 0.5, -1)  # the temperature divides the squared distances
+    assert torch.allclose(soft_code_assignment(z, codebook, 0.5), expected_half)
+    assert not torch.allclose(expected_half, expected, atol=1e-2)
+    # log=True gives the log-probabilities over the codes of each row
+    assert torch.allclose(soft_code_assignment(z, codebook, 0.5, log=True), expected_half.log(), atol=1e-6)
+    assert torch.allclose(soft_code_assignment(z, codebook, log=True).exp().sum(-1), torch.ones(2))
+
+
+def test_nearest_code_stays_on_the_input_device_and_computes_each_chunk_once(monkeypatch):
+    from g2m.models.vq import nearest_code
+
+    z, codebook = torch.randn(7, 3, device="meta"), torch.randn(4, 3, device="meta")
+    assert nearest_code(z, codebook).device.type == "meta"  # the output is made on z's device
+    calls = []
+    real = torch.addmm
+    monkeypatch.setattr(torch, "addmm", lambda *a, **k: calls.append(a[1].size(0)) or real(*a, **k))
+    z, codebook = torch.randn(1100, 3), torch.randn(4, 3)
+    assert torch.equal(nearest_code(z, codebook), torch.cdist(z, codebook).argmin(-1))
+    assert calls == [512, 512, 76]  # default chunk of 512 rows, each row scored once
+    calls.clear()
+    nearest_code(z, codebook, chunk=600)
+    assert calls == [600, 500]
+
+
+def test_quantizer_defaults_beta_and_random_codebook_scale():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(256, 64, kmeans_init=False).eval()
+    # the random codebook has unit mean squared norm (randn / √d), on the scale of normalised encoder outputs
+    assert 0.9 < float((vq.codebook ** 2).sum(-1).mean()) < 1.1
+    vq.codebook.copy_(torch.zeros(256, 64))
+    z = torch.ones(3, 64)
+    _, _, commit = vq(z)
+    assert float(commit) == pytest.approx(0.25)  # default beta 0.25 · mean((1 − 0)²)
+
+
+def test_default_revival_schedule_and_threshold():
+    vq = VectorQuantizer(2, 1, kmeans_init=False).train()  # decay 0.99, dead below 0.01, check every 10 updates
+    vq.codebook.copy_(torch.tensor([[0.0], [50.0]]))
+    vq.ema_sum.copy_(torch.tensor([[0.0], [50.0]]))
+    vq.ema_count.copy_(torch.tensor([0.5, 0.5]))  # code 0: never assigned below, stays above 0.5·0.99¹⁰ ≈ 0.45
+    z = torch.full((4, 1), 50.0)
+    for _ in range(9):
+        vq(z)
+    assert vq.revived == 0 and int(vq.num_updates) == 9
+    vq.ema_count[0] = 0.001  # now dead: revived on the 10th update
+    vq(z)
+    assert vq.revived == 1 and float(vq.codebook[0]) == 50.0
+    vq.ema_count[0] = 0.5  # alive (≥ 0.01) although below 1, and never assigned: never revived
+    vq.codebook[0], vq.ema_sum[0] = -50.0, -25.0
+    for _ in range(10):
+        vq(z)
+    assert vq.revived == 1
+
+
+def test_quantizer_argument_checks():
+    VectorQuantizer(1, 1)  # one code of one dimension is valid
+    for codes, dim in ((0, 4), (4, 0), (0, 0)):
+        with pytest.raises(ValueError, match="^num_codes and embedding_dim must be positive$"):
+            VectorQuantizer(codes, dim)
+    with pytest.raises(ValueError, match="metric must be one of euclidean, cosine, got 'l1'"):
+        VectorQuantizer(4, 4, metric="l1")
+    VectorQuantizer(4, 4, decay=0.0)  # no memory: the codebook jumps to the batch means
+    for decay in (1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
+            VectorQuantizer(4, 4, decay=decay)
+    vq = VectorQuantizer(4, 4, kmeans_init=False)
+    for bad in (torch.randn(5, 3), torch.randn(2, 3, 4), torch.randn(4)):
+        with pytest.raises(ValueError, match=r"expected \[N, 4\] inputs, got \(" + ", ".join(map(str, bad.shape))):
+            vq(bad)
+
+
+def test_cosine_quantizer_normalises_inputs_row_by_row():
+    vq = VectorQuantizer(2, 2, beta=1.0, kmeans_init=False, metric="cosine").eval()
+    vq.codebook.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    z = torch.tensor([[3.0, 4.0], [0.0, 2.0]])
+    assert torch.allclose(vq.prepare(z), torch.tensor([[0.6, 0.8], [0.0, 1.0]]))
+    _, codes, commit = vq(z)
+    assert codes.tolist() == [1, 1]
+    # commitment on the unit vectors: mean((0.6 − 0)², (0.8 − 1)², 0, 0) = 0.1
+    assert float(commit) == pytest.approx(0.1)
+
+
+# --- tokenizer construction, tokenize outputs, structure loss, target cache (issue 17, vqgraph.py survivors) ---
+class _FlatGNN(torch.nn.Module):
+    """A GNN-like module with an encode/classify split but no layer-by-layer interface and no num_layers."""
+
+    hidden_channels = 6
+
+    def __init__(self, num_layers=None):
+        super().__init__()
+        self.enc, self.cls = torch.nn.Linear(4, 6), torch.nn.Linear(6, 3)
+        if num_layers is not None:
+            self.num_layers = num_layers
+
+    def encode(self, x, edge_index):
+        return self.enc(x)
+
+    def classify(self, h, edge_index):
+        return self.cls(h)
+
+
+def test_tokenizer_defaults_and_forwarded_quantizer_options():
+    gnn = build_teacher("sage", 4, 3, hidden_channels=8)
+    vq = VQTokenizerGNN(gnn, 4).quantizer
+    assert (vq.num_codes, vq.embedding_dim, vq.decay, vq.beta, vq.dead_threshold, vq.revive_every, vq.metric) == \
+        (512, 64, 0.95, 0.25, 1e-2, 10, "euclidean")
+    net = VQTokenizerGNN(gnn, 4, codebook_size=5, code_dim=3, ema_decay=0.5, commitment=0.7, dead_threshold=0.2,
+                         revive_every=3, code_metric="cosine")
+    vq = net.quantizer
+    assert (vq.num_codes, vq.embedding_dim, vq.decay, vq.beta, vq.dead_threshold, vq.revive_every, vq.metric) == \
+        (5, 3, 0.5, 0.7, 0.2, 3, "cosine")
+    assert (net.feature_decoder.in_features, net.feature_decoder.out_features) == (3, 4)  # code → input features
+    assert net.split_at is None and net.code_layer == "embedding"
+
+
+def test_tokenizer_construction_errors_and_code_layer_rule():
+    with pytest.raises(ConfigError, match=r"^Linear has no encode/classify split; the VQ tokenizer needs one\.$"):
+        VQTokenizerGNN(torch.nn.Linear(4, 3), 4)
+    half = torch.nn.Linear(4, 3)
+    half.encode = lambda x, ei: x  # encode without classify is not enough
+    with pytest.raises(ConfigError, match="encode/classify"):
+        VQTokenizerGNN(half, 4)
+    with pytest.raises(ConfigError, match=r"^code_layer must be one of embedding, first, got 'last'\.$"):
+        VQTokenizerGNN(_FlatGNN(), 4, code_layer="last")
+    # "first" differs from "embedding" only with more than two layers
+    assert VQTokenizerGNN(build_teacher("sage", 4, 3, hidden_channels=8), 4, code_layer="first").split_at is None
+    assert VQTokenizerGNN(build_teacher("sage", 4, 3, hidden_channels=8, num_layers=3), 4,
+                          code_layer="first").split_at == 1
+    # a GNN without num_layers counts as two layers; without a layer-by-layer interface it still works on "embedding"
+    for layer in ("embedding", "first"):
+        net = VQTokenizerGNN(_FlatGNN(), 4, codebook_size=4, code_dim=2, code_layer=layer).eval()
+        assert net.split_at is None
+        net.quantizer.init_codebook(torch.randn(20, 2))
+        assert net.tokenize(torch.randn(5, 4), torch.zeros(2, 0, dtype=torch.long))["logits"].shape == (5, 3)
+    with pytest.raises(ConfigError, match=r"^code_layer 'first' needs a layer-by-layer GNN; _FlatGNN is not one\.$"):
+        VQTokenizerGNN(_FlatGNN(num_layers=3), 4, code_layer="first")
+
+
+def test_tokenize_outputs_with_and_without_quantization():
+    torch.manual_seed(0)
+    net = VQTokenizerGNN(build_teacher("sage", 4, 3, hidden_channels=8), 4, codebook_size=6, code_dim=2).eval()
+    net.quantizer.init_codebook(torch.randn(30, 2))
+    x, ei = torch.randn(7, 4), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    out = net.tokenize(x, ei)  # quantized by default
+    assert set(out) == {"z", "q", "codes", "commit", "logits"}
+    assert out["z"].shape == (7, 2) and out["logits"].shape == (7, 3) and out["codes"].shape == (7,)
+    assert torch.allclose(out["q"], net.codebook[out["codes"]]) and float(out["commit"]) > 0
+    before = net.codebook.clone()
+    net.train()
+    plain = net.tokenize(x, ei, quantize=False)  # warm-up: z itself, no codes, no commitment, codebook untouched
+    assert torch.equal(plain["q"], plain["z"]) and torch.equal(net.codebook, before)
+    assert plain["codes"].dtype == torch.long and plain["codes"].tolist() == [0] * 7
+    assert float(plain["commit"]) == 0.0 and plain["commit"].requires_grad
+    assert plain["logits"].shape == (7, 3)
+
+
+def test_structure_loss_edge_cases_and_subsampling(monkeypatch):
+    model = VQTokenizerGNN(build_teacher("sage", 2, 2, hidden_channels=4), 2, codebook_size=2, code_dim=2)
+    q = torch.randn(5, 2, requires_grad=True)
+    empty = structure_loss(model, q, torch.zeros(2, 0, dtype=torch.long), 5)  # no edges: 0, not NaN
+    assert float(empty) == 0.0
+    empty.backward()
+    assert torch.equal(q.grad, torch.zeros(5, 2))
+    edges = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    seen = []
+    real = model.edge_logits
+    monkeypatch.setattr(model, "edge_logits", lambda qq, pairs: seen.append(pairs) or real(qq, pairs))
+    structure_loss(model, q, edges, 5)  # default: every edge, one negative per edge
+    assert torch.equal(seen[-1][:, :4], edges) and seen[-1].size(1) == 8
+    structure_loss(model, q, edges, 5, neg_ratio=2, max_edges=3)  # three of the four edges, two negatives each
+    pos = seen[-1][:, :3]
+    assert seen[-1].size(1) == 9 and len({tuple(e) for e in pos.t().tolist()} & set(map(tuple, edges.t().tolist()))) == 3
+    torch.manual_seed(5)
+    all_edges = structure_loss(model, q, edges, 5)
+    torch.manual_seed(5)
+    assert float(structure_loss(model, q, edges, 5, max_edges=4)) == pytest.approx(float(all_edges))  # nothing to drop
+
+
+def test_full_batch_tokenizer_epoch_resamples_onto_a_csr_graph():
+    from g2m.distill.vqgraph import _tokenizer_batches
+    from g2m.training import graph_input
+
+    gnn = build_teacher("sage", 3, 2, hidden_channels=4)
+    pairs = [(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)]
+    ei = torch.tensor(pairs + [(b, a) for a, b in pairs]).t()  # node 4 isolated
+    x, y, train_idx = torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 0]), torch.tensor([0, 4])
+    torch.manual_seed(0)
+    (batch,) = list(_tokenizer_batches(gnn, x, ei, train_idx, y, fan_out=1, batch_size=0, graph=None)())
+    xb, gb, eb, ce_pos, ce_y = batch
+    assert xb is x and torch.equal(ce_pos, train_idx) and torch.equal(ce_y, y[train_idx])
+    assert torch.bincount(eb[1], minlength=5).max() <= 1
+    assert gb.layout == torch.sparse_csr and gb.shape == (5, 5)
+    assert torch.equal(gb.to_dense(), graph_input(gnn, eb, 5).to_dense())
+    # minibatches: each batch is its seeds' computation subgraph, not the whole graph
+    chain = torch.tensor([[i for i in range(9)] + [i + 1 for i in range(9)], [i + 1 for i in range(9)] + list(range(9))])
+    sizes = [b[0].size(0) for b in _tokenizer_batches(gnn, torch.randn(10, 3), chain, torch.arange(10),
+                                                      torch.zeros(10, dtype=torch.long), 0, 1, None)()]
+    assert len(sizes) == 10 and max(sizes) <= 5  # two hops around one node of a path
+
+
+def test_teacher_targets_are_cached_by_size_temperature_and_tensors(monkeypatch):
+    from g2m.distill import vqgraph
+
+    monkeypatch.setattr(vqgraph, "TEACHER_TARGET_CACHE_FLOATS", 12)
+    g = torch.Generator().manual_seed(0)
+    codebook = torch.randn(3, 5, generator=g)  # K = 3 codes of dimension 5
+    nodes = torch.tensor([1, 0])
+    for n, cached in ((4, True), (5, False)):  # N·K = 12 (at the limit: cached) and 15 (above: not)
+        code_z = torch.randn(n, 5, generator=g)
+        cache = {}
+        p, neg = vqgraph.teacher_code_targets(code_z, codebook, 0.5, nodes, cache)
+        assert bool(cache) is cached
+        assert torch.allclose(p, soft_code_assignment(code_z[nodes], codebook, 0.5))
+        assert torch.allclose(neg, (p * p.log()).sum(-1))
+    cache = {}
+    code_z = torch.randn(4, 5, generator=g)
+    first = vqgraph.teacher_code_targets(code_z, codebook, 0.5, nodes, cache)[0]
+    other = vqgraph.teacher_code_targets(code_z, codebook, 2.0, nodes, cache)[0]  # another temperature
+    assert len(cache) == 2 and torch.allclose(other, soft_code_assignment(code_z[nodes], codebook, 2.0))
+    assert not torch.allclose(first, other)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_structure_loss_and_tokenizer_batches_on_a_gpu():
+    """Negative pairs, seed permutations and the training-node mask must be made on the inputs' device (a
+    CPU-only run cannot see this)."""
+    from g2m.distill.vqgraph import _tokenizer_batches
+
+    dev = torch.device("cuda")
+    model = VQTokenizerGNN(build_teacher("sage", 3, 2, hidden_channels=4), 3, codebook_size=2, code_dim=2).to(dev)
+    edges = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]], device=dev)
+    assert torch.isfinite(structure_loss(model, torch.randn(5, 2, device=dev), edges, 5, max_edges=2))
+    batches = _tokenizer_batches(model.gnn, torch.randn(5, 3, device=dev), edges, torch.tensor([0, 3], device=dev),
+                                 torch.zeros(5, dtype=torch.long, device=dev), 1, 2, None)
+    assert sum(int(b[3].numel()) for b in batches()) == 2

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from g2m.config import distill_config, student_config
+from g2m.config import distill_config, student_config, tuned_student_defaults
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LOSSES, LossInput
@@ -53,12 +53,14 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     """Train a `StudentMLP` with ``method``'s loss on the observed nodes of ``split``.
 
     Loss: ``lam * CE(train labels) + (1 - lam) * sum_t w_t * term_t`` (``lam`` and ``temperature`` from
-    `g2m.config.distill_config`, term weights from the method, both overridable). The best epoch
+    `g2m.config.distill_config`, term weights from the method, both overridable). Settings a `g2m tune`
+    study chose for this method and dataset (`g2m.config.TUNED_STUDENT_DEFAULTS`) apply under ``overrides``. The best epoch
     is chosen on validation accuracy (``report_test_selected=True`` also records, for comparison only, the best
     test accuracy over epochs: ``metrics["test_selected_on_test"]``). ``batch_size=None`` takes the dataset's default (`g2m.config`:
     GLNN's minibatches of 512 where validation preferred them); ``0`` trains full-batch.
     """
     method = resolve_method(method) if isinstance(method, str) else method
+    overrides = {**tuned_student_defaults(dataset.name, method.name), **overrides}  # a study's choice, if any
     if method.needs_teacher and teacher is None:
         raise ConfigError(f"method {method.name!r} distills a teacher: pass teacher=train_teacher(...).")
     dkeys = {"lam", "temperature", *distill_config(dataset.name, method.name)}  # + method knobs (code_temperature)
