@@ -26,6 +26,8 @@ declare -A TESTS_FOR=(
   [g2m/utils/io.py]="tests/test_atomic_io.py"
   [g2m/distill/nosmog.py]="tests/test_nosmog.py"
   [g2m/distill/position.py]="tests/test_nosmog.py"
+  [g2m/inference.py]="tests/test_inference.py"
+  [g2m/tune.py]="tests/test_tune.py"
 )
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${!TESTS_FOR[@]}")

@@ -1,0 +1,157 @@
+"""Exact teacher outputs for graphs that do not fit a full-batch forward pass: layer by layer, chunk by chunk.
+
+`layerwise_inference` computes a teacher GNN's outputs one layer at a time for every node, the nodes of
+each layer in chunks: a chunk of target nodes is computed from all of its in-edges (full neighbourhoods, no
+sampling) and the previous layer's outputs of their sources. So it equals a full-batch forward pass, while
+the memory a chunk needs is bounded by the chunk and its one-hop neighbourhood, not the graph. With
+``out_dir`` every layer's output lives in a memory-mapped ``.npy`` file on disk instead of in memory.
+
+`export_teacher_outputs` writes a teacher's soft labels (logits) and embeddings that way, and
+`load_teacher_outputs` maps them back as tensors backed by the files: a student reads the rows of its batch
+without ever holding the graph or all of the teacher's outputs in memory.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import sort_edge_index
+
+from g2m.errors import ConfigError
+from g2m.training import select_rows
+
+DEFAULT_CHUNK = 65_536  # target nodes per chunk
+
+
+def _buffer(shape: tuple[int, int], path: Path | None) -> Tensor | np.ndarray:
+    if path is None:
+        return torch.empty(shape)
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+
+
+def _as_tensor(buffer: Tensor | np.ndarray) -> Tensor:
+    if isinstance(buffer, Tensor):
+        return buffer
+    with warnings.catch_warnings():  # a read-write memmap is writable; torch warns for read-only ones only
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(buffer)
+
+
+@torch.no_grad()
+def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_size: int = DEFAULT_CHUNK,
+                        out_dir: str | Path | None = None) -> tuple[Tensor, Tensor]:
+    """``(logits, hidden)`` of a teacher GNN (eval mode) at every node, equal to ``net(x, edge_index,
+    return_hidden=True)``, computed one layer at a time over chunks of ``chunk_size`` target nodes.
+
+    ``x`` may be sparse CSR. With ``out_dir``, each layer's output is a memory-mapped file there
+    (``layer{i}.npy``; the returned tensors are backed by them). Supports the message-passing teachers
+    (SAGE, GCN, GAT); APPNP propagates over K hops and is refused.
+    """
+    convs = getattr(net, "convs", None)
+    if convs is None:
+        raise ConfigError(f"layer-wise inference needs a stack of message-passing layers; {type(net).__name__} "
+                          "(APPNP: K-hop propagation) has none: compute its outputs full-batch.")
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be at least 1, got {chunk_size}.")
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    net.eval()
+    n = x.size(0)
+    h: Tensor = x
+    hidden = None
+    for i, conv in enumerate(convs):
+        ei, weight = edge_index, None
+        if isinstance(conv, GCNConv) and conv.normalize:  # symmetric normalisation reads every source's degree
+            ei, weight = gcn_norm(edge_index, None, n, conv.improved, conv.add_self_loops, dtype=torch.float)
+        target, source, weight = _by_target(ei, weight, n)
+        ptr = torch.cat([target.new_zeros(1), torch.bincount(target, minlength=n).cumsum(0)])
+        result = None  # allocated at the first chunk, when the layer's output width is known
+        where = torch.full((n,), -1, dtype=torch.long)  # global id -> row of the chunk's local graph
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            lo, hi = int(ptr[start]), int(ptr[stop])
+            src, dst = source[lo:hi], target[lo:hi]
+            sources = src.unique()
+            # the local graph: the chunk's targets first (rows 0 .. stop-start-1), then their other sources
+            nodes = torch.cat([torch.arange(start, stop), sources[(sources < start) | (sources >= stop)]])
+            where[nodes] = torch.arange(nodes.numel())
+            local_ei = torch.stack([where[src], where[dst]])
+            where[nodes] = -1
+            h_local = select_rows(h, nodes)
+            y = _apply(conv, h_local, local_ei, weight[lo:hi] if weight is not None else None)[: stop - start]
+            if i < len(convs) - 1:
+                y = net.act(net.norms[i](y))
+            if result is None:
+                result = _buffer((n, y.size(1)), out / f"layer{i}.npy" if out is not None else None)
+            result[start:stop] = y if isinstance(result, Tensor) else y.numpy()
+        if isinstance(result, np.ndarray):
+            result.flush()
+        if i == len(convs) - 2:
+            hidden = result
+        h = _as_tensor(result)
+    if hidden is None:  # one layer: the embedding is the input
+        hidden = x.to_dense() if x.layout == torch.sparse_csr else x
+    return h, _as_tensor(hidden)
+
+
+def _by_target(edge_index: Tensor, weight: Tensor | None, n: int):
+    if weight is None:
+        target, source = sort_edge_index(edge_index.flip(0), num_nodes=n)
+        return target, source, None
+    (target, source), weight = sort_edge_index(edge_index.flip(0), weight, num_nodes=n)
+    return target, source, weight
+
+
+def _apply(conv: nn.Module, h: Tensor, edge_index: Tensor, weight: Tensor | None) -> Tensor:
+    if weight is None:
+        return conv(h, edge_index)
+    conv.normalize = False  # the weights were normalised on the whole graph
+    try:
+        return conv(h, edge_index, weight)
+    finally:
+        conv.normalize = True
+
+
+def export_teacher_outputs(net: nn.Module, x: Tensor, edge_index: Tensor, out_dir: str | Path,
+                           chunk_size: int = DEFAULT_CHUNK) -> Path:
+    """Write ``logits.npy`` and ``hidden.npy`` (float32, one row per node) of ``net`` to ``out_dir`` with
+    `layerwise_inference`, memory-mapped; the per-layer files in between are removed. Returns ``out_dir``."""
+    out = Path(out_dir)
+    work = out / "layers"
+    logits, hidden = layerwise_inference(net, x, edge_index, chunk_size, work)
+    for name, value in (("logits", logits), ("hidden", hidden)):
+        target = np.lib.format.open_memmap(out / f"{name}.npy.tmp", mode="w+", dtype=np.float32,
+                                           shape=tuple(value.shape))
+        for start in range(0, value.size(0), chunk_size):
+            target[start:start + chunk_size] = value[start:start + chunk_size].numpy()
+        target.flush()
+        del target
+        (out / f"{name}.npy.tmp").replace(out / f"{name}.npy")  # complete files only
+    del logits, hidden
+    for file in work.glob("layer*.npy"):
+        file.unlink()
+    work.rmdir()
+    return out
+
+
+def load_teacher_outputs(out_dir: str | Path) -> dict[str, Tensor]:
+    """``{"logits", "hidden"}`` tensors backed by the memory-mapped files of `export_teacher_outputs`
+    (read-only: rows are read from disk when indexed)."""
+    out = Path(out_dir)
+    tensors = {}
+    for name in ("logits", "hidden"):
+        path = out / f"{name}.npy"
+        if not path.is_file():
+            raise ConfigError(f"{out} has no {name}.npy: write it with g2m.inference.export_teacher_outputs.")
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        with warnings.catch_warnings():  # read-only memory: torch warns that writes are undefined; none happen
+            warnings.simplefilter("ignore", UserWarning)
+            tensors[name] = torch.from_numpy(array)
+    return tensors
