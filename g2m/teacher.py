@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from g2m.config import teacher_config
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
+from g2m.distributed import average_gradients, share, world_size
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
@@ -86,14 +87,16 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     batch_size = cfg.get("batch_size")
     # Only the training nodes' outputs enter the loss: each step computes them on their computation subgraph
     # (the whole graph for APPNP), with freshly sampled edges when fan_out > 0.
-    fixed_train = None if fan_out else subgraph_inputs(net, x, edge_index, train_idx)
+    my_train = share(train_idx)  # under torch.distributed: this process's part of the training nodes
+    fixed_train = None if fan_out else subgraph_inputs(net, x, edge_index, my_train)
     val_inputs = subgraph_inputs(net, x, edge_index, val_idx)
 
     def full_batch_step(opt: torch.optim.Optimizer) -> float:
-        xb, gb, _, pos = subgraph_inputs(net, x, edge_index, train_idx, fan_out) if fan_out else fixed_train
+        xb, gb, _, pos = subgraph_inputs(net, x, edge_index, my_train, fan_out) if fan_out else fixed_train
         opt.zero_grad()
-        loss = F.cross_entropy(net(xb, gb)[pos], y[train_idx])
+        loss = F.cross_entropy(net(xb, gb)[pos], y[my_train])
         loss.backward()
+        average_gradients(net)  # a no-op in one process
         opt.step()
         return loss.item()
 
@@ -126,6 +129,9 @@ def _minibatch_step(net: nn.Module, model: str, obs_data, train_idx: Tensor, bat
         raise ConfigError("APPNP propagates over K hops; train it full-batch (leave the teacher batch size unset).")
     if batch_size < 1:
         raise ConfigError(f"the teacher batch size must be at least 1, got {batch_size}.")
+    if world_size() > 1:
+        raise ConfigError("teacher minibatches (--teacher-batch-size) do not run under torch.distributed yet: "
+                          "leave the teacher batch size unset (full-batch steps are shared between processes).")
     num_layers = getattr(net, "num_layers", 2)
     loader = neighbor_loader(obs_data, train_idx.cpu(), [fan_out or -1] * num_layers, batch_size)
 

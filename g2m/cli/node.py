@@ -71,11 +71,23 @@ def _validated(dataset, data_root, teacher, methods, seeds, seed, setting, devic
     return ds, seed_list, resolved
 
 
+def _is_main() -> bool:
+    from g2m.distributed import is_main
+
+    return is_main()
+
+
 def _run(dataset, data_root, teacher, methods, seeds, seed, setting, device, output, teacher_over, student_over,
          batch_size, download=False, jobs=1, overwrite=False, resume=False):
+    from g2m.distributed import init_from_env, is_main
     from g2m.pipeline import run_node_experiment
 
     ds, seed_list, resolved = _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device, download)
+    if init_from_env(device):  # under torchrun: every process trains, process 0 alone writes the run folder
+        if jobs > 1:
+            raise ConfigError("--jobs runs seeds in worker processes; under torchrun the processes share each "
+                              "model instead: leave --jobs at 1.")
+        output = output if is_main() else None
     settings = 2 if setting == "both" else 1
     needs_teacher = not methods or any(m.needs_teacher for m in resolved)
     total = len(seed_list) * settings * (len(methods) + int(needs_teacher))
@@ -168,6 +180,8 @@ def teacher_cmd(
                 batch_size=teacher_batch_size, fan_out=fan_out)
     result = _run(dataset, data_root, teacher, [], seeds, seed, setting, device, out,
                   {k: v for k, v in over.items() if v is not None}, {}, None, download, jobs, overwrite, resume)
+    if not _is_main():
+        return
     seed_list = result["seeds"]
     metrics = teacher_metrics(result)
     write_run(out, metrics, result["config"])
@@ -273,6 +287,8 @@ def distill_cmd(
         chosen.update({k: v for k, v in tuned.items() if k not in chosen})
     result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out, teacher_over,
                   student_over, batch_size, download, jobs, overwrite, resume)
+    if not _is_main():
+        return
     metrics = single_method_metrics(result)
     write_run(out, metrics, result["config"])
     if "vq" in result.get("teachers_extra_raw", {}):

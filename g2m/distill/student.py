@@ -14,6 +14,7 @@ from g2m.config import distill_config, student_config, tuned_student_defaults
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LOSSES, LossInput
+from g2m.distributed import average_gradients, share
 from g2m.distill.methods import Method, resolve_method
 from g2m.distill.position import all_positions, cached_deepwalk, position_config
 from g2m.errors import ConfigError, TrainingError
@@ -134,13 +135,14 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
         total = 0.0
         for nodes in batches:
             opt.zero_grad()
-            loss, parts = loss_on(nodes)
+            loss, parts = loss_on(share(nodes))  # under torch.distributed: this process's part of the batch
             value = loss.item()
             if not math.isfinite(value):  # stop before the bad gradient reaches the weights
                 bad = [f"{k} = {v.item()}" for k, v in parts.items() if not math.isfinite(v.item())]
                 raise TrainingError(f"the loss became {value} ({', '.join(bad) or 'sum overflowed'}); lower "
                                     "the learning rate or this term's weight, or check the features.")
             loss.backward()
+            average_gradients(trainable)  # a no-op in one process
             opt.step()
             total += value
         return total / len(batches)
