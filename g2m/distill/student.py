@@ -14,9 +14,9 @@ from g2m.config import distill_config, student_config, tuned_student_defaults
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LOSSES, LossInput
-from g2m.distributed import average_gradients, share
 from g2m.distill.methods import Method, resolve_method
 from g2m.distill.position import all_positions, cached_deepwalk, position_config
+from g2m.distributed import average_gradients, share
 from g2m.errors import ConfigError, TrainingError
 from g2m.models import StudentMLP
 from g2m.teacher import TeacherRun
@@ -55,10 +55,12 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
 
     Loss: ``lam * CE(train labels) + (1 - lam) * sum_t w_t * term_t`` (``lam`` and ``temperature`` from
     `g2m.config.distill_config`, term weights from the method, both overridable). Settings a `g2m tune`
-    study chose for this method and dataset (`g2m.config.TUNED_STUDENT_DEFAULTS`) apply under ``overrides``. The best epoch
-    is chosen on validation accuracy (``report_test_selected=True`` also records, for comparison only, the best
-    test accuracy over epochs: ``metrics["test_selected_on_test"]``). ``batch_size=None`` takes the dataset's default (`g2m.config`:
-    GLNN's minibatches of 512 where validation preferred them); ``0`` trains full-batch.
+    study chose for this method and dataset (`g2m.config.TUNED_STUDENT_DEFAULTS`) apply under ``overrides``.
+    The best epoch is chosen on validation accuracy (``report_test_selected=True`` also records, for
+    comparison only, the best test accuracy over epochs: ``metrics["test_selected_on_test"]``).
+    ``batch_size=None`` takes the dataset's default (`g2m.config`: GLNN's minibatches of 512 where validation
+    preferred them); ``0`` trains full-batch. A method with the ``position`` input (``…+pos``) reads
+    ``[features, DeepWalk positions]`` (`g2m.distill.position`).
     """
     method = resolve_method(method) if isinstance(method, str) else method
     overrides = {**tuned_student_defaults(dataset.name, method.name), **overrides}  # a study's choice, if any
