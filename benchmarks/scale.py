@@ -85,7 +85,9 @@ def render(data: dict) -> str:
         lines.append(f"| {r['nodes']:,} | {r['edges']:,} | {r['generate_s']:.1f} | {r['teacher_s']:.1f} | "
                      f"{r['export_s']:.1f} | {r['student_s']:.1f} | {r['student_s'] / r['student_epochs']:.1f} | "
                      f"{peak:,.0f} | {r['teacher_test']:.1f} | {r['student_test']:.1f} |")
-    lines += ["", f"Measured with `{data['command']}`.", ""]
+    threads = sorted({r["threads"] for r in rows})
+    lines += ["", f"Measured with `{data['command']}`, {', '.join(map(str, threads))} torch thread(s) per process"
+              + (f"; {data['note']}" if data.get("note") else "") + ".", ""]
     return "\n".join(lines)
 
 
