@@ -112,6 +112,7 @@ def render() -> str:
             lines.append(f"| {ds} | {n_row} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ablation_table(by_ds)
+    lines += tuned_table(by_ds)
     lines += test_selected_table(by_ds)
     others: list[str] = []
     for ds, methods in by_ds.items():
@@ -194,6 +195,38 @@ def ablation_table(by_ds: dict[str, dict[str, dict]]) -> list[str]:
             "user may compare to choose a method), with its Δ.", "",
             "| dataset | method | seeds | val (Δ) | tran | Δ tran | prod | Δ prod | against | inference input |",
             "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
+def tuned_table(by_ds: dict[str, dict[str, dict]]) -> list[str]:
+    """Students trained with the settings a `g2m tune` study chose (docs/results/tune/<dataset>-<method>/:
+    best.json and the 10-seed final_metrics.json) beside the same method with its default settings."""
+    rows = []
+    for folder in sorted((RESULTS / "tune").glob("*/")):
+        best_path, final_path = folder / "best.json", folder / "final_metrics.json"
+        if not (best_path.is_file() and final_path.is_file()):
+            continue
+        best, final = json.loads(best_path.read_text()), json.loads(final_path.read_text())
+        ds, method = best["dataset"], best["method"]
+        untuned = by_ds.get(ds, {}).get(method)
+        cells = []
+        for key, val_key in (("transductive", "validation"), ("production", None)):
+            value = final["student"].get(key)
+            ref = untuned["student"].get(key) if untuned else None
+            cells += [format_mean_std(value), f"{value['mean'] - ref['mean']:+.2f}" if value and ref else "–"]
+        val = final["student"]["validation"]["mean"]
+        val_ref = untuned["student"]["validation"]["mean"] if untuned else None
+        rows.append(f"| {ds} | {method} | {best['trials_complete']} + {best['trials_pruned']} pruned, seeds "
+                    f"{best['seeds']}: {best['best_validation']:.2f} | {len(final['seeds'])} | {val:.2f}"
+                    + (f" ({val - val_ref:+.2f})" if val_ref is not None else "") + " | " + " | ".join(cells)
+                    + f" | [study](tune/{folder.name}/best.json) |")
+    if not rows:
+        return []
+    return ["## Tuned on validation (g2m tune)", "",
+            "Students trained with the settings a `g2m tune` study chose on mean validation accuracy over 2 seeds "
+            "(transductive; test never computed during the search; docs/tune.md), then run on 10 seeds; Δ against the "
+            "same method with its default settings (the ablation above).", "",
+            "| dataset | method | study: trials, best mean val | seeds | val (Δ) | tran | Δ tran | prod | Δ prod | "
+            "chosen settings |", "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def test_selected_table(by_ds: dict[str, dict[str, dict]]) -> list[str]:
