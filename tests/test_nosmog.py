@@ -360,3 +360,51 @@ def test_cached_positions_are_deepwalks_and_keyed_by_graph_settings_and_seed():
     for seed in range(position.CACHE_SIZE + 2):
         position.cached_deepwalk(ei, 6, 100 + seed, **kw)
     assert len(position._CACHE) == position.CACHE_SIZE
+
+
+def test_similarity_loss_by_hand_on_rows_of_different_lengths():
+    s = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]])
+    t = torch.tensor([[2.0, 1.0, 0.0], [0.0, 1.0, 1.0], [1.0, -1.0, 2.0]])
+
+    def cosine_matrix(rows):
+        return torch.tensor([[float(a @ b / (a.norm() * b.norm())) for b in rows] for a in rows])
+
+    expected = ((cosine_matrix(t) - cosine_matrix(s)) ** 2).mean()  # squared differences, rows normalised
+    assert similarity_loss(s, t).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_one_pgd_step_by_hand():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 5)  # 5 classes: with 2, the gradient's signs would not depend on the temperature
+    x, target, eps = torch.randn(32, 4), torch.randn(32, 5) * 3, 0.2
+    torch.manual_seed(5)
+    start = adversarial_delta(net, x, target, eps, steps=0)  # the random start alone (0 steps is allowed)
+    d = start.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(kl_with_temperature(net(x + d), target, 1.0), d)
+    expected = (start + eps / 2 * grad.sign()).clamp(-eps, eps)
+    torch.manual_seed(5)
+    assert torch.allclose(adversarial_delta(net, x, target, eps, steps=1), expected)  # default temperature 1
+    torch.manual_seed(5)
+    assert not torch.allclose(adversarial_delta(net, x, target, eps, steps=1, tau=2.0), expected)
+
+
+def test_random_start_fills_the_ball_and_coordinates_without_gradient_stay_there():
+    torch.manual_seed(0)
+    net = Linear()
+    with torch.no_grad():
+        net.lin.weight[:, 2] = 0.0  # the student ignores feature 2: its gradient is exactly zero
+    x, target, eps = torch.randn(4000, 3), torch.randn(4000, 2), 0.1
+    torch.manual_seed(1)
+    start = adversarial_delta(net, x, target, eps, steps=0)
+    assert start.abs().max() <= eps and abs(start.mean().item()) < 0.05 * eps
+    assert start.min() < -0.9 * eps and start.max() > 0.9 * eps  # uniform on [-eps, eps]
+    torch.manual_seed(1)
+    moved = adversarial_delta(net, x, target, eps, steps=3)
+    assert torch.equal(moved[:, 2], start[:, 2])
+    assert not torch.equal(moved[:, :2], start[:, :2])
+
+
+def test_rsd_needs_the_teachers_hidden_representations():
+    student = type("S", (), {"hidden_channels": 7})()
+    with pytest.raises(ConfigError, match=r"^rsd needs the teacher's hidden representations"):
+        LOSSES.get("rsd").make_module(student, {"logits": torch.zeros(3, 2)})
