@@ -102,3 +102,15 @@ def test_tuned_defaults_apply_to_their_method_and_dataset_under_explicit_overrid
     assert run.config["dropout"] == 0.123 and run.config["lr"] == 0.05  # tuned, then the explicit override
     run = student_mod.train_student(ds, split, "mlp+pos", None, position_dim=4, walks_per_node=1, walk_length=3)
     assert run.config["dropout"] == config.student_config("cora")["dropout"]  # another method: untouched
+
+
+def test_shipped_tuned_defaults_are_the_studies_choices():
+    from pathlib import Path
+
+    from g2m import config
+
+    results = Path(__file__).resolve().parents[1] / "docs" / "results" / "tune"
+    for (dataset, method), params in config.TUNED_STUDENT_DEFAULTS.items():
+        best = json.loads((results / f"{dataset}-{method}" / "best.json").read_text())
+        assert (best["dataset"], best["method"]) == (dataset, method)
+        assert params == best["best_params"]
