@@ -408,3 +408,54 @@ def test_rsd_needs_the_teachers_hidden_representations():
     student = type("S", (), {"hidden_channels": 7})()
     with pytest.raises(ConfigError, match=r"^rsd needs the teacher's hidden representations"):
         LOSSES.get("rsd").make_module(student, {"logits": torch.zeros(3, 2)})
+
+
+def test_deepwalk_defaults_are_the_configured_ones_and_every_setting_is_checked_by_name():
+    import inspect
+
+    from g2m.distill.position import POSITION_DEFAULTS, position_config
+
+    params = inspect.signature(deepwalk).parameters
+    assert {k: params[k].default for k in POSITION_DEFAULTS} == POSITION_DEFAULTS
+    assert position_config({}) == POSITION_DEFAULTS
+    assert position_config({"position_dim": 8, "other": 1}) == {**POSITION_DEFAULTS, "position_dim": 8}
+    for name in ("position_dim", "walk_length", "walks_per_node", "window", "position_epochs", "position_batch_walks"):
+        with pytest.raises(ConfigError, match=rf"^{name} must be at least 1, got 0"):
+            deepwalk(path_graph(4), 4, **{name: 0})
+    assert deepwalk(path_graph(4), 4, walk_length=2, position_dim=2).shape == (4, 2)  # the shortest walk
+
+
+def test_deepwalk_without_a_seed_follows_torch_and_walks_survive_edge_cases():
+    kw = dict(position_dim=3, walk_length=4, walks_per_node=2)
+    torch.manual_seed(7)
+    assert torch.equal(deepwalk(path_graph(5), 5, **kw), deepwalk(path_graph(5), 5, seed=7, **kw))
+    empty = torch.zeros(2, 0, dtype=torch.long)
+    assert (random_walks(empty, 3, 4, 1) == torch.arange(3).unsqueeze(1)).all()  # no edges: everyone stays
+    one = torch.tensor([[0], [1]])  # a single edge 0 -> 1; nodes 1 and 2 have no way out
+    walks = random_walks(one, 3, 3, 2)
+    assert walks[:, 1].tolist() == [1, 1, 2, 1, 1, 2]
+
+
+def test_skipgram_pairs_with_a_window_longer_than_the_walk_and_with_no_pairs():
+    centre, context = skipgram_pairs(torch.tensor([[1, 2, 3, 4]]), window=5)
+    assert len(centre) == 2 * (3 + 2 + 1) and (1, 4) in set(zip(centre.tolist(), context.tolist()))
+    centre, context = skipgram_pairs(torch.tensor([[1], [2]]), window=3)  # one-node walks: no pairs
+    assert centre.shape == (0,) and context.shape == (0,)
+
+
+def test_skipgram_training_starts_at_unit_norm_rows_and_touches_every_walk():
+    from g2m.distill.position import train_skipgram
+
+    walks = torch.arange(600).view(200, 3)  # 200 disjoint 3-node walks: a node moves only if its walk is used
+    gen = torch.Generator().manual_seed(0)
+    start = train_skipgram(walks, 600, 16, 1, 0, 0.1, 64, gen)  # no epoch: the initial embeddings
+    assert start.pow(2).sum(1).mean().item() == pytest.approx(1.0, abs=0.1)
+    trained = train_skipgram(walks, 600, 16, 1, 1, 0.1, 64, torch.Generator().manual_seed(0))
+    moved = (trained - start).abs().sum(1) > 0
+    assert moved.all()
+
+
+def test_all_positions_keep_the_observed_dtype():
+    full = all_positions(torch.tensor([[1.0], [2.0]], dtype=torch.float64), torch.tensor([0, 1, -1]),
+                         torch.tensor([[0], [2]]))
+    assert full.dtype == torch.float64 and full.view(-1).tolist() == [1.0, 2.0, 1.0]

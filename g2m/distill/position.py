@@ -84,21 +84,30 @@ def deepwalk(edge_index: Tensor, num_nodes: int, position_dim: int = 64, walk_le
     gen.manual_seed(int(torch.initial_seed() if seed is None else seed) % (1 << 63))
     edge_index = to_undirected(edge_index, num_nodes=num_nodes)
     walks = random_walks(edge_index, num_nodes, walk_length, walks_per_node, gen)
-    emb = nn.Embedding(num_nodes, position_dim, sparse=True, device=edge_index.device)
+    out = train_skipgram(walks, num_nodes, position_dim, window, position_epochs, position_lr, position_batch_walks,
+                         gen)
+    return (out - out.mean(0)) / out.std(0).clamp_min(1e-12)
+
+
+def train_skipgram(walks: Tensor, num_nodes: int, dim: int, window: int, epochs: int, lr: float, batch_walks: int,
+                   generator: torch.Generator) -> Tensor:
+    """Skip-gram embeddings ``[num_nodes, dim]`` from ``walks``: every walk once per epoch, in a random order,
+    ``batch_walks`` walks per sparse-Adam step, one uniformly drawn negative per (centre, context) pair;
+    rows start as N(0, 1/dim) entries (unit expected norm)."""
+    device = walks.device
+    emb = nn.Embedding(num_nodes, dim, sparse=True, device=device)
     with torch.no_grad():
-        emb.weight.copy_(torch.randn(num_nodes, position_dim, generator=gen, device=edge_index.device)
-                         / position_dim ** 0.5)
-    opt = torch.optim.SparseAdam(emb.parameters(), lr=position_lr)
-    for _ in range(position_epochs):
-        order = torch.randperm(walks.size(0), generator=gen, device=walks.device)
-        for rows in order.split(position_batch_walks):
+        emb.weight.copy_(torch.randn(num_nodes, dim, generator=generator, device=device) / dim ** 0.5)
+    opt = torch.optim.SparseAdam(emb.parameters(), lr=lr)
+    for _ in range(epochs):
+        order = torch.randperm(walks.size(0), generator=generator, device=device)
+        for rows in order.split(batch_walks):
             centre, context = skipgram_pairs(walks[rows], window)
-            negative = torch.randint(0, num_nodes, centre.shape, generator=gen, device=centre.device)
+            negative = torch.randint(0, num_nodes, centre.shape, generator=generator, device=device)
             opt.zero_grad()
             skipgram_loss(emb(centre), emb(context), emb(negative)).backward()
             opt.step()
-    out = emb.weight.detach()
-    return (out - out.mean(0)) / out.std(0).clamp_min(1e-12)
+    return emb.weight.detach()
 
 
 _CACHE: dict[tuple, Tensor] = {}
