@@ -417,6 +417,9 @@ def test_deepwalk_defaults_are_the_configured_ones_and_every_setting_is_checked_
 
     params = inspect.signature(deepwalk).parameters
     assert {k: params[k].default for k in POSITION_DEFAULTS} == POSITION_DEFAULTS
+    # and behaviourally: no settings = the configured ones (110 nodes x 5 walks: more than one batch of walks)
+    ring = torch.cat([path_graph(110), torch.tensor([[109, 0], [0, 109]])], dim=1)
+    assert torch.equal(deepwalk(ring, 110, seed=0), deepwalk(ring, 110, seed=0, **POSITION_DEFAULTS))
     assert position_config({}) == POSITION_DEFAULTS
     assert position_config({"position_dim": 8, "other": 1}) == {**POSITION_DEFAULTS, "position_dim": 8}
     for name in ("position_dim", "walk_length", "walks_per_node", "window", "position_epochs", "position_batch_walks"):
