@@ -329,3 +329,19 @@ def test_ranked_single_trees_supports_and_stable_ties():
     expected = sorted(range(20), key=lambda t: (-counts[t], t))
     assert [s.trees[0] for s in ranked] == expected
     assert [s.support for s in ranked[:2]] == [1.0, 1.0] and ranked[-1].support == pytest.approx(1 / 3)
+
+
+def test_class_support_with_tiny_or_missing_classes_and_empty_classes_in_the_filter():
+    import numpy as np
+
+    from g2m.condense.mining import TreeSet, drop_shared_sets, set_class_support
+
+    # graphs: [1, 2], [1], [2]; classes 0, 0, 1 and a class 2 with no graph at all
+    ptr, items, y = np.array([0, 2, 3, 4]), np.array([1, 2, 1, 2]), np.array([0, 0, 1])
+    sets = [TreeSet(1, (2,), 1.0, 1), TreeSet(0, (1,), 1.0, 2)]
+    share = set_class_support(sets, ptr, items, y, 3)  # class 1 has one graph: shares out of 1, not 2
+    np.testing.assert_allclose(share, [[0.5, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    assert set_class_support([], ptr, items, y, 3).shape == (0, 3)
+    # an empty class before a non-empty one: both keep their entries, the empty one as an empty list
+    kept = drop_shared_sets({0: [], 1: [sets[0]], 2: []}, ptr, items, y, 3, 0.9)
+    assert kept == {0: [], 1: [sets[0]], 2: []}
