@@ -122,20 +122,23 @@ def _apply(conv: nn.Module, h: Tensor, edge_index: Tensor, weight: Tensor | None
 def export_teacher_outputs(net: nn.Module, x: Tensor, edge_index: Tensor, out_dir: str | Path,
                            chunk_size: int = DEFAULT_CHUNK) -> Path:
     """Write ``logits.npy`` and ``hidden.npy`` (float32, one row per node) of ``net`` to ``out_dir`` with
-    `layerwise_inference`, memory-mapped; the per-layer files in between are removed. Returns ``out_dir``."""
+    `layerwise_inference`, memory-mapped: the last layer's file becomes ``logits.npy`` and the one before it
+    ``hidden.npy`` (renamed once complete, not copied); earlier layers' files are removed. Returns ``out_dir``."""
     out = Path(out_dir)
     work = out / "layers"
     logits, hidden = layerwise_inference(net, x, edge_index, chunk_size, work)
-    for name, value in (("logits", logits), ("hidden", hidden)):
-        target = np.lib.format.open_memmap(out / f"{name}.npy.tmp", mode="w+", dtype=np.float32,
-                                           shape=tuple(value.shape))
-        for start in range(0, value.size(0), chunk_size):
-            target[start:start + chunk_size] = value[start:start + chunk_size].numpy()
+    num_layers = len(net.convs)
+    if num_layers == 1:  # the embedding is the input itself: write it
+        target = np.lib.format.open_memmap(work / "hidden.npy", mode="w+", dtype=np.float32, shape=tuple(hidden.shape))
+        for start in range(0, hidden.size(0), chunk_size):
+            target[start:start + chunk_size] = hidden[start:start + chunk_size].numpy()
         target.flush()
         del target
-        (out / f"{name}.npy.tmp").replace(out / f"{name}.npy")  # complete files only
-    del logits, hidden
-    for file in work.glob("layer*.npy"):
+    del logits, hidden  # release the memory maps before the files move
+    hidden_file = work / ("hidden.npy" if num_layers == 1 else f"layer{num_layers - 2}.npy")
+    hidden_file.replace(out / "hidden.npy")
+    (work / f"layer{num_layers - 1}.npy").replace(out / "logits.npy")
+    for file in work.glob("*.npy"):
         file.unlink()
     work.rmdir()
     return out

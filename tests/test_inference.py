@@ -82,3 +82,14 @@ def test_a_student_trains_from_memory_mapped_teacher_outputs_as_from_memory(tmp_
     assert runs[0].metrics == runs[1].metrics
     for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_export_of_a_one_layer_teacher_writes_its_input_as_the_embedding(cora, tmp_path):
+    x, ei, classes = cora
+    torch.manual_seed(0)
+    net = build_teacher("sage", x.size(1), classes, num_layers=1).eval()
+    loaded = load_teacher_outputs(export_teacher_outputs(net, x, ei, tmp_path / "one", chunk_size=700))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded["logits"], net(x, ei))
+    torch.testing.assert_close(loaded["hidden"], x.to_dense())
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["hidden.npy", "logits.npy"]
