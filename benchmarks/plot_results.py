@@ -85,12 +85,8 @@ def plot_ablation(results: Path = RESULTS) -> Path | None:
     series = {k: v for k, v in series.items() if not k.startswith("teacher")}
     if not datasets:
         return None
-    fig = bar_chart(datasets, series, ["transductive", "production"],
-                    "NOSMOG's additions (pos, rsd, adv), mean ± std over seeds (CPF splits)")
-    try:
-        return save_figure_atomic(results / "accuracy_ablation.png", fig, dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    return save_bar_chart(results / "accuracy_ablation.png", datasets, series, ["transductive", "production"],
+                          "NOSMOG's additions (pos, rsd, adv), mean ± std over seeds (CPF splits)")
 
 
 def teacher_series(results: Path = RESULTS) -> tuple[list[str], dict[str, dict[str, dict]]]:
@@ -140,26 +136,32 @@ def bar_chart(datasets: list[str], series: dict[str, dict[str, dict]], settings:
     return fig
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` atomically (100 dpi, tight) and close it."""
+    try:
+        return save_figure_atomic(path, fig, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+
+
+def save_bar_chart(path: Path, datasets: list[str], series: dict[str, dict[str, dict]], settings: list[str],
+                   title: str) -> Path:
+    """`bar_chart` written to ``path``."""
+    return save_figure(bar_chart(datasets, series, settings, title), path)
+
+
 def plot_accuracy(results: Path = RESULTS) -> Path:
     """``docs/results/accuracy.png`` from ``docs/results/accuracy/*.json``."""
     datasets, series = accuracy_series(results)
-    fig = bar_chart(datasets, series, ["transductive", "production"],
-                    "Teacher and students, mean ± std over seeds (CPF splits)")
-    try:
-        return save_figure_atomic(results / "accuracy.png", fig, dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    return save_bar_chart(results / "accuracy.png", datasets, series, ["transductive", "production"],
+                          "Teacher and students, mean ± std over seeds (CPF splits)")
 
 
 def plot_teachers(results: Path = RESULTS) -> Path:
     """``docs/results/teachers.png`` from ``docs/results/teachers/*.json``."""
     datasets, series = teacher_series(results)
-    fig = bar_chart(datasets, series, ["transductive", "production", "inductive"],
-                    "Teacher GNNs, mean ± std over seeds (CPF splits)")
-    try:
-        return save_figure_atomic(results / "teachers.png", fig, dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    return save_bar_chart(results / "teachers.png", datasets, series, ["transductive", "production", "inductive"],
+                          "Teacher GNNs, mean ± std over seeds (CPF splits)")
 
 
 def main() -> None:

@@ -97,7 +97,8 @@ def plot(data: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from g2m.utils import save_figure_atomic
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # plot_results, beside this script
+    from plot_results import save_figure
 
     rows = data["results"]
     n = [r["nodes"] for r in rows]
@@ -111,10 +112,7 @@ def plot(data: dict) -> Path:
     ax.set_ylabel("seconds")
     ax.set_title("Time per stage on synthetic graphs")
     ax.legend()
-    try:
-        return save_figure_atomic(RESULTS / "scale.png", fig, dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    return save_figure(fig, RESULTS / "scale.png")
 
 
 def main() -> None:
