@@ -46,3 +46,25 @@ def reference_splits_dir() -> Path | None:
         if cand.is_dir():
             return cand.resolve()
     return None
+
+
+@pytest.fixture(scope="session")
+def cora_with_fake_teacher():
+    """``make(setting)`` → ``(cora, its seed-0 split, a TeacherRun of seeded random logits and 4-wide hidden
+    vectors)``: a teacher's knowledge without training one, for tests of the student's loss."""
+    import torch
+
+    from g2m.datasets import load_dataset, node_split
+    from g2m.teacher import TeacherRun
+
+    def make(setting: str):
+        ds = load_dataset("cora")
+        split = node_split(ds, 0, setting)
+        g = torch.Generator().manual_seed(0)
+        n = split.observed.numel()
+        teacher = TeacherRun(model=torch.nn.Identity(), name="fake", config={}, split=split,
+                             logits=3 * torch.randn(n, ds.num_classes, generator=g), hidden=torch.randn(n, 4, generator=g))
+        return ds, split, teacher
+
+    return make
+

@@ -8,11 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from g2m.config import METHOD_DISTILL_DEFAULTS, distill_config
-from g2m.datasets import load_dataset, node_split
 from g2m.distill import student as student_mod
 from g2m.distill.methods import resolve_method
 from g2m.errors import ConfigError
-from g2m.teacher import TeacherRun
 from g2m.training import FitResult, as_model_input
 
 LAM, TAU = 0.3, 1.2
@@ -30,14 +28,8 @@ def np_kl_mean(t, s):
 
 
 @pytest.fixture(scope="module")
-def setup():
-    ds = load_dataset("cora")
-    split = node_split(ds, 0, "tran")
-    g = torch.Generator().manual_seed(0)
-    n = split.observed.numel()
-    teacher = TeacherRun(model=torch.nn.Identity(), name="fake", config={}, split=split,
-                         logits=3 * torch.randn(n, ds.num_classes, generator=g), hidden=torch.randn(n, 4, generator=g))
-    return ds, split, teacher
+def setup(cora_with_fake_teacher):
+    return cora_with_fake_teacher("tran")
 
 
 def first_step_loss(monkeypatch, ds, split, teacher, method, **overrides):

@@ -18,7 +18,6 @@ from g2m.distill.nosmog import RSD_MAX_NODES, adversarial_delta, similarity_loss
 from g2m.distill.position import (all_positions, deepwalk, random_walks, skipgram_loss, skipgram_pairs,
                                   unseen_positions)
 from g2m.errors import ConfigError
-from g2m.teacher import TeacherRun
 from g2m.training import FitResult
 
 # ----------------------------------------------------------------------------------------- position features
@@ -219,14 +218,8 @@ def test_methods_compose_terms_and_inputs():
 
 
 @pytest.fixture(scope="module")
-def cora_ind():
-    ds = load_dataset("cora")
-    split = node_split(ds, 0, "ind")
-    g = torch.Generator().manual_seed(0)
-    n = split.observed.numel()
-    teacher = TeacherRun(model=torch.nn.Identity(), name="fake", config={}, split=split,
-                         logits=3 * torch.randn(n, ds.num_classes, generator=g), hidden=torch.randn(n, 4, generator=g))
-    return ds, split, teacher
+def cora_ind(cora_with_fake_teacher):
+    return cora_with_fake_teacher("ind")
 
 
 def test_position_aware_student_reads_features_and_positions(monkeypatch, cora_ind):
