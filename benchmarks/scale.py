@@ -2,8 +2,9 @@
 
 For each size, in a fresh process (so that its peak memory is its own): a degree-corrected SBM
 (`g2m.datasets.synthetic.synthetic_graph`, ~25 edges per node), a SAGE teacher trained on NeighborLoader
-minibatches (fan-out 10, a few epochs), its outputs exported layer by layer to memory-mapped files
-(`g2m.inference.export_teacher_outputs`), and a GLNN student trained from those files. Writes
+minibatches (fan-out 10, a few epochs) whose outputs are computed layer by layer into memory-mapped files
+(`train_teacher(..., inference_chunk_size=..., outputs_dir=...)`, as `g2m distill --teacher-chunk-size` does),
+and a GLNN student trained from those files. Writes
 docs/results/scale.json, docs/results/scale.md and docs/results/scale.png.
 
     python benchmarks/scale.py --sizes 10000,100000,1000000,2000000 --epochs 3
@@ -37,30 +38,25 @@ def one_size(num_nodes: int, epochs: int, chunk: int) -> dict:
     from g2m.datasets import node_split
     from g2m.datasets.synthetic import synthetic_graph
     from g2m.distill import train_student
-    from g2m.inference import export_teacher_outputs, load_teacher_outputs
-    from g2m.teacher import TeacherRun, train_teacher
+    from g2m.teacher import train_teacher
 
     out: dict = {"nodes": num_nodes, "threads": torch.get_num_threads()}
     start = time.perf_counter()
     ds = synthetic_graph(num_nodes, seed=0)
     out.update(edges=int(ds.data.edge_index.size(1)), generate_s=time.perf_counter() - start, peak_mb_graph=peak_mb())
     split = node_split(ds, 0, "tran")
-    seed_everything(0)
-    start = time.perf_counter()
-    teacher = train_teacher(ds, split, "sage", batch_size=1024, fan_out=10, max_epochs=epochs, patience=epochs)
-    out.update(teacher_s=time.perf_counter() - start, teacher_epochs=teacher.fit.epochs_run,
-               teacher_val=teacher.metrics["val"], teacher_test=teacher.metrics["test"], peak_mb_teacher=peak_mb())
-    x, ei = ds.data.x, ds.data.edge_index
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        export_teacher_outputs(teacher.model, x, ei, Path(tmp) / "outputs", chunk_size=chunk)
-        out.update(export_s=time.perf_counter() - start, peak_mb_export=peak_mb())
-        knowledge = load_teacher_outputs(Path(tmp) / "outputs")
-        run = TeacherRun(model=teacher.model, name="sage", config={}, split=split, **knowledge)
-        del teacher
+        # the teacher's outputs: exact, layer by layer in chunks, memory-mapped (what g2m distill does on large
+        # graphs, or with --teacher-chunk-size)
+        seed_everything(0)
+        teacher = train_teacher(ds, split, "sage", batch_size=1024, fan_out=10, max_epochs=epochs, patience=epochs,
+                                inference_chunk_size=chunk, outputs_dir=Path(tmp) / "outputs")
+        out.update(teacher_s=teacher.fit.seconds, export_s=teacher.seconds - teacher.fit.seconds,
+                   teacher_epochs=teacher.fit.epochs_run, teacher_val=teacher.metrics["val"],
+                   teacher_test=teacher.metrics["test"], peak_mb_teacher=peak_mb())
         seed_everything(0)
         start = time.perf_counter()
-        student = train_student(ds, split, "glnn", run, batch_size=4096, max_epochs=epochs, patience=epochs)
+        student = train_student(ds, split, "glnn", teacher, batch_size=4096, max_epochs=epochs, patience=epochs)
         out.update(student_s=time.perf_counter() - start, student_epochs=student.fit.epochs_run,
                    student_val=student.metrics["val"], student_test=student.metrics["test"],
                    peak_mb_student=peak_mb())
@@ -74,11 +70,13 @@ def render(data: dict) -> str:
              "block model (10 classes, ~25 edges per node, 80% same-class edges, power-law degrees, 64 features; "
              "`g2m.datasets.synthetic`), a 2-layer SAGE teacher trained on NeighborLoader minibatches of 1024 nodes "
              "(fan-out 10; the CPF split has 200 training nodes, so an epoch is one minibatch) for "
-             f"{data['epochs']} epochs, its outputs exported layer by layer to memory-mapped files, and a GLNN "
+             f"{data['epochs']} epochs, its outputs computed layer by layer (exact, chunks of 65,536 nodes) into "
+             "memory-mapped files, and a GLNN "
              f"student trained from those files on minibatches of 4096 nodes for {data['epochs']} epochs. Times in "
-             "seconds (teacher and student: whole training including their final evaluation); peak memory is the "
+             "seconds: teacher = its training loop (validation included), outputs = its outputs written to disk plus "
+             "its final accuracy, student = its whole training including the final evaluation; peak memory is the "
              "process's resident high-water mark after each stage.", "",
-             "| nodes | edges | generate s | teacher s | export s | student s | student s / epoch | peak MB | "
+             "| nodes | edges | generate s | teacher s | outputs s | student s | student s / epoch | peak MB | "
              "teacher test % | student test % |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         peak = max(v for k, v in r.items() if k.startswith("peak_mb"))
@@ -103,7 +101,7 @@ def plot(data: dict) -> Path:
     rows = data["results"]
     n = [r["nodes"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (("teacher_s", "teacher training"), ("export_s", "output export"),
+    for key, label in (("teacher_s", "teacher training"), ("export_s", "teacher outputs (to disk)"),
                        ("student_s", "student training")):
         ax.plot(n, [r[key] for r in rows], marker="o", label=label)
     ax.set_xscale("log")

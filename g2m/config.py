@@ -43,6 +43,11 @@ STUDENT_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "ogbn-arxiv": dict(num_layers=3, hidden_channels=256, weight_decay=0.0, dropout=0.2, norm="batch_norm"),
 }
 
+# Above this many edges, a teacher's final outputs (what students learn from) are computed layer by layer in
+# chunks (g2m/inference.py, exact) instead of one full-graph pass; the teacher setting inference_chunk_size
+# overrides it (0 = always one pass).
+LARGE_GRAPH_EDGES = 10_000_000
+
 # ties="latest": an epoch that equals the best validation accuracy replaces it (GLNN's `>=` rule).
 TRAIN_DEFAULTS: dict[str, Any] = dict(max_epochs=500, patience=50, ties="latest")
 

@@ -49,9 +49,10 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
     """``(logits, hidden)`` of a teacher GNN (eval mode) at every node, equal to ``net(x, edge_index,
     return_hidden=True)``, computed one layer at a time over chunks of ``chunk_size`` target nodes.
 
-    ``x`` may be sparse CSR. With ``out_dir``, each layer's output is a memory-mapped file there
-    (``layer{i}.npy``; the returned tensors are backed by them). Supports the message-passing teachers
-    (SAGE, GCN, GAT); APPNP propagates over K hops and is refused.
+    ``x`` may be sparse CSR. Chunks are computed on ``net``'s device; the outputs are kept on the CPU. With
+    ``out_dir``, each layer's output is a memory-mapped file there (``layer{i}.npy``; the returned tensors are
+    backed by them). Supports the message-passing teachers (SAGE, GCN, GAT); APPNP propagates over K hops
+    and is refused.
     """
     convs = getattr(net, "convs", None)
     if convs is None:
@@ -63,6 +64,8 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     net.eval()
+    device = next(net.parameters()).device
+    edge_index = edge_index.cpu()  # the bookkeeping (sorting, chunk graphs) runs on the CPU
     n = x.size(0)
     h: Tensor = x
     hidden = None
@@ -84,10 +87,12 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
             where[nodes] = torch.arange(nodes.numel())
             local_ei = torch.stack([where[src], where[dst]])
             where[nodes] = -1
-            h_local = select_rows(h, nodes)
-            y = _apply(conv, h_local, local_ei, weight[lo:hi] if weight is not None else None)[: stop - start]
+            h_local = select_rows(h, nodes).to(device)
+            w_local = weight[lo:hi].to(device) if weight is not None else None
+            y = _apply(conv, h_local, local_ei.to(device), w_local)[: stop - start]
             if i < len(convs) - 1:
                 y = net.act(net.norms[i](y))
+            y = y.cpu()
             if result is None:
                 result = _buffer((n, y.size(1)), out / f"layer{i}.npy" if out is not None else None)
             result[start:stop] = y if isinstance(result, Tensor) else y.numpy()

@@ -103,7 +103,10 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
         t_runs: dict[str, TeacherRun] = {}
         for trainer in job.trainers:
             seed_everything(seed)
-            t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **job.teacher_overrides)
+            where = {}  # a plain teacher's chunked outputs go to the run folder, memory-mapped (g2m.teacher)
+            if trainer == "standard" and job.out_dir is not None:
+                where["outputs_dir"] = job.out_dir / "teacher-outputs" / f"{st}-seed{seed}"
+            t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **where, **job.teacher_overrides)
             t_runs[trainer] = t_run
             record["teachers"][trainer][st] = {"metrics": t_run.metrics, "extra": t_run.extra_metrics,
                                                "seconds": t_run.seconds, "config": t_run.config}

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from g2m.config import teacher_config
+from g2m.config import LARGE_GRAPH_EDGES, teacher_config
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
-from g2m.distributed import average_gradients, share, world_size
+from g2m.distributed import average_gradients, rank, share, world_size
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
@@ -55,13 +57,31 @@ def _local(local: Tensor, idx: Tensor) -> Tensor:
     return out
 
 
+def inference_chunk(cfg: dict[str, Any], num_edges: int) -> int:
+    """Target nodes per chunk of the teacher's final (exact, layer-wise) inference; 0 = one full-graph pass.
+
+    ``inference_chunk_size`` when set (0 forces the full-graph pass); otherwise chunks of
+    `g2m.inference.DEFAULT_CHUNK` nodes on graphs with more than ``LARGE_GRAPH_EDGES`` edges."""
+    from g2m.inference import DEFAULT_CHUNK
+
+    chunk = cfg.get("inference_chunk_size")
+    if chunk is None:
+        return DEFAULT_CHUNK if num_edges > LARGE_GRAPH_EDGES else 0
+    if int(chunk) < 0:
+        raise ConfigError(f"the teacher inference chunk size must be 0 (one full-graph pass) or positive, got {chunk}.")
+    return int(chunk)
+
+
 @TEACHER_TRAINERS.register("standard")
 def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", device: str | torch.device = "cpu",
-                  **overrides: Any) -> TeacherRun:
+                  outputs_dir: str | Path | None = None, **overrides: Any) -> TeacherRun:
     """Train teacher ``model`` on ``split``'s observed graph with validation-based early stopping.
 
     Metrics (percent): ``val``, ``test`` (observed test nodes) and, in the inductive setting,
-    ``test_ind`` (held-out nodes, evaluated with the full graph).
+    ``test_ind`` (held-out nodes, evaluated with the full graph). The outputs students learn from are
+    computed in one full-graph pass, or layer by layer in chunks (`inference_chunk`: the
+    ``inference_chunk_size`` setting, automatic on large graphs), exactly; chunked outputs are written
+    memory-mapped to ``outputs_dir`` (``logits.npy``, ``hidden.npy``) when it is given.
     """
     if model not in TEACHERS:
         TEACHERS.get(model)  # raises the standard unknown-name error
@@ -110,32 +130,66 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                  max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"],
                  name=f"teacher ({model}, label cross-entropy)")
+    logits, hidden = _outputs(net, x, edge_index, graph, inference_chunk(cfg, edge_index.size(1)), outputs_dir)
+
+    def acc(out: Tensor, idx: Tensor, labels: Tensor) -> float:  # chunked outputs stay on the CPU
+        return accuracy(out[idx.to(out.device)].to(labels.device), labels[idx])
+
     with torch.no_grad():
-        logits, hidden = net(x, graph, return_hidden=True)
-        metrics = {"val": accuracy(logits[val_idx], y[val_idx]), "test": accuracy(logits[test_idx], y[test_idx])}
+        metrics = {"val": acc(logits, val_idx, y), "test": acc(logits, test_idx, y)}
         if split.test_ind is not None:
-            full_graph = graph_input(net, data.edge_index.to(device), data.num_nodes)
-            full_logits = net(as_model_input(data.x).to(device), full_graph)
-            ind = split.test_ind.to(device)
-            metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
-    return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits.detach(), hidden=hidden.detach(),
+            full_ei = data.edge_index.to(device)
+            chunk = inference_chunk(cfg, full_ei.size(1))
+            full_graph = None if chunk else graph_input(net, full_ei, data.num_nodes)
+            full_logits = _outputs(net, as_model_input(data.x).to(device), full_ei, full_graph, chunk)[0]
+            metrics["test_ind"] = acc(full_logits, split.test_ind.to(device), data.y.to(device))
+    return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits, hidden=hidden,
                       metrics=metrics, fit=result, seconds=time.perf_counter() - start)
+
+
+@torch.no_grad()
+def _outputs(net: nn.Module, x: Tensor, edge_index: Tensor, graph, chunk: int,
+             outputs_dir: str | Path | None = None) -> tuple[Tensor, Tensor]:
+    """``(logits, hidden)`` of ``net`` (eval mode) at every node: one pass over ``graph``, or with ``chunk`` > 0
+    layer by layer in chunks (`g2m.inference`), memory-mapped in ``outputs_dir`` when given."""
+    net.eval()
+    if not chunk:
+        logits, hidden = net(x, graph, return_hidden=True)
+        return logits.detach(), hidden.detach()
+    from g2m.inference import export_teacher_outputs, layerwise_inference, load_teacher_outputs
+
+    if outputs_dir is None:
+        return layerwise_inference(net, x, edge_index, chunk)
+    export_teacher_outputs(net, x, edge_index, outputs_dir, chunk)
+    knowledge = load_teacher_outputs(outputs_dir)
+    return knowledge["logits"], knowledge["hidden"]
 
 
 def _minibatch_step(net: nn.Module, model: str, obs_data, train_idx: Tensor, batch_size: int, fan_out: int,
                     device: torch.device):
-    """One epoch of NeighborLoader minibatches over the training nodes (``fan_out`` neighbours per hop)."""
+    """One epoch of NeighborLoader minibatches over the training nodes (``fan_out`` neighbours per hop).
+
+    Under torch.distributed each process samples its part of every batch (PyTorch's ``DistributedSampler``:
+    a fresh permutation each epoch, the same on every process, ``batch_size / processes`` nodes each, equal
+    batch counts), and the gradients are averaged before each step."""
     if model == "appnp":
         raise ConfigError("APPNP propagates over K hops; train it full-batch (leave the teacher batch size unset).")
     if batch_size < 1:
         raise ConfigError(f"the teacher batch size must be at least 1, got {batch_size}.")
-    if world_size() > 1:
-        raise ConfigError("teacher minibatches (--teacher-batch-size) do not run under torch.distributed yet: "
-                          "leave the teacher batch size unset (full-batch steps are shared between processes).")
     num_layers = getattr(net, "num_layers", 2)
-    loader = neighbor_loader(obs_data, train_idx.cpu(), [fan_out or -1] * num_layers, batch_size)
+    sampler = None
+    if world_size() > 1:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(range(train_idx.numel()), num_replicas=world_size(), rank=rank(), shuffle=True,
+                                     seed=torch.initial_seed() % 2**31)
+        batch_size = -(-batch_size // world_size())
+    loader = neighbor_loader(obs_data, train_idx.cpu(), [fan_out or -1] * num_layers, batch_size, sampler=sampler)
+    epochs = itertools.count()
 
     def step(opt: torch.optim.Optimizer) -> float:
+        if sampler is not None:
+            sampler.set_epoch(next(epochs))  # a fresh permutation per epoch
         total, seen = 0.0, 0
         for batch in loader:
             batch = batch.to(device)
@@ -143,6 +197,7 @@ def _minibatch_step(net: nn.Module, model: str, obs_data, train_idx: Tensor, bat
             out = net(as_model_input(batch.x), batch.edge_index)[: batch.batch_size]
             loss = F.cross_entropy(out, batch.y[: batch.batch_size])
             loss.backward()
+            average_gradients(net)  # a no-op in one process
             opt.step()
             total, seen = total + loss.item() * batch.batch_size, seen + batch.batch_size
         return total / max(seen, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,6 +22,7 @@ class FitResult:
     epochs_run: int
     val_history: list[float] = field(default_factory=list)
     monitor_history: list[float] = field(default_factory=list)  # `fit`'s ``monitor`` per epoch (never selects)
+    seconds: float = 0.0  # wall time of the training loop (validation included)
 
 
 def accuracy(logits: Tensor, y: Tensor) -> float:
@@ -55,6 +57,7 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
     """
     if ties not in ("latest", "earliest"):
         raise ConfigError(f"ties must be 'latest' or 'earliest', got {ties!r}.")
+    started = time.perf_counter()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_val, best_epoch, best_state = -float("inf"), -1, None
     history: list[float] = []
@@ -85,7 +88,7 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
         model.load_state_dict(best_state)
     model.eval()
     return FitResult(best_epoch=best_epoch, best_val=best_val, epochs_run=epoch + 1, val_history=history,
-                     monitor_history=monitored)
+                     monitor_history=monitored, seconds=time.perf_counter() - started)
 
 
 def select_rows(x: Tensor, idx: Tensor) -> Tensor:
@@ -182,8 +185,11 @@ def graph_input(model: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor:
     return edge_index
 
 
-def neighbor_loader(data, input_nodes: Tensor, num_neighbors: list[int], batch_size: int, shuffle: bool = True):
-    """PyG's ``NeighborLoader`` over ``data``, or a clear error when its sampler backend is missing."""
+def neighbor_loader(data, input_nodes: Tensor, num_neighbors: list[int], batch_size: int, shuffle: bool = True,
+                    sampler=None):
+    """PyG's ``NeighborLoader`` over ``data``, or a clear error when its sampler backend is missing.
+
+    ``sampler`` (e.g. a ``DistributedSampler`` over ``range(len(input_nodes))``) replaces ``shuffle``."""
     from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
     if not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
@@ -195,4 +201,4 @@ def neighbor_loader(data, input_nodes: Tensor, num_neighbors: list[int], batch_s
     from torch_geometric.loader import NeighborLoader
 
     return NeighborLoader(data, input_nodes=input_nodes, num_neighbors=num_neighbors, batch_size=batch_size,
-                          shuffle=shuffle)
+                          shuffle=shuffle and sampler is None, sampler=sampler)

@@ -93,3 +93,55 @@ def test_export_of_a_one_layer_teacher_writes_its_input_as_the_embedding(cora, t
         torch.testing.assert_close(loaded["logits"], net(x, ei))
     torch.testing.assert_close(loaded["hidden"], x.to_dense())
     assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["hidden.npy", "logits.npy"]
+
+
+def test_inference_chunk_threshold_and_setting():
+    from g2m.config import LARGE_GRAPH_EDGES
+    from g2m.inference import DEFAULT_CHUNK
+    from g2m.teacher import inference_chunk
+
+    assert inference_chunk({}, LARGE_GRAPH_EDGES) == 0  # at the threshold: one full-graph pass
+    assert inference_chunk({}, LARGE_GRAPH_EDGES + 1) == DEFAULT_CHUNK
+    assert inference_chunk({"inference_chunk_size": 0}, 10 * LARGE_GRAPH_EDGES) == 0  # forced full pass
+    assert inference_chunk({"inference_chunk_size": 500}, 10) == 500  # forced chunks on a small graph
+    with pytest.raises(ConfigError, match="chunk size must be 0 .* or positive, got -1"):
+        inference_chunk({"inference_chunk_size": -1}, 10)
+
+
+def test_a_chunked_teacher_gives_the_full_batch_outputs_on_disk(tmp_path):
+    """Same seed, same training: the chunked (memory-mapped) outputs equal the one-pass outputs, inductive included."""
+    from torch_geometric import seed_everything
+
+    from g2m.datasets import node_split
+    from g2m.teacher import train_teacher
+
+    ds = load_dataset("cora")
+    split = node_split(ds, 0, "ind")
+    runs = {}
+    for chunk in (0, 400):
+        seed_everything(0)
+        runs[chunk] = train_teacher(ds, split, "sage", outputs_dir=tmp_path / f"out{chunk}", max_epochs=5,
+                                    inference_chunk_size=chunk)
+    full, chunked = runs[0], runs[400]
+    assert not (tmp_path / "out0").exists()  # one full-graph pass keeps its outputs in memory
+    on_disk = np.load(tmp_path / "out400" / "logits.npy", mmap_mode="r")
+    assert on_disk.shape == (split.observed.numel(), ds.num_classes)
+    torch.testing.assert_close(chunked.logits, full.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(chunked.hidden, full.hidden, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(np.asarray(on_disk)), full.logits, atol=1e-5, rtol=1e-4)
+    assert chunked.metrics == full.metrics and "test_ind" in full.metrics
+
+
+def test_distill_cli_writes_chunked_teacher_outputs_to_the_run_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["distill", "-d", "cora", "-m", "glnn", "--setting", "tran", "--seeds", "1",
+                                      "--teacher-chunk-size", "1000", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    logits = np.load(out / "teacher-outputs" / "tran-seed0" / "logits.npy", mmap_mode="r")
+    assert logits.shape == (load_dataset("cora").num_nodes, 7) and (out / "teacher-outputs" / "tran-seed0" / "hidden.npy").is_file()
+    config = (out / "config.json").read_text()
+    assert '"inference_chunk_size": 1000' in config

@@ -22,6 +22,10 @@ DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 TeacherBatchOpt = typer.Option(None, "--teacher-batch-size",
                                help="Train the teacher on NeighborLoader minibatches of this many nodes "
                                     "(needs the `fast` extra); default full batch.")
+TeacherChunkOpt = typer.Option(None, "--teacher-chunk-size",
+                               help="Compute the teacher's outputs layer by layer, this many nodes at a time (exact; "
+                                    "0 = one full-graph pass; default: chunks of 65536 above 10M edges). With an "
+                                    "output folder they are written memory-mapped to DIR/teacher-outputs/.")
 FanOutOpt = typer.Option(None, "--fan-out", help="Teacher neighbours sampled per node and hop while training "
                                                 "(0 = all; default per model, SAGE 5).")
 
@@ -30,4 +34,4 @@ def output_opt(default: Optional[str] = None):
     return typer.Option(default, "--output", "-o", help="Output folder for metrics.json, config.json and checkpoints.")
 
 
-__all__ = ["DatasetOpt", "DataRootOpt", "DownloadOpt", "JobsOpt", "OverwriteOpt", "ResumeOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "FanOutOpt", "output_opt", "Path"]
+__all__ = ["DatasetOpt", "DataRootOpt", "DownloadOpt", "JobsOpt", "OverwriteOpt", "ResumeOpt", "SeedsOpt", "SeedOpt", "DeviceOpt", "TeacherBatchOpt", "TeacherChunkOpt", "FanOutOpt", "output_opt", "Path"]

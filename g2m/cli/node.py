@@ -11,8 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from g2m.cli import app
-from g2m.cli.common import (DataRootOpt, DatasetOpt, DownloadOpt, JobsOpt, OverwriteOpt, ResumeOpt, DeviceOpt, FanOutOpt, SeedOpt, SeedsOpt, TeacherBatchOpt,
-                            output_opt)
+from g2m.cli.common import (DataRootOpt, DatasetOpt, DeviceOpt, DownloadOpt, FanOutOpt, JobsOpt, OverwriteOpt,
+                            ResumeOpt, SeedOpt, SeedsOpt, TeacherBatchOpt, TeacherChunkOpt, output_opt)
 from g2m.errors import ConfigError
 from g2m.evaluate import format_mean_std
 from g2m.utils import parse_seeds
@@ -162,6 +162,7 @@ def teacher_cmd(
     dropout: Optional[float] = typer.Option(None, help="Dropout."),
     teacher_batch_size: Optional[int] = TeacherBatchOpt,
     fan_out: Optional[int] = FanOutOpt,
+    teacher_chunk_size: Optional[int] = TeacherChunkOpt,
 ) -> None:
     """Train a GNN teacher over seeds and report its accuracy.
 
@@ -177,7 +178,7 @@ def teacher_cmd(
 
     out = output or _default_output("teacher", dataset, teacher)
     over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout,
-                batch_size=teacher_batch_size, fan_out=fan_out)
+                batch_size=teacher_batch_size, fan_out=fan_out, inference_chunk_size=teacher_chunk_size)
     result = _run(dataset, data_root, teacher, [], seeds, seed, setting, device, out,
                   {k: v for k, v in over.items() if v is not None}, {}, None, download, jobs, overwrite, resume)
     if not _is_main():
@@ -210,6 +211,7 @@ def distill_cmd(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Student minibatch size (0 = full batch; default per dataset, see g2m/config.py)."),
     teacher_batch_size: Optional[int] = TeacherBatchOpt,
     fan_out: Optional[int] = FanOutOpt,
+    teacher_chunk_size: Optional[int] = TeacherChunkOpt,
     student_hidden: Optional[int] = typer.Option(None, help="Student hidden channels."),
     student_layers: Optional[int] = typer.Option(None, help="Student layers."),
     student_dropout: Optional[float] = typer.Option(None, help="Student dropout."),
@@ -269,7 +271,7 @@ def distill_cmd(
                       commitment=commitment, w_feat=w_feat, w_struct=w_struct, code_layer=code_layer,
                       label_source=label_source, warm_start=warm_start, tokenizer_fan_out=tokenizer_fan_out,
                       tokenizer_batch_size=tokenizer_batch_size)
-    teacher_over = dict(batch_size=teacher_batch_size, fan_out=fan_out)
+    teacher_over = dict(batch_size=teacher_batch_size, fan_out=fan_out, inference_chunk_size=teacher_chunk_size)
     vq_student = dict(code_temperature=code_temperature, w_soft_code_kl=w_code, w_soft_label_kl=w_label)
     if any(v is not None for v in {**vq_teacher, **vq_student}.values()) and "vqgraph" not in method.lower():
         raise ConfigError("--codebook-size/--code-dim/--code-temperature/--w-code/... apply to --method vqgraph only.")
