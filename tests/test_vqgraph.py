@@ -666,14 +666,410 @@ def test_teacher_targets_are_cached_by_size_temperature_and_tensors(monkeypatch)
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_structure_loss_and_tokenizer_batches_on_a_gpu():
-    """Negative pairs, seed permutations and the training-node mask must be made on the inputs' device (a
-    CPU-only run cannot see this)."""
-    from g2m.distill.vqgraph import _tokenizer_batches
+    """Negative pairs, seed permutations, the training-node mask and feature-loss node subsets must be made on
+    (or index) the inputs' device (a CPU-only run cannot see this)."""
+    from g2m.distill.vqgraph import _tokenizer_batches, feature_loss
 
     dev = torch.device("cuda")
     model = VQTokenizerGNN(build_teacher("sage", 3, 2, hidden_channels=4), 3, codebook_size=2, code_dim=2).to(dev)
     edges = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]], device=dev)
     assert torch.isfinite(structure_loss(model, torch.randn(5, 2, device=dev), edges, 5, max_edges=2))
+    x = torch.randn(5, 3, device=dev)
+    for features in (x, x.to_sparse_csr()):  # node subsets (randperm) and all nodes (arange), dense and CSR rows
+        for recon in (2, 0):
+            assert torch.isfinite(feature_loss(model, torch.randn(5, 2, device=dev), features, recon))
     batches = _tokenizer_batches(model.gnn, torch.randn(5, 3, device=dev), edges, torch.tensor([0, 3], device=dev),
                                  torch.zeros(5, dtype=torch.long, device=dev), 1, 2, None)
     assert sum(int(b[3].numel()) for b in batches()) == 2
+
+
+# --- the tokenizer's training loop and its helpers, fast (issue 17: train_vq_teacher had only slow tests) ----
+TINY_VQ = dict(codebook_size=8, code_dim=4)
+
+
+class _NoStep:
+    """An optimizer that changes nothing: one `step` call then only reports the loss of the current weights."""
+
+    def zero_grad(self):
+        pass
+
+    def step(self):
+        pass
+
+
+def _observed(ds, split):
+    from g2m.training import as_model_input
+
+    obs, local = split.observed_graph(ds.data)
+    train, val, test = (local[i] for i in (split.train, split.val, split.test))
+    return as_model_input(obs.x), obs.edge_index, obs.y, train, val, test
+
+
+def _accuracy(logits, y):
+    return float((logits.argmax(-1) == y).float().mean()) * 100.0
+
+
+def test_check_vq_accepts_boundaries_and_names_each_bad_setting():
+    from g2m.config import VQ_DEFAULTS
+    from g2m.distill.vqgraph import _check_vq
+
+    ok = {**VQ_DEFAULTS, "codebook_size": 1, "code_dim": 1, "ema_decay": 0.0, "commitment": 0, "w_feat": 0.0,
+          "w_struct": 0.5, "neg_ratio": 1, "code_layer": "first", "label_source": "plain", "tokenizer_fan_out": 0,
+          "tokenizer_batch_size": 1}
+    _check_vq(ok)  # every boundary value is valid
+    _check_vq({**ok, "ema_decay": 0.5, "commitment": 0.5, "w_feat": 0.5, "tokenizer_fan_out": 1,
+               "tokenizer_batch_size": 0})
+    no_metric = dict(ok)
+    del no_metric["code_metric"]  # a config without code_metric is Euclidean
+    _check_vq(no_metric)
+    _check_vq({**ok, "code_metric": "cosine"})
+    bad = [
+        ("codebook_size", 0, "codebook_size must be a positive integer, got 0."),
+        ("codebook_size", 2.0, "codebook_size must be a positive integer, got 2.0."),
+        ("code_dim", 0, "code_dim must be a positive integer, got 0."),
+        ("code_dim", 3.0, "code_dim must be a positive integer, got 3.0."),
+        ("ema_decay", 1.0, "ema_decay must be in [0, 1), got 1.0."),
+        ("ema_decay", 1.5, "ema_decay must be in [0, 1), got 1.5."),
+        ("ema_decay", -0.1, "ema_decay must be in [0, 1), got -0.1."),
+        ("commitment", -0.5, "commitment must be non-negative, got -0.5."),
+        ("w_feat", -1.0, "w_feat must be non-negative, got -1.0."),
+        ("w_struct", -2.0, "w_struct must be non-negative, got -2.0."),
+        ("code_metric", "l1", "code_metric must be 'euclidean' or 'cosine', got 'l1'."),
+        ("neg_ratio", 0, "neg_ratio must be at least 1, got 0."),
+        ("code_layer", "last", "code_layer must be one of embedding, first, got 'last'."),
+        ("label_source", "teacher", "label_source must be one of auto, quantized, plain, got 'teacher'."),
+        ("tokenizer_fan_out", -1, "tokenizer_fan_out must be a non-negative integer (0 = all), got -1."),
+        ("tokenizer_fan_out", 1.5, "tokenizer_fan_out must be a non-negative integer (0 = all), got 1.5."),
+        ("tokenizer_batch_size", -2, "tokenizer_batch_size must be a non-negative integer (0 = all), got -2."),
+        ("tokenizer_batch_size", 2.5, "tokenizer_batch_size must be a non-negative integer (0 = all), got 2.5."),
+    ]
+    for key, value, message in bad:
+        with pytest.raises(ConfigError) as err:
+            _check_vq({**ok, key: value})
+        assert str(err.value) == message
+
+
+def test_feature_loss_by_hand_on_dense_and_sparse_features():
+    from g2m.distill.vqgraph import feature_loss
+
+    model = VQTokenizerGNN(build_teacher("sage", 3, 2, hidden_channels=4), 3, codebook_size=2, code_dim=2)
+    with torch.no_grad():
+        model.feature_decoder.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        model.feature_decoder.bias.zero_()
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.0, 0.0], [3.0, 0.0], [0.0, 1.0]])  # 6 nodes, 2 dims
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [3.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0]])
+    decoded = q @ model.feature_decoder.weight.t()
+    sq = ((decoded - x) ** 2).sum(1)  # decoded rows (q0, q1, q0 + q1) against x, per node
+    assert sq.tolist() == [1.0, 4.0, 5.0, 0.0, 9.0, 2.0]
+    for recon in (0, 6, 10):  # 0 = all nodes, and so is any count not below N
+        for features in (x, x.to_sparse_csr()):
+            assert float(feature_loss(model, q, features, recon)) == pytest.approx(21.0 / 18)
+    for features in (x, x.to_sparse_csr()):
+        torch.manual_seed(4)
+        loss = feature_loss(model, q, features, recon_nodes=2)
+        torch.manual_seed(4)
+        idx = torch.randperm(6)[:2]
+        assert float(loss) == pytest.approx(float(sq[idx].sum()) / 6)
+
+
+def test_forward_returns_logits_or_logits_and_code_space_embeddings():
+    torch.manual_seed(0)
+    net = VQTokenizerGNN(build_teacher("sage", 4, 3, hidden_channels=8), 4, codebook_size=5, code_dim=2).eval()
+    net.quantizer.init_codebook(torch.randn(20, 2))
+    x, ei = torch.randn(6, 4), torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])
+    out = net.tokenize(x, ei)
+    assert torch.equal(net(x, ei), out["logits"])
+    logits, z = net(x, ei, return_hidden=True)
+    assert torch.equal(logits, out["logits"]) and torch.equal(z, out["z"]) and z.shape == (6, 2)
+
+
+def test_build_vq_model_splits_gnn_and_tokenizer_settings():
+    net = build_vq_model(5, 3, "sage", hidden_channels=8, num_layers=3, codebook_size=6, code_dim=2,
+                         code_metric="cosine")
+    assert isinstance(net, VQTokenizerGNN) and net.gnn.hidden_channels == 8 and len(net.gnn.convs) == 3
+    assert (net.quantizer.num_codes, net.quantizer.embedding_dim, net.quantizer.metric) == (6, 2, "cosine")
+    assert net.in_channels == 5 and net.feature_decoder.out_features == 5
+    net.eval().quantizer.init_codebook(torch.randn(10, 2))
+    assert net(torch.randn(4, 5), torch.tensor([[0, 1], [1, 2]])).shape == (4, 3)  # 5 features in, 3 classes out
+    plain = build_vq_model(5, 3, "gcn", hidden_channels=4)  # no tokenizer settings: the tokenizer's defaults
+    assert (plain.codebook_size, plain.code_dim, plain.gnn.hidden_channels) == (512, 64, 4)
+
+
+def test_code_projection_maps_student_hidden_to_the_code_dimension():
+    from g2m.distill.vqgraph import _code_projection
+
+    proj = _code_projection(StudentMLP(4, 7, 3), {"codebook": torch.zeros(5, 3)})
+    assert isinstance(proj, torch.nn.Linear) and (proj.in_features, proj.out_features) == (7, 3)
+    with pytest.raises(ConfigError) as err:
+        _code_projection(StudentMLP(4, 7, 3), {"code_z": torch.zeros(2, 3)})
+    assert str(err.value) == "soft_code_kl needs a VQ teacher (trainer 'vq'); use method 'vqgraph'."
+
+
+def _png_size(path):
+    import struct
+
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_plot_code_usage_draws_rank_frequency_lines(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from g2m import utils
+    from g2m.distill.vqgraph import plot_code_usage
+
+    saved = []
+    real_save = utils.save_figure_atomic
+    monkeypatch.setattr(utils, "save_figure_atomic",
+                        lambda path, fig, **kw: saved.append((fig, kw)) or real_save(path, fig, **kw))
+    run = dict(perplexity=2.6, dead_codes=1, num_codes=4)
+    runs = [dict(run, code_counts=[1, 0, 5, 2])] + [dict(run, perplexity=float(i), code_counts=[3, 1])
+                                                   for i in range(1, 6)]
+    raw = {"tran": runs + [dict(run)], "ind": []}  # a run without code counts draws nothing
+    path = tmp_path / "a" / "b" / "usage.png"  # missing parent folders are made
+    assert plot_code_usage(raw, str(path)) == path and path.is_file()
+    assert _png_size(path) == (1000, 350)  # 5 inches per setting x 3.5, 100 dpi
+    fig, kw = saved[-1]
+    assert kw == {"dpi": 100} and not plt.fignum_exists(fig.number)  # closed after saving
+    assert len(fig.axes) == 2
+    ax, empty = fig.axes
+    lines = ax.get_lines()
+    assert len(lines) == 6  # the run without code counts adds none
+    assert list(lines[0].get_xdata()) == [1, 2, 3] and list(lines[0].get_ydata()) == [5, 2, 1]  # used codes only
+    assert list(lines[1].get_xdata()) == [1, 2] and list(lines[1].get_ydata()) == [3, 1]
+    assert {line.get_linewidth() for line in lines} == {1.0}
+    assert [line.get_label() for line in lines[:5]] == ["run 0: ppl 3, dead 1"] + [f"run {i}: ppl {i}, dead 1"
+                                                                                 for i in range(1, 5)]
+    assert lines[5].get_label().startswith("_")  # only the first five runs are named in the legend
+    assert (ax.get_xscale(), ax.get_yscale(), ax.get_xlabel(), ax.get_ylabel()) == \
+        ("log", "log", "code rank", "nodes assigned")
+    assert ax.get_title() == "codebook usage (tran, K=4)" and empty.get_title() == "codebook usage (ind, K=?)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "run 0: ppl 3, dead 1"
+    assert {t.get_fontsize() for t in ax.get_legend().get_texts()} == {7.0}
+    # one setting, into a folder that exists: a 5 x 3.5 inch figure
+    one = tmp_path / "one.png"
+    plot_code_usage({"tran": [dict(run, code_counts=[2, 2])]}, one)
+    assert _png_size(one) == (500, 350) and len(saved[-1][0].axes) == 1
+
+
+def test_tokenizer_training_phases_objective_and_knowledge(cora, monkeypatch):
+    """One tiny cold-start run, watched from outside: warm-up (no quantization), k-means on the warmed-up
+    embeddings, then joint training; each phase's loss is CE + commitment + w_feat·MSE + w_struct·BCE, its
+    validation is of the classifier that phase trains; the returned knowledge is the final tokenizer's."""
+    from g2m import config
+    from g2m.distill import vqgraph
+    from g2m.distill.vqgraph import feature_loss
+    from g2m.training import graph_input
+
+    # dataset defaults count: the teacher's hidden width and the code dimension come from them here
+    monkeypatch.setitem(config.TEACHER_DATASET_DEFAULTS, ("cora", "sage"), dict(hidden_channels=12))
+    monkeypatch.setitem(config.VQ_DATASET_DEFAULTS, "cora", dict(code_dim=3))
+    split = node_split(cora, 0, "tran")
+    x, ei, y, train, val, test = _observed(cora, split)
+    n = y.numel()
+    weights = dict(w_feat=0.5, w_struct=2.0, neg_ratio=2, max_edges=2000, recon_nodes=500)
+
+    def expected(net, graph, quantize):
+        out = net.tokenize(x, graph, quantize=quantize)
+        loss = out["commit"] + torch.nn.functional.cross_entropy(out["logits"][train], y[train])
+        loss = loss + 0.5 * feature_loss(net, out["q"], x, 500)
+        return float(loss + 2.0 * structure_loss(net, out["q"], ei, n, 2, 2000))
+
+    calls, inits = [], []
+    real_fit, real_init = vqgraph.fit, VectorQuantizer.init_codebook
+
+    def fit_spy(net, step, validate, **kw):
+        graph = graph_input(net.gnn, ei, n)
+        net.eval()
+        seen = dict(kw, net=net)
+        torch.manual_seed(7)
+        seen["step_loss"] = step(_NoStep())
+        net.zero_grad(set_to_none=True)
+        seen["val"] = validate()
+        with torch.no_grad():
+            for quantize in (False, True):
+                torch.manual_seed(7)
+                seen["loss", quantize] = expected(net, graph, quantize)
+                seen["val", quantize] = _accuracy(net.tokenize(x, graph, quantize=quantize)["logits"][val], y[val])
+        calls.append(seen)
+        seen["result"] = real_fit(net, step, validate, **kw)
+        with torch.no_grad():
+            seen["z_after"] = net.tokenize(x, graph, quantize=False)["z"]
+            seen["val_after"] = validate()
+        return seen["result"]
+
+    def init_spy(quantizer, z):
+        inits.append(dict(fits_before=len(calls), z=z.clone()))
+        real_init(quantizer, z)
+        inits[-1]["codebook"] = quantizer.codebook.clone()
+
+    monkeypatch.setattr(vqgraph, "fit", fit_spy)
+    monkeypatch.setattr(VectorQuantizer, "init_codebook", init_spy)
+    seed_everything(0)
+    start = time.perf_counter()
+    t = train_vq_teacher(cora, split, "sage", codebook_size=8, warm_start=False, label_source="quantized",
+                         max_epochs=10, patience=3, vq_epochs=3, vq_patience=2, lr=0.02, weight_decay=1e-4,
+                         dropout=0.0, ties="earliest", ema_decay=0.5, commitment=2.0, dead_threshold=0.02,
+                         revive_every=3,
+                         **weights)
+    wall = time.perf_counter() - start
+    net = t.model
+    assert isinstance(net, VQTokenizerGNN) and net.gnn.hidden_channels == 12  # cold start: built from the config
+    q = net.quantizer
+    assert (q.num_codes, q.embedding_dim, q.decay, q.beta, q.dead_threshold, q.revive_every, q.metric) == \
+        (8, 3, 0.5, 2.0, 0.02, 3, "euclidean")
+    # two phases, each with the run's optimiser settings and its own epochs and patience
+    common = dict(lr=0.02, weight_decay=1e-4, ties="earliest")
+    assert [{k: c[k] for k in ("lr", "weight_decay", "ties", "max_epochs", "patience", "name")} for c in calls] == [
+        dict(common, max_epochs=10, patience=3, name="VQ tokenizer (warm-up)"),
+        dict(common, max_epochs=3, patience=2, name="VQ tokenizer")]
+    assert all(c["net"] is net for c in calls) and t.fit is calls[1]["result"]
+    warm, joint = calls
+    # warm-up: the loss and validation of the unquantized classifier (no commitment, z itself decoded) ...
+    assert warm["step_loss"] == pytest.approx(warm["loss", False], abs=1e-5)
+    assert abs(warm["step_loss"] - warm["loss", True]) > 1e-4
+    assert warm["val"] == warm["val", False]
+    # ... then k-means once, on every observed node's warmed-up embedding, before joint training
+    assert [i["fits_before"] for i in inits] == [1]
+    assert inits[0]["z"].shape == (n, 3) and torch.allclose(inits[0]["z"], warm["z_after"], atol=1e-6)
+    # joint training: the quantized classifier's loss and validation
+    assert joint["step_loss"] == pytest.approx(joint["loss", True], abs=1e-5)
+    assert abs(joint["step_loss"] - joint["loss", False]) > 1e-4
+    assert joint["val"] == joint["val", True] and joint["val", True] != joint["val", False]
+    assert not torch.allclose(t.extra_knowledge["codebook"], inits[0]["codebook"])  # EMA moved the codes
+    # the result: the selected epoch's quantized tokenizer on the observed graph
+    graph = graph_input(net.gnn, ei, n)
+    with torch.no_grad():
+        out = net.tokenize(x, graph)
+    assert t.fit.best_val == joint["val_after"] == t.metrics["val"]
+    assert t.metrics == {"val": _accuracy(out["logits"][val], y[val]), "test": _accuracy(out["logits"][test], y[test])}
+    assert torch.allclose(t.logits, out["logits"], atol=1e-5) and t.logits.shape == (n, cora.num_classes)
+    k = t.extra_knowledge
+    assert set(k) == {"code_z", "codes", "codebook", "code_unit_norm"}
+    assert torch.allclose(k["code_z"], out["z"], atol=1e-6) and torch.equal(t.hidden, k["code_z"])
+    assert torch.equal(k["codes"], out["codes"]) and k["codes"].shape == (n,)
+    assert int(k["codes"].min()) >= 0 and int(k["codes"].max()) < 8
+    assert torch.equal(k["codebook"], net.codebook) and k["codebook"].shape == (8, 3)
+    assert not bool(k["code_unit_norm"])
+    m = t.extra_metrics
+    counts = torch.bincount(k["codes"], minlength=8)
+    assert m["code_counts"] == counts.tolist() and sum(m["code_counts"]) == n
+    assert m["used_codes"] == int((counts > 0).sum()) and m["dead_codes"] == 8 - m["used_codes"]
+    assert m["num_codes"] == 8
+    assert (m["quantized_val"], m["quantized_test"], m["plain_labels"]) == (t.metrics["val"], t.metrics["test"], 0.0)
+    assert "plain_val" not in m and "plain_test" not in m  # no plain teacher was trained
+    assert t.name == "sage" and t.split is split and 0 < t.seconds <= wall
+    assert (t.config["hidden_channels"], t.config["dropout"], t.config["codebook_size"], t.config["code_dim"],
+            t.config["lr"], t.config["w_struct"], t.config["vq_epochs"]) == (12, 0.0, 8, 3, 0.02, 2.0, 3)
+
+
+def test_label_source_warm_start_and_the_plain_teacher(cora):
+    """The plain teacher is the "standard" trainer's for the same seed and settings; ``warm_start`` starts the
+    tokenizer's GNN from it; ``label_source`` (here "auto" with a margin that always prefers it) picks whose
+    logits the students learn."""
+    split = node_split(cora, 0, "tran")
+    x, ei, y, *_ = _observed(cora, split)
+    short = dict(hidden_channels=16, max_epochs=2, patience=2)
+    tiny = dict(TINY_VQ, warmup=False, vq_epochs=1, **short)
+    seed_everything(0)
+    plain = train_teacher(cora, split, "sage", **short)
+    seed_everything(0)
+    auto = train_vq_teacher(cora, split, "sage", label_source="auto", label_margin=-1000.0, warm_start=False, **tiny)
+    seed_everything(0)
+    warm = train_vq_teacher(cora, split, "sage", label_source="quantized", warm_start=True, **tiny)
+    for t in (auto, warm):  # both trained the plain teacher first, and report it
+        assert (t.extra_metrics["plain_val"], t.extra_metrics["plain_test"]) == (plain.metrics["val"],
+                                                                                  plain.metrics["test"])
+        assert t.extra_metrics["quantized_val"] == t.metrics["val"]
+    # auto with this margin: the plain teacher's logits; the codes are still the tokenizer's
+    assert auto.extra_metrics["plain_labels"] == 1.0 and torch.equal(auto.logits, plain.logits)
+    assert auto.extra_knowledge["codes"].shape == (y.numel(),)
+    # quantized: the tokenizer's own logits
+    assert warm.extra_metrics["plain_labels"] == 0.0 and not torch.allclose(warm.logits, plain.logits, atol=1e-3)
+    with torch.no_grad():
+        assert torch.allclose(warm.logits, warm.model(x, ei), atol=1e-4)
+
+    def farthest(gnn):  # largest parameter distance from the plain teacher (same architecture)
+        ref = dict(plain.model.named_parameters())
+        return max(float((p.detach() - ref[name]).abs().max()) for name, p in gnn.named_parameters())
+
+    # one Adam epoch (lr 0.01) from the plain teacher's weights stays next to them; a cold start does not
+    assert farthest(warm.model.gnn) < 0.02 < 0.1 < farthest(auto.model.gnn)
+    assert warm.model.gnn is not plain.model
+
+
+def test_inductive_minibatch_cosine_tokenizer(cora, monkeypatch):
+    """Sampled subgraph minibatches (tokenizer_batch_size, tokenizer_fan_out), a cosine codebook and the
+    first-layer code position; in the inductive setting ``test_ind`` is measured on the full graph."""
+    import math
+
+    from g2m.distill import vqgraph
+    from g2m.training import as_model_input
+
+    split = node_split(cora, 0, "ind")
+    x, ei, y, train, val, test = _observed(cora, split)
+    n = y.numel()
+    seen, real = [], vqgraph._tokenizer_batches
+
+    def batches_spy(gnn, xs, edges, train_idx, ys, fan_out, batch_size, graph):
+        epoch = real(gnn, xs, edges, train_idx, ys, fan_out, batch_size, graph)
+        seen.append(dict(fan_out=fan_out, batch_size=batch_size, train=train_idx, sizes=[], indeg=[]))
+
+        def watched():
+            for batch in epoch():
+                seen[-1]["sizes"].append(batch[0].size(0))
+                seen[-1]["indeg"].append(int(torch.bincount(batch[2][1], minlength=batch[0].size(0)).max()))
+                yield batch
+        return watched
+
+    monkeypatch.setattr(vqgraph, "_tokenizer_batches", batches_spy)
+    seed_everything(0)
+    t = train_vq_teacher(cora, split, "sage", codebook_size=8, code_dim=4, code_metric="cosine",
+                         code_layer="first", num_layers=3, hidden_channels=8, warm_start=False,
+                         label_source="quantized", tokenizer_batch_size=800, tokenizer_fan_out=3, max_epochs=1,
+                         patience=1, vq_epochs=1)
+    (s,) = seen
+    assert (s["fan_out"], s["batch_size"]) == (3, 800) and torch.equal(s["train"], train)
+    assert len(s["sizes"]) == 2 * math.ceil(n / 800)  # two epochs (warm-up, joint) of seed batches
+    assert max(s["sizes"]) < n and max(s["indeg"]) <= 3  # sampled computation subgraphs
+    assert t.model.split_at == 1 and t.model.quantizer.metric == "cosine"
+    k = t.extra_knowledge
+    assert bool(k["code_unit_norm"]) and torch.allclose(k["code_z"].norm(dim=-1), torch.ones(n), atol=1e-5)
+    assert torch.allclose(k["codebook"].norm(dim=-1), torch.ones(8), atol=1e-5)
+    # metrics: observed val/test on the observed graph, test_ind on the full graph
+    data = cora.data
+    with torch.no_grad():
+        obs_logits = t.model(x, ei)
+        full_logits = t.model(as_model_input(data.x), data.edge_index)
+    assert set(t.metrics) == {"val", "test", "test_ind"}
+    assert t.metrics["val"] == _accuracy(obs_logits[val], y[val])
+    assert t.metrics["test"] == _accuracy(obs_logits[test], y[test])
+    assert t.metrics["test_ind"] == _accuracy(full_logits[split.test_ind], data.y[split.test_ind])
+    assert t.logits.shape == (n, cora.num_classes) and n < data.num_nodes  # rows: observed nodes only
+
+
+def test_vq_trainer_settings_errors_and_appnp(cora):
+    from g2m.teacher import TEACHER_TRAINERS
+
+    assert TEACHER_TRAINERS.get("vq") is train_vq_teacher and train_vq_teacher.build_model is build_vq_model
+    split = node_split(cora, 0, "tran")
+    cold = dict(warm_start=False, label_source="quantized")
+    errors = [
+        (dict(model="nope"), "unknown teacher 'nope'; choose one of: sage, gcn, gat, appnp."),
+        (dict(codebook_size=0), "codebook_size must be a positive integer, got 0."),
+        (dict(model="appnp", tokenizer_batch_size=16),
+         "appnp propagates over the whole graph (e.g. APPNP): leave tokenizer_batch_size at 0."),
+        (dict(num_layers=0, **cold), "invalid sage teacher settings: num_layers must be at least 1"),
+    ]
+    for kw, message in errors:
+        with pytest.raises(ConfigError) as err:
+            train_vq_teacher(cora, split, **{"model": "sage", **kw})
+        assert str(err.value) == message
+    # APPNP propagates over the whole graph: full-batch tokenizer training works
+    seed_everything(0)
+    t = train_vq_teacher(cora, split, "appnp", hidden_channels=8, codebook_size=4, code_dim=2, warmup=False,
+                         vq_epochs=1, max_epochs=1, patience=1, **cold)
+    assert t.name == "appnp" and t.logits.shape == (cora.num_nodes, cora.num_classes)
+    assert set(t.metrics) == {"val", "test"}
