@@ -765,6 +765,7 @@ def test_feature_loss_by_hand_on_dense_and_sparse_features():
     for recon in (0, 6, 10):  # 0 = all nodes, and so is any count not below N
         for features in (x, x.to_sparse_csr()):
             assert float(feature_loss(model, q, features, recon)) == pytest.approx(21.0 / 18)
+    assert float(feature_loss(model, q, x)) == pytest.approx(21.0 / 18)  # by default: all nodes
     for features in (x, x.to_sparse_csr()):
         torch.manual_seed(4)
         loss = feature_loss(model, q, features, recon_nodes=2)
