@@ -45,9 +45,14 @@ def _as_tensor(buffer: Tensor | np.ndarray) -> Tensor:
 
 @torch.no_grad()
 def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_size: int = DEFAULT_CHUNK,
-                        out_dir: str | Path | None = None) -> tuple[Tensor, Tensor]:
+                        out_dir: str | Path | None = None,
+                        layers: tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
     """``(logits, hidden)`` of a teacher GNN (eval mode) at every node, equal to ``net(x, edge_index,
     return_hidden=True)``, computed one layer at a time over chunks of ``chunk_size`` target nodes.
+
+    ``layers=(start, stop)`` applies only layers ``start … stop - 1`` to ``x`` (the input of layer ``start``):
+    the result is then ``(output of layer stop - 1, its input)``, e.g. ``(0, num_layers - 1)`` gives the
+    embeddings ``net.encode`` computes and ``(num_layers - 1, num_layers)`` applies the classifier layer.
 
     ``x`` may be sparse CSR. Chunks are computed on ``net``'s device; the outputs are kept on the CPU. With
     ``out_dir``, each layer's output is a memory-mapped file there (``layer{i}.npy``; the returned tensors are
@@ -60,6 +65,9 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
                           "(APPNP: K-hop propagation) has none: compute its outputs full-batch.")
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be at least 1, got {chunk_size}.")
+    start_layer, stop_layer = layers if layers is not None else (0, len(convs))
+    if not 0 <= start_layer <= stop_layer <= len(convs):
+        raise ConfigError(f"layers {layers} is not a range of the {len(convs)} layers.")
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -69,7 +77,8 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
     n = x.size(0)
     h: Tensor = x
     hidden = None
-    for i, conv in enumerate(convs):
+    for i in range(start_layer, stop_layer):
+        conv = convs[i]
         ei, weight = edge_index, None
         if isinstance(conv, GCNConv) and conv.normalize:  # symmetric normalisation reads every source's degree
             ei, weight = gcn_norm(edge_index, None, n, conv.improved, conv.add_self_loops, dtype=torch.float)
@@ -98,7 +107,7 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
             result[start:stop] = y if isinstance(result, Tensor) else y.numpy()
         if isinstance(result, np.ndarray):
             result.flush()
-        if i == len(convs) - 2:
+        if i == stop_layer - 2:
             hidden = result
         h = _as_tensor(result)
     if hidden is None:  # one layer: the embedding is the input

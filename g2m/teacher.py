@@ -57,18 +57,25 @@ def _local(local: Tensor, idx: Tensor) -> Tensor:
     return out
 
 
-def inference_chunk(cfg: dict[str, Any], num_edges: int) -> int:
+def inference_chunk(cfg: dict[str, Any], num_edges: int, net: nn.Module | None = None) -> int:
     """Target nodes per chunk of the teacher's final (exact, layer-wise) inference; 0 = one full-graph pass.
 
     ``inference_chunk_size`` when set (0 forces the full-graph pass); otherwise chunks of
-    `g2m.inference.DEFAULT_CHUNK` nodes on graphs with more than ``LARGE_GRAPH_EDGES`` edges."""
+    `g2m.inference.DEFAULT_CHUNK` nodes on graphs with more than ``LARGE_GRAPH_EDGES`` edges, for teachers
+    made of message-passing layers (APPNP's K-hop propagation always takes one pass; asking it for chunks is
+    an error, raised before any training)."""
     from g2m.inference import DEFAULT_CHUNK
 
+    layered = net is None or hasattr(net, "convs")
     chunk = cfg.get("inference_chunk_size")
     if chunk is None:
-        return DEFAULT_CHUNK if num_edges > LARGE_GRAPH_EDGES else 0
+        return DEFAULT_CHUNK if num_edges > LARGE_GRAPH_EDGES and layered else 0
     if int(chunk) < 0:
         raise ConfigError(f"the teacher inference chunk size must be 0 (one full-graph pass) or positive, got {chunk}.")
+    if int(chunk) and not layered:
+        raise ConfigError(f"this teacher ({type(net).__name__}) has no message-passing layers (K-hop propagation), "
+                          "so its outputs cannot be computed layer by layer: leave the teacher inference chunk "
+                          "size (--teacher-chunk-size) unset or 0.")
     return int(chunk)
 
 
@@ -101,6 +108,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     except ValueError as exc:
         raise ConfigError(f"invalid {model} teacher settings: {exc}") from exc
 
+    chunk = inference_chunk(cfg, edge_index.size(1), net)  # checked before training
     fan_out = int(cfg.get("fan_out") or 0)
     num_obs = x.size(0)
     graph = graph_input(net, edge_index, num_obs)
@@ -130,7 +138,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                  max_epochs=cfg["max_epochs"], patience=cfg["patience"], ties=cfg["ties"],
                  name=f"teacher ({model}, label cross-entropy)")
-    logits, hidden = _outputs(net, x, edge_index, graph, inference_chunk(cfg, edge_index.size(1)), outputs_dir)
+    logits, hidden = _outputs(net, x, edge_index, graph, chunk, outputs_dir)
 
     def acc(out: Tensor, idx: Tensor, labels: Tensor) -> float:  # chunked outputs stay on the CPU
         return accuracy(out[idx.to(out.device)].to(labels.device), labels[idx])
@@ -139,7 +147,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
         metrics = {"val": acc(logits, val_idx, y), "test": acc(logits, test_idx, y)}
         if split.test_ind is not None:
             full_ei = data.edge_index.to(device)
-            chunk = inference_chunk(cfg, full_ei.size(1))
+            chunk = inference_chunk(cfg, full_ei.size(1), net)
             full_graph = None if chunk else graph_input(net, full_ei, data.num_nodes)
             full_logits = _outputs(net, as_model_input(data.x).to(device), full_ei, full_graph, chunk)[0]
             metrics["test_ind"] = acc(full_logits, split.test_ind.to(device), data.y.to(device))

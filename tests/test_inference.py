@@ -97,8 +97,9 @@ def test_export_of_a_one_layer_teacher_writes_its_input_as_the_embedding(cora, t
 
 def test_inference_chunk_threshold_and_setting():
     from g2m.config import LARGE_GRAPH_EDGES
+    from g2m.datasets import node_split
     from g2m.inference import DEFAULT_CHUNK
-    from g2m.teacher import inference_chunk
+    from g2m.teacher import inference_chunk, train_teacher
 
     assert inference_chunk({}, LARGE_GRAPH_EDGES) == 0  # at the threshold: one full-graph pass
     assert inference_chunk({}, LARGE_GRAPH_EDGES + 1) == DEFAULT_CHUNK
@@ -106,6 +107,13 @@ def test_inference_chunk_threshold_and_setting():
     assert inference_chunk({"inference_chunk_size": 500}, 10) == 500  # forced chunks on a small graph
     with pytest.raises(ConfigError, match="chunk size must be 0 .* or positive, got -1"):
         inference_chunk({"inference_chunk_size": -1}, 10)
+    appnp = build_teacher("appnp", 8, 3)  # K-hop propagation: one pass on any graph, chunks refused up front
+    assert inference_chunk({}, LARGE_GRAPH_EDGES + 1, appnp) == 0
+    with pytest.raises(ConfigError, match=r"APPNPNet\) has no message-passing layers .*--teacher-chunk-size"):
+        inference_chunk({"inference_chunk_size": 500}, 10, appnp)
+    ds = load_dataset("cora")
+    with pytest.raises(ConfigError, match="K-hop propagation"):  # before any training (max_epochs would be spent)
+        train_teacher(ds, node_split(ds, 0, "tran"), "appnp", inference_chunk_size=500, max_epochs=10**6)
 
 
 def test_a_chunked_teacher_gives_the_full_batch_outputs_on_disk(tmp_path):
@@ -145,3 +153,22 @@ def test_distill_cli_writes_chunked_teacher_outputs_to_the_run_folder(tmp_path):
     assert logits.shape == (load_dataset("cora").num_nodes, 7) and (out / "teacher-outputs" / "tran-seed0" / "hidden.npy").is_file()
     config = (out / "config.json").read_text()
     assert '"inference_chunk_size": 1000' in config
+
+
+def test_a_range_of_layers_applies_those_layers(cora):
+    x, ei, classes = cora
+    torch.manual_seed(0)
+    net = build_teacher("sage", x.size(1), classes, hidden_channels=16, num_layers=3, aggr="mean").eval()
+    with torch.no_grad():
+        h1 = net.hidden_layers(x, ei, 0, 1)
+        h2 = net.hidden_layers(h1, ei, 1, 2)
+        logits = net.classify(h2, ei)
+    got_h1, got_x = layerwise_inference(net, x, ei, 500, layers=(0, 1))
+    torch.testing.assert_close(got_h1, h1, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(got_x, x.to_dense() if x.layout == torch.sparse_csr else x)
+    got_logits, got_h2 = layerwise_inference(net, h1, ei, 500, layers=(1, 3))
+    torch.testing.assert_close(got_logits, logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(got_h2, h2, atol=1e-5, rtol=1e-4)
+    assert layerwise_inference(net, h2, ei, 500, layers=(2, 2))[0] is h2  # an empty range leaves the input
+    with pytest.raises(ConfigError, match=r"layers \(2, 4\) is not a range of the 3 layers"):
+        layerwise_inference(net, x, ei, 500, layers=(2, 4))
