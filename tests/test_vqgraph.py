@@ -910,7 +910,7 @@ def test_tokenizer_training_phases_objective_and_knowledge(cora, monkeypatch):
     monkeypatch.setattr(VectorQuantizer, "init_codebook", init_spy)
     seed_everything(0)
     start = time.perf_counter()
-    t = train_vq_teacher(cora, split, "sage", codebook_size=8, warm_start=False, label_source="quantized",
+    t = train_vq_teacher(cora, split, codebook_size=8, warm_start=False, label_source="quantized",  # sage on the CPU
                          max_epochs=10, patience=3, vq_epochs=3, vq_patience=2, lr=0.02, weight_decay=1e-4,
                          dropout=0.0, ties="earliest", ema_decay=0.5, commitment=2.0, dead_threshold=0.02,
                          revive_every=3,
@@ -966,20 +966,30 @@ def test_tokenizer_training_phases_objective_and_knowledge(cora, monkeypatch):
             t.config["lr"], t.config["w_struct"], t.config["vq_epochs"]) == (12, 0.0, 8, 3, 0.02, 2.0, 3)
 
 
-def test_label_source_warm_start_and_the_plain_teacher(cora):
-    """The plain teacher is the "standard" trainer's for the same seed and settings; ``warm_start`` starts the
-    tokenizer's GNN from it; ``label_source`` (here "auto" with a margin that always prefers it) picks whose
-    logits the students learn."""
+def test_label_source_warm_start_and_the_plain_teacher(cora, monkeypatch):
+    """(GCN here.) The plain teacher is the "standard" trainer's for the same model, seed and settings;
+    ``warm_start`` starts the tokenizer's GNN from it; ``label_source`` (here "auto" with a margin that always
+    prefers it) picks whose logits the students learn."""
+    from g2m.distill import vqgraph
+
     split = node_split(cora, 0, "tran")
     x, ei, y, *_ = _observed(cora, split)
     short = dict(hidden_channels=16, max_epochs=2, patience=2)
     tiny = dict(TINY_VQ, warmup=False, vq_epochs=1, **short)
     seed_everything(0)
-    plain = train_teacher(cora, split, "sage", **short)
+    plain = train_teacher(cora, split, "gcn", **short)
+    inner = []  # the plain teacher each tokenizer run trains, with a copy of its weights as it was made
+
+    def plain_spy(*args, **kwargs):
+        run = train_teacher(*args, **kwargs)
+        inner.append((run, {k: v.clone() for k, v in run.model.state_dict().items()}))
+        return run
+
+    monkeypatch.setattr(vqgraph, "train_teacher", plain_spy)
     seed_everything(0)
-    auto = train_vq_teacher(cora, split, "sage", label_source="auto", label_margin=-1000.0, warm_start=False, **tiny)
+    auto = train_vq_teacher(cora, split, "gcn", label_source="auto", label_margin=-1000.0, warm_start=False, **tiny)
     seed_everything(0)
-    warm = train_vq_teacher(cora, split, "sage", label_source="quantized", warm_start=True, **tiny)
+    warm = train_vq_teacher(cora, split, "gcn", label_source="quantized", warm_start=True, **tiny)
     for t in (auto, warm):  # both trained the plain teacher first, and report it
         assert (t.extra_metrics["plain_val"], t.extra_metrics["plain_test"]) == (plain.metrics["val"],
                                                                                   plain.metrics["test"])
@@ -992,13 +1002,22 @@ def test_label_source_warm_start_and_the_plain_teacher(cora):
     with torch.no_grad():
         assert torch.allclose(warm.logits, warm.model(x, ei), atol=1e-4)
 
+    @torch.no_grad()
     def farthest(gnn):  # largest parameter distance from the plain teacher (same architecture)
         ref = dict(plain.model.named_parameters())
-        return max(float((p.detach() - ref[name]).abs().max()) for name, p in gnn.named_parameters())
+        return max(float((p - ref[name]).abs().max()) for name, p in gnn.named_parameters())
 
     # one Adam epoch (lr 0.01) from the plain teacher's weights stays next to them; a cold start does not
     assert farthest(warm.model.gnn) < 0.02 < 0.1 < farthest(auto.model.gnn)
-    assert warm.model.gnn is not plain.model
+    # the tokenizer trains a copy: the plain teacher's own weights are neither shared nor changed
+    assert len(inner) == 2
+    run, made = inner[1]
+    tokenizer_storage = {p.data_ptr() for p in warm.model.parameters()}
+    assert not any(p.data_ptr() in tokenizer_storage for p in run.model.parameters())
+    assert all(torch.equal(v, made[k]) for k, v in run.model.state_dict().items())
+    # without warm-up the quantizer is still used from the first epoch: k-means on the first batch, validation
+    # (and so model selection) on the quantized classifier
+    assert bool(warm.model.quantizer.initialised) and warm.fit.best_val == warm.metrics["val"]
 
 
 def test_inductive_minibatch_cosine_tokenizer(cora, monkeypatch):
@@ -1074,3 +1093,45 @@ def test_vq_trainer_settings_errors_and_appnp(cora):
                          vq_epochs=1, max_epochs=1, patience=1, **cold)
     assert t.name == "appnp" and t.logits.shape == (cora.num_nodes, cora.num_classes)
     assert set(t.metrics) == {"val", "test"}
+
+
+def _tiny_graph():
+    """60 nodes, 3 classes, a ring inside each class over nodes 0-58; node 59 (the last) has no edges."""
+    from torch_geometric.data import Data
+    from torch_geometric.utils import coalesce
+
+    from g2m.datasets.base import NodeDataset
+
+    n, c = 60, 3
+    y = torch.arange(n) % c
+    x = torch.nn.functional.one_hot(y, c).float() + 0.3 * torch.randn(n, c, generator=torch.Generator().manual_seed(0))
+    pairs = []
+    for cls in range(c):
+        ring = list(range(cls, n - 1, c))
+        pairs += [(a, b) for a, b in zip(ring, ring[1:] + ring[:1])]
+    ei = coalesce(torch.tensor(pairs + [(b, a) for a, b in pairs]).t())
+    return NodeDataset(name="tiny", data=Data(x=x, edge_index=ei, y=y), num_classes=c)
+
+
+def test_tokenizer_on_a_tiny_graph_with_unlabelled_batches_and_an_isolated_last_node():
+    """Inductive, minibatched: most seed batches hold no training node (their loss has no label term), the last
+    observed node and the last node of the full graph are isolated (graphs keep every node), and with more
+    codes than nodes some codes (here the last) stay unused yet are counted."""
+    from g2m.datasets.splits import NodeSplit
+
+    ds = _tiny_graph()
+    observed = torch.cat([torch.arange(45), torch.tensor([59])])
+    split = NodeSplit(train=torch.tensor([0, 1, 2]), val=torch.arange(3, 15), test=observed[15:],
+                      observed=observed, test_ind=torch.arange(45, 59), setting="ind")
+    seed_everything(0)
+    t = train_vq_teacher(ds, split, "sage", hidden_channels=8, codebook_size=64, code_dim=2, warm_start=False,
+                         label_source="quantized", tokenizer_batch_size=10, tokenizer_fan_out=2, max_epochs=2,
+                         patience=2, vq_epochs=2)
+    assert all(torch.isfinite(torch.tensor(v)) for v in t.metrics.values()) and set(t.metrics) == {"val", "test",
+                                                                                                  "test_ind"}
+    with torch.no_grad():
+        full = t.model(ds.data.x, ds.data.edge_index)
+    assert full.shape == (60, 3) and t.logits.shape == (46, 3)
+    assert t.metrics["test_ind"] == _accuracy(full[split.test_ind], ds.data.y[split.test_ind])
+    counts = t.extra_metrics["code_counts"]
+    assert len(counts) == 64 and sum(counts) == 46 and counts[-1] == 0
