@@ -172,3 +172,47 @@ def test_a_range_of_layers_applies_those_layers(cora):
     assert layerwise_inference(net, h2, ei, 500, layers=(2, 2))[0] is h2  # an empty range leaves the input
     with pytest.raises(ConfigError, match=r"layers \(2, 4\) is not a range of the 3 layers"):
         layerwise_inference(net, x, ei, 500, layers=(2, 4))
+
+
+@pytest.mark.parametrize("name, kwargs, vq_kwargs", [
+    ("sage", {}, {}),
+    ("gcn", {}, {"code_metric": "cosine"}),
+    ("sage", {"num_layers": 3, "norm": "batch_norm"}, {"code_layer": "first"}),
+])
+def test_vq_tokenizer_layerwise_equals_tokenize(cora, name, kwargs, vq_kwargs):
+    from g2m.distill.vqgraph import VQTokenizerGNN
+
+    x, ei, classes = cora
+    torch.manual_seed(0)
+    gnn = build_teacher(name, x.size(1), classes, **{"hidden_channels": 16, **kwargs})
+    net = VQTokenizerGNN(gnn, x.size(1), codebook_size=32, code_dim=8, **vq_kwargs).eval()
+    with torch.no_grad():
+        full = net.tokenize(x, ei)
+    chunked = net.tokenize_layerwise(x, ei, 300)
+    assert torch.equal(chunked["codes"], full["codes"]) and len(full["codes"].unique()) > 1
+    torch.testing.assert_close(chunked["z"], full["z"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(chunked["logits"], full["logits"], atol=1e-5, rtol=1e-4)
+    assert set(net.tokenize_layerwise(x, ei, 300, quantize=False)) == {"z"}
+
+
+def test_a_chunked_vq_teacher_gives_the_one_pass_outputs():
+    """train_vq_teacher with chunked whole-graph passes (k-means input, final outputs, inductive logits) and
+    validation on the validation nodes' subgraph: the same codes, logits and metrics as one full-graph pass."""
+    from torch_geometric import seed_everything
+
+    from g2m.datasets import node_split
+    from g2m.distill.vqgraph import train_vq_teacher
+
+    ds = load_dataset("cora")
+    split = node_split(ds, 0, "ind")
+    runs = {}
+    for chunk in (0, 500):
+        seed_everything(0)
+        runs[chunk] = train_vq_teacher(ds, split, "sage", inference_chunk_size=chunk, max_epochs=3, vq_epochs=3,
+                                       codebook_size=16, code_dim=8, warm_start=False, label_source="quantized")
+    full, chunked = runs[0], runs[500]
+    assert torch.equal(chunked.extra_knowledge["codes"], full.extra_knowledge["codes"])
+    torch.testing.assert_close(chunked.extra_knowledge["code_z"], full.extra_knowledge["code_z"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(chunked.logits, full.logits, atol=1e-5, rtol=1e-4)
+    assert chunked.fit.val_history == full.fit.val_history
+    assert chunked.metrics == full.metrics and "test_ind" in full.metrics

@@ -30,7 +30,7 @@ from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.models.vq import VectorQuantizer, code_logits
-from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local, train_teacher
+from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local, inference_chunk, train_teacher
 from g2m.training import (accuracy, as_model_input, fit, graph_input, sample_fan_out, select_rows,
                           subgraph_inputs)
 
@@ -90,6 +90,34 @@ class VQTokenizerGNN(nn.Module):
             h = self.gnn.hidden_layers(h, edge_index, self.split_at)
         logits = self.gnn.classify(h, edge_index)
         return {"z": z, "q": q, "codes": codes, "commit": commit, "logits": logits}
+
+    @torch.no_grad()
+    def tokenize_layerwise(self, x: Tensor, edge_index: Tensor, chunk_size: int,
+                           quantize: bool = True) -> dict[str, Tensor]:
+        """`tokenize` in eval mode (``z``, ``codes``, ``logits``; ``quantize=False``: ``z`` only), computed layer
+        by layer over chunks of ``chunk_size`` nodes (`g2m.inference.layerwise_inference`): the same outputs
+        with the memory of a chunk and its one-hop neighbourhood. Results are on the CPU."""
+        from g2m.inference import layerwise_inference
+
+        self.eval()
+        device, last = self.pre.weight.device, self.gnn.num_layers - 1
+        split = self.split_at if self.split_at is not None else last
+        h = layerwise_inference(self.gnn, x, edge_index, chunk_size, layers=(0, split))[0]
+        z, codes, post = [], [], []
+        for rows in torch.arange(h.size(0)).split(chunk_size):
+            zc = self.quantizer.prepare(self.pre(h[rows].to(device)))
+            z.append(zc.cpu())
+            if quantize:
+                q, c, _ = self.quantizer(zc)
+                codes.append(c.cpu())
+                post.append(self.post(q).cpu())
+        if not quantize:
+            return {"z": torch.cat(z)}
+        h = torch.cat(post)
+        if self.split_at is not None:
+            h = layerwise_inference(self.gnn, h, edge_index, chunk_size, layers=(split, last))[0]
+        logits = layerwise_inference(self.gnn, h, edge_index, chunk_size, layers=(last, last + 1))[0]
+        return {"z": torch.cat(z), "codes": torch.cat(codes), "logits": logits}
 
     def edge_logits(self, q: Tensor, pairs: Tensor) -> Tensor:
         """Decoder score of node pairs ``[2, P]`` from their quantized codes (O(P), never N×N)."""
@@ -215,6 +243,15 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
                          dead_threshold=vcfg["dead_threshold"], revive_every=vcfg["revive_every"],
                          code_metric=vcfg["code_metric"], code_layer=vcfg["code_layer"]).to(device)
     graph = graph_input(gnn, edge_index, n)  # CSR adjacency where the GNN supports it (same function, faster)
+    # On large graphs (or with inference_chunk_size): whole-graph passes layer by layer in chunks, and validation
+    # on the validation nodes' computation subgraph (the same logits: quantization is per node in eval mode).
+    chunk = inference_chunk(cfg, edge_index.size(1), gnn)
+    val_inputs = subgraph_inputs(gnn, x, edge_index, val_idx) if chunk else (x, graph, None, val_idx)
+
+    def whole_graph(x_all: Tensor, ei: Tensor, graph_all, quantize: bool = True) -> dict[str, Tensor]:
+        if not chunk:
+            return net.tokenize(x_all, graph_all, quantize=quantize)
+        return {k: v.to(device) for k, v in net.tokenize_layerwise(x_all, ei, chunk, quantize=quantize).items()}
     batches = _tokenizer_batches(gnn, x, edge_index, train_idx, y, vcfg["tokenizer_fan_out"],
                                  vcfg["tokenizer_batch_size"], graph)
     phase = {"quantize": True}
@@ -236,24 +273,26 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
         return total / max(count, 1)
 
     def validate() -> float:
-        return accuracy(net.tokenize(x, graph, quantize=phase["quantize"])["logits"][val_idx], y[val_idx])
+        xv, gv, _, pos = val_inputs
+        return accuracy(net.tokenize(xv, gv, quantize=phase["quantize"])["logits"][pos], y[val_idx])
 
     if vcfg["warmup"]:  # phase 1: teacher + decoders without quantization, then k-means on its embeddings
         phase["quantize"] = False
         fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"], max_epochs=cfg["max_epochs"],
             patience=cfg["patience"], ties=cfg["ties"], name="VQ tokenizer (warm-up)")
         with torch.no_grad():
-            net.quantizer.init_codebook(net.tokenize(x, graph, quantize=False)["z"])
+            net.quantizer.init_codebook(whole_graph(x, edge_index, graph, quantize=False)["z"])
         phase["quantize"] = True
     result = fit(net, step, validate, lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                  max_epochs=vcfg["vq_epochs"], patience=vcfg["vq_patience"], ties=cfg["ties"], name="VQ tokenizer")
     with torch.no_grad():
-        out = net.tokenize(x, graph)
+        out = whole_graph(x, edge_index, graph)
         logits = out["logits"]
         metrics = {"val": accuracy(logits[val_idx], y[val_idx]), "test": accuracy(logits[test_idx], y[test_idx])}
         if split.test_ind is not None:
-            full_graph = graph_input(gnn, data.edge_index.to(device), data.num_nodes)
-            full_logits = net(as_model_input(data.x).to(device), full_graph)
+            full_ei = data.edge_index.to(device)
+            full_graph = None if chunk else graph_input(gnn, full_ei, data.num_nodes)
+            full_logits = whole_graph(as_model_input(data.x).to(device), full_ei, full_graph)["logits"]
             ind = split.test_ind.to(device)
             metrics["test_ind"] = accuracy(full_logits[ind], data.y.to(device)[ind])
     source = choose_label_source(vcfg["label_source"], metrics["val"], plain.metrics["val"] if plain else None,
