@@ -133,3 +133,23 @@ def test_benchmark_script_renders(measured, tmp_path):
     assert labels[-1].startswith("GLNN student")
     script.plot([result], tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_a_vq_teacher_is_exact_on_its_gnns_receptive_field():
+    """The speed benchmark gathers a VQ teacher's neighbourhood by its GNN's receptive field (codes are per node)."""
+    from g2m.datasets import load_dataset
+    from g2m.distill.vqgraph import VQTokenizerGNN
+    from g2m.models import build_teacher
+
+    data = load_dataset("cora").data
+    torch.manual_seed(0)
+    gnn = build_teacher("gcn", data.num_features, 7, hidden_channels=16)
+    net = VQTokenizerGNN(gnn, data.num_features, codebook_size=16, code_dim=8).eval()
+    assert net.receptive_field == gnn.receptive_field == 3  # GCN: 2 layers + the sources' degrees
+    nodes = torch.tensor([0, 7, 100])
+    subset, sub_ei, mapping, _ = k_hop_subgraph(nodes, net.receptive_field, data.edge_index, relabel_nodes=True,
+                                                num_nodes=data.num_nodes)
+    with torch.no_grad():
+        torch.testing.assert_close(net(data.x[subset], sub_ei)[mapping], net(data.x, data.edge_index)[nodes])
+    appnp = VQTokenizerGNN(build_teacher("appnp", data.num_features, 7), data.num_features)
+    assert appnp.receptive_field is None  # K-hop propagation: refused by the speed benchmark

@@ -73,6 +73,11 @@ class VQTokenizerGNN(nn.Module):
     def codebook(self) -> Tensor:
         return self.quantizer.codebook
 
+    @property
+    def receptive_field(self) -> int | None:
+        """Hops of graph that determine a node's output: its GNN's (codes are per node); None for APPNP."""
+        return getattr(self.gnn, "receptive_field", None)
+
     def tokenize(self, x: Tensor, edge_index: Tensor, quantize: bool = True) -> dict[str, Tensor]:
         """``z`` (code-space embeddings), ``q`` (straight-through quantized), ``codes``, ``commit``, ``logits``.
 
