@@ -136,3 +136,22 @@ def test_register_loss_makes_a_term_available_under_its_name():
         assert LOSSES.get("test_only_zero_term") is zero
     finally:
         LOSSES._items.pop("test_only_zero_term", None)
+
+
+def test_label_ce_on_the_batch_s_labelled_nodes_by_hand_and_zero_without_any():
+    from g2m.distill.losses import LossInput, label_ce
+
+    train = torch.tensor([False, True, False, True, True])
+    labels = torch.tensor([0, 0, 1, 1, 0])
+    logits = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    # batch = local ids 2, 3, 1 (rows 0, 1, 2); labelled: id 3 (row [2, 0], label 1) and id 1 (row [0, 1], label 0)
+    inp = LossInput(nodes=torch.tensor([2, 3, 1]), student_logits=logits, student_hidden=None, teacher={},
+                    labels=labels, train_mask=train)
+    assert float(label_ce(inp)) == pytest.approx((np.log(1 + np.e ** 2) + np.log(1 + np.e)) / 2, rel=1e-6)
+    # no labelled node in the batch: exactly 0, still connected to the student (zero gradient, not an error)
+    unlabelled = torch.tensor([[3.0, -1.0], [0.5, 2.0]], requires_grad=True)
+    loss = label_ce(LossInput(nodes=torch.tensor([0, 2]), student_logits=unlabelled, student_hidden=None,
+                              teacher={}, labels=labels, train_mask=train))
+    assert float(loss) == 0.0
+    loss.backward()
+    assert torch.equal(unlabelled.grad, torch.zeros(2, 2))

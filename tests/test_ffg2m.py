@@ -306,3 +306,82 @@ def test_terms_on_a_gpu_equal_the_cpu_values():
         gpu = make_input(student.cuda(), teacher.cuda(), edges.cuda(), nodes=torch.arange(4).cuda(), **extra)
         for name in ("lfd", "hfd"):
             assert LOSSES.get(name)(gpu).item() == pytest.approx(LOSSES.get(name)(cpu).item(), rel=1e-5)
+    # a minibatch whose neighbours 1 and 3 are outside it: the student runs on them, placed after the batch rows
+    net = torch.nn.Linear(3, 3)
+    x = torch.randn(4, 3, generator=g)
+    batch = torch.tensor([2, 0])
+    cpu = make_input(net(x[batch]), teacher, edges, nodes=batch, student=net, x=x)
+    net_gpu = torch.nn.Linear(3, 3).cuda()
+    net_gpu.load_state_dict(net.state_dict())
+    gpu = make_input(net_gpu(x[batch].cuda()), teacher.cuda(), edges.cuda(), nodes=batch.cuda(), student=net_gpu,
+                     x=x.cuda())
+    for name in ("lfd", "hfd"):
+        assert LOSSES.get(name)(gpu).item() == pytest.approx(LOSSES.get(name)(cpu).item(), rel=1e-5)
+
+
+def _counting(monkeypatch, name, calls):
+    real = getattr(ffg2m, name)
+
+    def counted(*args, **kwargs):
+        calls[name] = calls.get(name, 0) + 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ffg2m, name, counted)
+
+
+def test_full_batch_computes_the_teacher_side_once_per_run_and_hfd_targets_only_within_one_chunk(monkeypatch):
+    g = torch.Generator().manual_seed(9)
+    student, teacher = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    edges = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])  # 6 pairs
+    lfd_ref, hfd_ref = reference(student, teacher, edges, 1.0)
+    calls: dict[str, int] = {}
+    for name in ("low_frequency_targets", "high_frequency_targets"):
+        _counting(monkeypatch, name, calls)
+    inp = make_input(student, teacher, edges, cache={})
+    for _ in range(3):  # three steps of one full-batch run: the teacher side once, then from the cache
+        assert LOSSES.get("lfd")(inp).item() == pytest.approx(lfd_ref, rel=1e-5)
+        assert LOSSES.get("hfd")(inp).item() == pytest.approx(hfd_ref, rel=1e-5)
+    assert calls == {"low_frequency_targets": 1, "high_frequency_targets": 1}
+    # HFD's per-pair targets only when the pairs fit in one chunk (6 ≤ 6); above it (6 > 5) never materialised
+    for chunk, made in ((6, 1), (5, 0)):
+        calls.clear()
+        inp = make_input(student, teacher, edges, edge_chunk=chunk)
+        assert LOSSES.get("hfd")(inp).item() == pytest.approx(hfd_ref, rel=1e-5)
+        assert calls.get("high_frequency_targets", 0) == made
+
+
+def test_minibatch_hfd_with_as_many_nodes_as_classes_runs_the_student_on_outside_neighbours():
+    torch.manual_seed(1)
+    net = torch.nn.Linear(5, 2)  # 2 classes, and a batch of 2 of the 4 nodes: still a minibatch
+    x, teacher = torch.randn(4, 5), torch.randn(4, 2)
+    edges = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    batch = torch.tensor([2, 0])  # node 2's neighbours 1 and 3 are outside the batch
+    s, t = net(x).detach().numpy().astype(np.float64), teacher.numpy().astype(np.float64)
+    pairs = [(0, 1), (2, 1), (2, 3)]
+    hfd_ref = np_kl(np.stack([np_softmax(np.abs(t[i] - t[j])) for i, j in pairs]),
+                    np.stack([np_softmax(np.abs(s[i] - s[j])) for i, j in pairs]))
+    inp = make_input(net(x[batch]), teacher, edges, nodes=batch, student=net, x=x)
+    assert LOSSES.get("hfd")(inp).item() == pytest.approx(hfd_ref, rel=1e-5)
+
+
+def test_minibatch_hfd_with_every_neighbour_in_the_batch_needs_no_student():
+    g = torch.Generator().manual_seed(10)
+    teacher = torch.randn(4, 3, generator=g)
+    edges = torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]])  # two separate edges 0-1 and 2-3
+    batch = torch.tensor([1, 0])  # node 1 is batch row 0; its only neighbour 0 is in the batch as well
+    logits = torch.randn(2, 3, generator=g)
+    s, t = logits.numpy().astype(np.float64), teacher.numpy().astype(np.float64)
+    # pairs (1, 0) and (0, 1) in batch rows (0, 1) and (1, 0): no extras['student'] / extras['x'] needed
+    hfd_ref = np_kl(np.stack([np_softmax(np.abs(t[1] - t[0])), np_softmax(np.abs(t[0] - t[1]))]),
+                    np.stack([np_softmax(np.abs(s[0] - s[1])), np_softmax(np.abs(s[1] - s[0]))]))
+    assert LOSSES.get("hfd")(make_input(logits, teacher, edges, nodes=batch)).item() == pytest.approx(hfd_ref, rel=1e-5)
+
+
+def test_minibatch_hfd_needs_both_the_student_and_its_features_for_outside_neighbours():
+    net, x, teacher = torch.nn.Linear(5, 3), torch.randn(4, 5), torch.randn(4, 3)
+    edges = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    batch = torch.tensor([2, 0])
+    for extras in ({"student": net}, {"x": x}, {}):
+        with pytest.raises(ConfigError, match=r"^minibatch FF-G2M needs extras\['student'\] and extras\['x'\] for "
+                                              r"neighbour logits\.$"):
+            LOSSES.get("hfd")(make_input(net(x[batch]), teacher, edges, nodes=batch, **extras))

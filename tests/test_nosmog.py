@@ -455,3 +455,38 @@ def test_all_positions_keep_the_observed_dtype():
     full = all_positions(torch.tensor([[1.0], [2.0]], dtype=torch.float64), torch.tensor([0, 1, -1]),
                          torch.tensor([[0], [2]]))
     assert full.dtype == torch.float64 and full.view(-1).tolist() == [1.0, 2.0, 1.0]
+
+
+def test_rsd_without_the_student_s_hidden_representation_is_a_config_error():
+    inp = loss_input()
+    inp.student_hidden = None
+    with pytest.raises(ConfigError, match=r"^rsd needs the student's hidden representation\.$"):
+        LOSSES.get("rsd")(inp)
+
+
+def test_adversarial_kl_needs_both_the_student_and_its_features():
+    net, x = Linear(), torch.randn(6, 3)
+    for extras in ({"student": net}, {"x": x}, {}):
+        with pytest.raises(ConfigError, match=r"^adversarial_kl needs the student and its input features "
+                                              r"\(extras 'student' and 'x'\)\.$"):
+            LOSSES.get("adversarial_kl")(loss_input(classes=2, **extras))
+
+
+def test_adversarial_kl_reads_radius_steps_and_temperature_with_nosmog_defaults(monkeypatch):
+    from g2m.distill import nosmog
+
+    seen = []
+
+    def spy(student, x, target, eps, steps, tau=1.0):
+        seen.append((eps, steps, tau))
+        return torch.zeros_like(x)
+
+    monkeypatch.setattr(nosmog, "adversarial_delta", spy)
+    net, x = Linear(), torch.randn(6, 3)
+    for config in (None, {}, {"adv_eps": 0.2}, {"adv_steps": 1}, {"adv_eps": 0.0, "adv_steps": 0}):
+        extras = {"student": net, "x": x} | ({} if config is None else {"config": config})
+        inp = loss_input(classes=2, **extras)
+        inp.temperature = 2.0
+        LOSSES.get("adversarial_kl")(inp)
+    # no config, or a config without them: NOSMOG's eps 0.05 and 3 steps; the batch's temperature, not 1
+    assert seen == [(0.05, 3, 2.0), (0.05, 3, 2.0), (0.2, 3, 2.0), (0.05, 1, 2.0), (0.0, 0, 2.0)]
