@@ -68,3 +68,24 @@ def average_gradients(module: nn.Module) -> None:
     for p in params:
         p.grad.copy_(flat[offset:offset + p.numel()].view_as(p))
         offset += p.numel()
+
+
+def sync_rng() -> None:
+    """Give every process process 0's random state (CPU, and the current GPU's when one is used).
+
+    Shared training draws different amounts of randomness on each process (dropout and neighbour sampling
+    over each process's part of a batch), so the states drift apart; whatever runs next in the same process
+    (e.g. the VQ tokenizer after its plain teacher) must draw the same numbers everywhere. A no-op in one
+    process."""
+    if world_size() == 1:
+        return
+    on_gpu = dist.get_backend() == "nccl"  # nccl moves GPU tensors only
+
+    def broadcast(state: Tensor) -> Tensor:
+        buffer = state.cuda() if on_gpu else state.clone()
+        dist.broadcast(buffer, src=0)
+        return buffer.cpu()
+
+    torch.set_rng_state(broadcast(torch.get_rng_state()))
+    if on_gpu:
+        torch.cuda.set_rng_state(broadcast(torch.cuda.get_rng_state()))

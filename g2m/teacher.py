@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from g2m.config import LARGE_GRAPH_EDGES, teacher_config
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
-from g2m.distributed import average_gradients, rank, share, world_size
+from g2m.distributed import average_gradients, rank, share, sync_rng, world_size
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
@@ -151,6 +151,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
             full_graph = None if chunk else graph_input(net, full_ei, data.num_nodes)
             full_logits = _outputs(net, as_model_input(data.x).to(device), full_ei, full_graph, chunk)[0]
             metrics["test_ind"] = acc(full_logits, split.test_ind.to(device), data.y.to(device))
+    sync_rng()  # under torch.distributed: what runs next draws the same numbers on every process
     return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits, hidden=hidden,
                       metrics=metrics, fit=result, seconds=time.perf_counter() - start)
 

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from g2m.distributed import average_gradients, rank, share, world_size
+from g2m.distributed import average_gradients, rank, share, sync_rng, world_size
 
 SCRIPT = textwrap.dedent('''
     import json, sys
@@ -30,6 +30,7 @@ SCRIPT = textwrap.dedent('''
     split = node_split(ds, 0, "tran")
     seed_everything(0)
     teacher = train_teacher(ds, split, "sage")
+    after_teacher = torch.rand(3).tolist()  # the processes drew different amounts while sharing the teacher
     seed_everything(0)
     student = train_student(ds, split, "glnn", teacher)
     minibatch = None
@@ -41,7 +42,8 @@ SCRIPT = textwrap.dedent('''
     record = {"world": world_size(), "rank": rank(), "weight_grad": lin.weight.grad.tolist(),
               "bias_grad": None if lin.bias.grad is None else lin.bias.grad.tolist(), "share": share(torch.arange(11)).tolist(),
               "teacher": teacher.metrics, "student": student.metrics,
-              "first_weight": float(student.model.lins[0].weight.view(-1)[0]), "minibatch": minibatch}
+              "first_weight": float(student.model.lins[0].weight.view(-1)[0]), "minibatch": minibatch,
+              "after_teacher": after_teacher}
     with open(f"{sys.argv[1]}/rank{rank()}.json", "w") as fh:
         json.dump(record, fh)
 ''')
@@ -55,6 +57,9 @@ def test_one_process_is_untouched():
     lin.weight.grad = torch.ones_like(lin.weight)
     average_gradients(lin)
     assert torch.equal(lin.weight.grad, torch.ones_like(lin.weight)) and lin.bias.grad is None
+    state = torch.get_rng_state()
+    sync_rng()
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
@@ -79,6 +84,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     # identical weights on both processes (same averaged steps), so identical metrics
     assert ranks[0]["first_weight"] == ranks[1]["first_weight"] and ranks[0]["student"] == ranks[1]["student"]
     assert ranks[0]["teacher"] == ranks[1]["teacher"]
+    assert ranks[0]["after_teacher"] == ranks[1]["after_teacher"]  # random state synchronised after training
     # the same accuracy as one process, within the noise of one seed (cora: ~1000 test nodes, std ~1 point)
     for model in ("teacher", "student"):
         for key in ("val", "test"):

@@ -16,7 +16,7 @@ from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LOSSES, LossInput
 from g2m.distill.methods import Method, resolve_method
 from g2m.distill.position import all_positions, cached_deepwalk, position_config
-from g2m.distributed import average_gradients, share
+from g2m.distributed import average_gradients, share, sync_rng
 from g2m.errors import ConfigError, TrainingError
 from g2m.models import StudentMLP
 from g2m.teacher import TeacherRun
@@ -164,6 +164,7 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     if result.monitor_history:  # what selecting the epoch on test accuracy (VQGraph's released code) reports
         metrics["test_selected_on_test"] = max(result.monitor_history)
     config = {**cfg, **dcfg, "lam": lam, "terms": weights, "batch_size": batch_size}
+    sync_rng()  # under torch.distributed: what runs next draws the same numbers on every process
     return StudentRun(model=net, method=method, config=config, metrics=metrics, fit=result,
                       seconds=time.perf_counter() - start, positions=positions,
                       observed=split.observed if positions is not None else None)
