@@ -17,7 +17,7 @@ python -c "import mutmut" 2>/dev/null || { echo "mutmut is not installed: pip in
 declare -A TESTS_FOR=(
   [g2m/distill/losses.py]="tests/test_composition.py tests/test_properties.py"
   [g2m/distill/ffg2m.py]="tests/test_ffg2m.py tests/test_composition.py"
-  [g2m/distill/vqgraph.py]="tests/test_vqgraph.py"
+  [g2m/distill/vqgraph.py]="tests/test_vqgraph.py tests/test_inference.py"
   [g2m/models/vq.py]="tests/test_vqgraph.py"
   [g2m/evaluate.py]="tests/test_evaluate.py"
   [g2m/datasets/splits.py]="tests/test_splits.py tests/test_reference_splits.py"

@@ -1135,3 +1135,44 @@ def test_tokenizer_on_a_tiny_graph_with_unlabelled_batches_and_an_isolated_last_
     assert t.metrics["test_ind"] == _accuracy(full[split.test_ind], ds.data.y[split.test_ind])
     counts = t.extra_metrics["code_counts"]
     assert len(counts) == 64 and sum(counts) == 46 and counts[-1] == 0
+
+
+def test_soft_code_kl_projection_default_temperature_unit_rows_and_errors():
+    """The student's code vectors: its hidden layer through extras['modules']['soft_code_kl'] (when given), unit
+    rows for a cosine codebook; code temperature 3 by default; each missing input named."""
+    gen = torch.Generator().manual_seed(3)
+    code_z, codebook = torch.randn(8, 3, generator=gen), torch.randn(5, 3, generator=gen)
+    nodes, hidden = torch.tensor([6, 1, 3, 0]), torch.randn(4, 5, generator=gen)
+    proj = torch.nn.Linear(5, 3)
+
+    def inp(teacher=None, student_hidden=hidden, **extras):
+        return LossInput(nodes=nodes, student_logits=torch.zeros(4, 2), student_hidden=student_hidden,
+                         teacher={"code_z": code_z, "codebook": codebook} if teacher is None else teacher,
+                         labels=torch.zeros(8, dtype=torch.long), train_mask=torch.zeros(8, dtype=torch.bool),
+                         extras=extras)
+
+    modules = torch.nn.ModuleDict({"soft_code_kl": proj})
+    with torch.no_grad():
+        h = proj(hidden)
+        assert float(soft_code_kl(inp(modules=modules))) == pytest.approx(  # no config: τ = 3
+            float(_reference_soft_code_kl(h, code_z[nodes], codebook, 3.0)), rel=1e-5)
+        assert float(soft_code_kl(inp(modules=modules, config={}))) == pytest.approx(
+            float(_reference_soft_code_kl(h, code_z[nodes], codebook, 3.0)), rel=1e-5)
+        cosine = {"code_z": code_z, "codebook": codebook, "code_unit_norm": torch.tensor(True)}
+        unit = torch.nn.functional.normalize(h, dim=-1)  # rows, not columns, of the projected student
+        assert float(soft_code_kl(inp(cosine, modules=modules, config={"code_temperature": 0.5}))) == pytest.approx(
+            float(_reference_soft_code_kl(unit, code_z[nodes], codebook, 0.5)), rel=1e-5)
+    # without the projection the student's own width must match the codebook's
+    with pytest.raises(ConfigError, match=r"^student code dim 5 != codebook dim 3\.$"):
+        soft_code_kl(inp())
+    with pytest.raises(ConfigError, match=r"^student code dim 5 != codebook dim 3\.$"):
+        soft_code_kl(inp(modules=torch.nn.ModuleDict({"other": proj})))
+    for teacher in ({"code_z": code_z}, {"codebook": codebook}, {}):
+        with pytest.raises(ConfigError, match=r"^soft_code_kl needs a VQ teacher \(trainer 'vq'\); use method "
+                                              r"'vqgraph'\.$"):
+            soft_code_kl(inp(teacher))
+    with pytest.raises(ConfigError, match=r"^soft_code_kl needs the student's hidden representation\.$"):
+        soft_code_kl(inp(student_hidden=None))
+    for bad in (0.0, -1.0):
+        with pytest.raises(ConfigError, match=rf"^code_temperature must be positive, got {bad}\.$"):
+            soft_code_kl(inp(modules=modules, config={"code_temperature": bad}))
