@@ -1176,3 +1176,77 @@ def test_soft_code_kl_projection_default_temperature_unit_rows_and_errors():
     for bad in (0.0, -1.0):
         with pytest.raises(ConfigError, match=rf"^code_temperature must be positive, got {bad}\.$"):
             soft_code_kl(inp(modules=modules, config={"code_temperature": bad}))
+
+
+# --- the quantizer's no_grad functions, measured since the mutation run rewrites their decorators ---------------
+def test_kmeans_seeds_distinct_rows_follows_its_generator_and_moves_one_member_clusters():
+    x = torch.arange(8.0).unsqueeze(1)
+    for n in (8, 5):  # n ≥ K: K distinct rows as seeds (no duplicate centre), with n == K as well
+        seeds = kmeans(x[:n], n if n == 8 else 3, iters=0, generator=torch.Generator().manual_seed(0))
+        assert seeds.unique(dim=0).size(0) == seeds.size(0)
+    # the generator alone decides the seeds: the global random state does not matter
+    torch.manual_seed(1)
+    a = kmeans(x, 3, iters=0, generator=torch.Generator().manual_seed(7))
+    torch.manual_seed(2)
+    assert torch.equal(a, kmeans(x, 3, iters=0, generator=torch.Generator().manual_seed(7)))
+    few = x[:2]  # fewer rows than clusters: seeds drawn with replacement, from the generator too
+    torch.manual_seed(1)
+    b = kmeans(few, 5, iters=0, generator=torch.Generator().manual_seed(7))
+    torch.manual_seed(2)
+    assert torch.equal(b, kmeans(few, 5, iters=0, generator=torch.Generator().manual_seed(7)))
+    # points 0, 1, 10 seeded at 0 and 1: {0} and {1, 10} → centres 0 and 5.5; then {0, 1} and {10} → 0.5 and 10
+    # (a cluster of one member moves onto it)
+    pts = torch.tensor([[0.0], [1.0], [10.0]])
+    seed = next(s for s in range(100)
+                if set(torch.randperm(3, generator=torch.Generator().manual_seed(s))[:2].tolist()) == {0, 1})
+    centres = kmeans(pts, 2, iters=3, generator=torch.Generator().manual_seed(seed))
+    assert sorted(centres.flatten().tolist()) == pytest.approx([0.5, 10.0])
+
+
+def test_init_codebook_uses_the_configured_iterations_and_counts_every_code(monkeypatch):
+    from g2m.models import vq as vq_mod
+
+    centres = torch.tensor([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0], [100.0, 100.0]])  # the last code gets no vector
+    seen = []
+    monkeypatch.setattr(vq_mod, "kmeans", lambda z, k, iters=10, generator=None: seen.append(iters) or centres)
+    vq = VectorQuantizer(4, 2, kmeans_iters=3)
+    vq.init_codebook(torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 1.0], [5.0, 5.0]]))
+    assert seen == [3]
+    assert torch.equal(vq.codebook, centres)
+    assert torch.equal(vq.ema_count, torch.tensor([1.0, 2.0, 1.0, 1.0]))  # counts 1, 2, 1, 0 → at least 1
+    assert torch.equal(vq.ema_sum, centres * torch.tensor([[1.0], [2.0], [1.0], [1.0]]))
+    assert bool(vq.initialised)
+
+
+def test_one_ema_step_with_laplace_smoothing_by_hand():
+    vq = VectorQuantizer(2, 1, decay=0.5, eps=0.5, kmeans_init=False, revive_every=0)
+    vq.codebook.copy_(torch.tensor([[0.0], [10.0]]))
+    vq.ema_count.copy_(torch.tensor([1.0, 1.0]))
+    vq.ema_sum.copy_(torch.tensor([[0.0], [10.0]]))
+    vq.ema_update(torch.tensor([[2.0], [4.0]]), torch.tensor([0, 0]))
+    # counts 0.5 + 1 = 1.5 and 0.5; sums 0 + 3 = 3 and 5; n = 2: smoothed (c + ε) / (n + Kε) · n = 2/3·2, 1/3·2
+    assert torch.allclose(vq.ema_count, torch.tensor([1.5, 0.5]))
+    assert torch.allclose(vq.codebook, torch.tensor([[3.0 / (4.0 / 3.0)], [5.0 / (2.0 / 3.0)]]))
+
+
+def test_revive_dead_codes_boundaries_by_hand():
+    vq = VectorQuantizer(3, 4, kmeans_init=False, dead_threshold=0.5)
+    vq.ema_count.copy_(torch.tensor([0.5, 2.0, 3.0]))  # exactly at the threshold: not dead
+    assert vq.revive_dead_codes(torch.randn(6, 4)) == 0 and vq.revived == 0
+    vq.ema_count.copy_(torch.tensor([0.1, 0.2, 3.0]))
+    assert vq.revive_dead_codes(torch.zeros(0, 4)) == 0  # no vectors to revive them with
+    torch.manual_seed(0)
+    row = torch.tensor([[1.0, 2.0, 3.0, 4.0]])  # a single vector: every dead code becomes it
+    assert vq.revive_dead_codes(row) == 2
+    assert torch.equal(vq.codebook[:2], row.expand(2, 4)) and torch.equal(vq.ema_sum[:2], row.expand(2, 4))
+    assert torch.equal(vq.ema_count, torch.tensor([1.0, 1.0, 3.0]))
+    vq.ema_count[2] = 0.0
+    assert vq.revive_dead_codes(row) == 1 and vq.revived == 3  # counted over calls
+
+
+def test_usage_with_one_vector_and_codes_used_once():
+    vq = VectorQuantizer(4, 2, kmeans_init=False)
+    one = vq.usage(torch.tensor([2]))
+    assert one == {"perplexity": pytest.approx(1.0), "used_codes": 1, "dead_codes": 3, "num_codes": 4,
+                   "revived_codes": 0}
+    assert vq.usage(torch.tensor([0, 1, 1]))["used_codes"] == 2
