@@ -216,3 +216,31 @@ def test_a_chunked_vq_teacher_gives_the_one_pass_outputs():
     torch.testing.assert_close(chunked.logits, full.logits, atol=1e-5, rtol=1e-4)
     assert chunked.fit.val_history == full.fit.val_history
     assert chunked.metrics == full.metrics and "test_ind" in full.metrics
+
+
+def test_a_chunked_vq_teacher_runs_its_whole_graph_passes_layer_by_layer_in_chunks_of_that_size(monkeypatch):
+    """The chunked outputs equal the one-pass ones (above), so that the chunked path runs at all, and with the
+    chosen chunk size for every layer, is checked here; APPNP asked for chunks is refused before any training."""
+    import g2m.inference as inference
+    from g2m.datasets import node_split
+    from g2m.distill.vqgraph import VQTokenizerGNN, train_vq_teacher
+
+    ds = load_dataset("cora")
+    split = node_split(ds, 0, "tran")
+    cold = dict(warm_start=False, label_source="quantized")
+    sizes, calls = [], []
+    real_inference, real_tokenize = inference.layerwise_inference, VQTokenizerGNN.tokenize_layerwise
+    monkeypatch.setattr(inference, "layerwise_inference",
+                        lambda net, x, ei, chunk_size=inference.DEFAULT_CHUNK, **kw: sizes.append(chunk_size)
+                        or real_inference(net, x, ei, chunk_size, **kw))
+    monkeypatch.setattr(VQTokenizerGNN, "tokenize_layerwise",
+                        lambda self, *args, **kw: calls.append(args[2]) or real_tokenize(self, *args, **kw))
+    train_vq_teacher(ds, split, "sage", inference_chunk_size=700, max_epochs=1, vq_epochs=1, codebook_size=8,
+                     code_dim=4, num_layers=3, code_layer="first", **cold)
+    assert calls == [700, 700]  # the k-means input and the final outputs
+    # k-means input: the layers up to the code layer (the first); final outputs: those, the layers after it and
+    # the classifier layer
+    assert len(sizes) == 4 and set(sizes) == {700}
+    with pytest.raises(ConfigError, match=r"^this teacher \(APPNPNet\) has no message-passing layers"):
+        train_vq_teacher(ds, split, "appnp", inference_chunk_size=700, max_epochs=1, vq_epochs=1, codebook_size=8,
+                         code_dim=4, **cold)
