@@ -244,3 +244,49 @@ def test_a_chunked_vq_teacher_runs_its_whole_graph_passes_layer_by_layer_in_chun
     with pytest.raises(ConfigError, match=r"^this teacher \(APPNPNet\) has no message-passing layers"):
         train_vq_teacher(ds, split, "appnp", inference_chunk_size=700, max_epochs=1, vq_epochs=1, codebook_size=8,
                          code_dim=4, **cold)
+
+
+# --- layer-wise inference on a tiny directed graph, and the exported files (mutation run of g2m/inference.py) ----
+TINY_EDGES = torch.tensor([[0, 1, 2, 3, 3], [1, 2, 0, 1, 2]])  # directed, no self-loops; node 4 has no edges
+
+
+@pytest.mark.parametrize("name", ["sage", "gcn"])
+def test_layerwise_equals_full_batch_on_a_directed_graph_with_an_isolated_last_node(name, tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(5, 3)
+    net = build_teacher(name, 3, 2, hidden_channels=4).eval()
+    with torch.no_grad():
+        logits, hidden = net(x, TINY_EDGES, return_hidden=True)
+    for chunk in (1, 2, 5):  # one node per chunk is allowed
+        got_logits, got_hidden = layerwise_inference(net, x, TINY_EDGES, chunk_size=chunk)
+        torch.testing.assert_close(got_logits, logits, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(got_hidden, hidden, atol=1e-6, rtol=1e-5)
+    for _ in range(2):  # an existing output folder is reused
+        got_logits, _ = layerwise_inference(net, x, TINY_EDGES, chunk_size=2, out_dir=tmp_path / "layers")
+        torch.testing.assert_close(got_logits, logits, atol=1e-6, rtol=1e-5)
+
+
+def test_refusal_messages_name_the_model_and_the_chunk_size():
+    with pytest.raises(ConfigError) as err:
+        layerwise_inference(build_teacher("appnp", 3, 2), torch.randn(5, 3), TINY_EDGES)
+    assert str(err.value) == ("layer-wise inference needs a stack of message-passing layers; APPNPNet (APPNP: K-hop "
+                              "propagation) has none: compute its outputs full-batch.")
+    with pytest.raises(ConfigError, match=r"^chunk_size must be at least 1, got 0\.$"):
+        layerwise_inference(build_teacher("sage", 3, 2), torch.randn(5, 3), TINY_EDGES, chunk_size=0)
+
+
+def test_export_of_a_three_layer_teacher_leaves_two_files_that_the_loaded_tensors_map(tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(5, 3)
+    net = build_teacher("sage", 3, 2, hidden_channels=4, num_layers=3).eval()
+    logits, hidden = layerwise_inference(net, x, TINY_EDGES, chunk_size=2)
+    out = export_teacher_outputs(net, x, TINY_EDGES, tmp_path / "teacher", chunk_size=2)
+    assert sorted(p.name for p in out.iterdir()) == ["hidden.npy", "logits.npy"]  # layer0.npy removed as well
+    loaded = load_teacher_outputs(out)
+    torch.testing.assert_close(loaded["logits"], logits)
+    torch.testing.assert_close(loaded["hidden"], hidden)
+    # memory-mapped, not read into memory: a later write to the file shows in the loaded tensor
+    disk = np.load(out / "logits.npy", mmap_mode="r+")
+    disk[0, 0] = 123.0
+    disk.flush()
+    assert float(loaded["logits"][0, 0]) == 123.0
