@@ -76,7 +76,7 @@ def ratio(value: float | None) -> str:
 
 def run_section(result: dict[str, Any]) -> list[str]:
     runtimes = result["measurement"]["runtimes"]
-    title = (f"## {result['teacher']} teacher vs {result['student_method']} student" if result["teacher"]
+    title = (f"## {teacher_name(result)} teacher vs {result['student_method']} student" if result["teacher"]
              else f"## {result['student_method']} student (no teacher)")
     lines = [title, ""]
     if result.get("run_dir"):
@@ -149,6 +149,12 @@ def plot_batch(result: dict[str, Any]) -> int:
     return PLOT_BATCH if PLOT_BATCH in sizes else max(sizes)
 
 
+def teacher_name(result: dict[str, Any]) -> str:
+    """``SAGE``, or ``SAGE+VQ`` for a teacher of another trainer than plain supervised training (VQGraph's)."""
+    trainer = (result.get("teacher_details") or {}).get("trainer", "standard")
+    return result["teacher"].upper() + ("" if trainer == "standard" else f"+{trainer.upper()}")
+
+
 def plot_points(results: list[dict[str, Any]]) -> list[tuple[str, float, float, str]]:
     """(label, per-node µs at `plot_batch`, held-out accuracy %, kind) per model; each teacher once."""
     from g2m.bench.speed import per_node_us
@@ -160,7 +166,7 @@ def plot_points(results: list[dict[str, Any]]) -> list[tuple[str, float, float, 
         sha = (result.get("teacher_details") or {}).get("sha256")
         if sha and sha not in teachers:
             teachers.add(sha)
-            name = result["teacher"].upper()
+            name = teacher_name(result)
             for key, label in (("exact", "exact"), ("sampled", f"fan-out {result['teacher_details']['fan_out']}")):
                 us = per_node_us(entry[f"teacher_{key}"], batch)
                 if us is not None and acc[f"teacher_{key}"] is not None:
@@ -183,10 +189,14 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
     points = plot_points(results)
     fig, ax = plt.subplots(figsize=(7, 4.4))
-    for i, (label, us, acc, kind) in enumerate(sorted(points, key=lambda p: p[1])):
+    for label, us, acc, kind in sorted(points, key=lambda p: p[1]):
         ax.scatter([us], [acc], marker="s" if kind == "teacher" else "o", s=50,
                    color="tab:red" if kind == "teacher" else "tab:blue")
-        ax.annotate(label, (us, acc), textcoords="offset points", xytext=(6, 6 if i % 2 == 0 else -12), fontsize=8)
+        if kind == "teacher":  # below the point: teachers of several runs sit close together
+            ax.annotate(label, (us, acc), textcoords="offset points", xytext=(0, -7), ha="center", va="top",
+                        fontsize=8)
+        else:  # students share one latency: beside the point, at its own accuracy
+            ax.annotate(label, (us, acc), textcoords="offset points", xytext=(7, 0), va="center", fontsize=8)
     if points:
         xs, ys = [p[1] for p in points], [p[2] for p in points]
         ax.set_xlim(min(xs) / 2, max(xs) * 6)
