@@ -42,8 +42,9 @@ for module in "${modules[@]}"; do
   tests="${TESTS_FOR[$module]:-}"
   [ -n "$tests" ] || { echo "no test files listed for $module in TESTS_FOR" >&2; exit 2; }
   work="$(mktemp -d)"
-  # the committed code (HEAD), not the working tree: edits in progress must not break the run
-  git -C "$repo" archive HEAD g2m tests pyproject.toml | tar xf - -C "$work"
+  # the committed code (HEAD), not the working tree: edits in progress must not break the run (docs/results/tune:
+  # tests/test_tune.py checks the shipped tuned defaults against those studies)
+  git -C "$repo" archive HEAD g2m tests pyproject.toml docs/results/tune | tar xf - -C "$work"
   # mutmut 3 never mutates a decorated function, so `@register_loss(...)`, `@TEACHER_TRAINERS.register(...)` and
   # `@torch.no_grad()` functions would go unmeasured: in this copy only, rewrite each of them as a plain `def`
   # followed by `name = (decorator)(name)` (the same thing; @property/@staticmethod/@classmethod stay as they are).
