@@ -59,7 +59,8 @@ with open(path, "a") as fh:
     fh.write("\n[tool.mutmut]\nsource_paths = [\"g2m\"]\n"
              f"only_mutate = {json.dumps([module])}\n"
              f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
-             "pytest_add_cli_args = [\"-p\", \"no:cacheprovider\", \"-m\", \"not slow\"]\n")
+             "pytest_add_cli_args = [\"-p\", \"no:cacheprovider\", \"-m\", \"not slow\"]\n"
+             "also_copy = [\"docs/results/tune\"]\n")
 PY
   echo "== $module ($tests)"
   start=$(date +%s)
