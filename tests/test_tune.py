@@ -114,3 +114,247 @@ def test_shipped_tuned_defaults_are_the_studies_choices():
         best = json.loads((results / f"{dataset}-{method}" / "best.json").read_text())
         assert (best["dataset"], best["method"]) == (dataset, method)
         assert params == best["best_params"]
+
+
+def _scores_by_trial(table):
+    """A fake `validation_score` returning ``table[trial][i]`` for the i-th seed of each trial (a trial starts with
+    the first seed), and the list of its calls."""
+    calls = []
+
+    def fake(ds, target, method, teacher, seed, setting, params, device, teachers):
+        if calls and seed != calls[0]["seed"]:
+            trial, i = calls[-1]["trial"], calls[-1]["i"] + 1
+        else:
+            trial, i = (calls[-1]["trial"] + 1 if calls else 0), 0
+        calls.append(dict(target=target, method=method, teacher=teacher, seed=seed, setting=setting, device=device,
+                          teachers=teachers, trial=trial, i=i))
+        return table[trial][i]
+    return fake, calls
+
+
+def test_tune_prunes_from_the_fourth_trial_only_before_the_last_seed_and_scores_the_mean(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    import g2m.tune as tune_mod
+
+    # trials 0-2 are the pruner's startup trials; trial 3 is below their median after seed 0 (pruned there);
+    # trial 4 is above it after seed 0 and below it after the last seed (completed: no pruning after the last seed)
+    fake, calls = _scores_by_trial([[50, 50], [60, 60], [70, 70], [10, 10], [80, 0]])
+    monkeypatch.setattr(tune_mod, "validation_score", fake)
+    result = tune_mod.tune("cora", tmp_path / "s", method="mlp", trials=5, seeds=[0, 1])
+    states = [(t["state"], t["value"]) for t in result["trials"]]
+    assert states[3][0] == "PRUNED" and states[4] == ("COMPLETE", 40.0)
+    assert [s for _, s in states[:3]] == [50.0, 60.0, 70.0]
+    assert [c["seed"] for c in calls] == [0, 1] * 3 + [0] + [0, 1]
+
+
+def test_tune_records_its_identity_and_refuses_another_teacher_seeds_or_setting(tmp_path, monkeypatch):
+    optuna = pytest.importorskip("optuna")
+    import time
+
+    import g2m.tune as tune_mod
+    from g2m.datasets import load_dataset
+
+    ds = load_dataset("cora")
+    fake, calls = _scores_by_trial([[1.0], [2.0], [3.0]])
+    monkeypatch.setattr(tune_mod, "validation_score", fake)
+    out = tmp_path / "a" / "b"  # parents are created
+    start = time.perf_counter()
+    result = tune_mod.tune(ds, out, target="teacher", teacher="gcn", trials=2, seeds=[3], setting="ind",
+                           device="cuda:7")
+    wall = time.perf_counter() - start
+    assert {k: result[k] for k in ("dataset", "target", "method", "teacher", "seeds", "setting")} == {
+        "dataset": "cora", "target": "teacher", "method": None, "teacher": "gcn", "seeds": [3], "setting": "ind"}
+    assert result["best_trial"] == 1 and result["best_validation"] == 2.0 and result["study"] == "study.journal"
+    assert result["search_space"] == {k: list(v) for k, v in tune_mod.search_space("teacher").items()}
+    assert 0 < result["trial_seconds_total"] <= wall and 0 <= result["seconds_this_call"] <= wall
+    assert "[3]" in result["objective"] and "setting ind" in result["objective"]
+    assert json.loads((out / "best.json").read_text()) == result
+    assert all(c["target"] == "teacher" and c["teacher"] == "gcn" and c["device"] == "cuda:7" and c["setting"] == "ind"
+               for c in calls)
+    assert all(c["teachers"] is calls[0]["teachers"] and isinstance(c["teachers"], dict) for c in calls)
+    study = optuna.load_study(study_name="g2m-tune", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(out / "study.journal"))))
+    assert study.user_attrs["search_space"] == result["search_space"]
+    # asking for fewer trials than the study holds runs nothing (trials=1 is allowed)
+    assert tune_mod.tune(ds, out, target="teacher", teacher="gcn", trials=1, seeds=[3], setting="ind")["trials"] == \
+        result["trials"] and len(calls) == 2
+    for change in ({"teacher": "sage"}, {"seeds": [4]}, {"setting": "tran"}):
+        kw = {"target": "teacher", "teacher": "gcn", "trials": 1, "seeds": [3], "setting": "ind", **change}
+        with pytest.raises(ConfigError, match="holds a study .* Use another --output folder"):
+            tune_mod.tune(ds, out, **kw)
+
+
+def test_tune_defaults_and_reproducible_sampler(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    import g2m.tune as tune_mod
+
+    fake, calls = _scores_by_trial([[float(i), float(i)] for i in range(20)])
+    monkeypatch.setattr(tune_mod, "validation_score", fake)
+    result = tune_mod.tune("cora", tmp_path / "d")
+    assert (result["method"], result["teacher"], result["seeds"], result["setting"]) == ("glnn", "sage", [0, 1], "tran")
+    assert result["trials_complete"] + result["trials_pruned"] == 20 and {c["device"] for c in calls} == {"cpu"}
+    fake, _ = _scores_by_trial([[float(i), float(i)] for i in range(3)])
+    monkeypatch.setattr(tune_mod, "validation_score", fake)
+    again = tune_mod.tune("cora", tmp_path / "e", trials=3, sampler_seed=0)
+    assert [t["params"] for t in again["trials"]] == [t["params"] for t in result["trials"][:3]]
+    assert tune_mod.search_space("student") == tune_mod.search_space("student", "glnn")
+
+
+def test_tune_skips_failed_trials_stops_on_timeout_and_errors_clearly(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    import g2m.tune as tune_mod
+    from g2m.errors import TrainingError
+
+    n = []
+
+    def flaky(ds, target, method, teacher, seed, setting, params, device, teachers):
+        n.append(seed)
+        if len(n) == 1:
+            raise TrainingError("diverged")
+        return 1.0
+
+    monkeypatch.setattr(tune_mod, "validation_score", flaky)
+    result = tune_mod.tune("cora", tmp_path / "f", method="mlp", trials=2, seeds=[0])
+    assert result["trials_complete"] == 1 and [t["number"] for t in result["trials"]] == [1]
+
+    def slow(*args):
+        time.sleep(0.3)
+        return 1.0
+
+    monkeypatch.setattr(tune_mod, "validation_score", slow)
+    result = tune_mod.tune("cora", tmp_path / "t", method="mlp", trials=5, seeds=[0], timeout=0.2)
+    assert result["trials_complete"] == 1  # the timeout stops the study after the trial that passed it
+
+    def broken(*args):
+        raise TrainingError("diverged")
+
+    monkeypatch.setattr(tune_mod, "validation_score", broken)
+    with pytest.raises(TrainingError, match="no trial of the study in .* finished"):
+        tune_mod.tune("cora", tmp_path / "g", method="mlp", trials=1, seeds=[0])
+    with pytest.raises(ConfigError, match="trials must be at least 1, got 0"):
+        tune_mod.tune("cora", tmp_path / "h", trials=0)
+    with pytest.raises(ConfigError, match="tune on one setting, tran or ind; got 'both'"):
+        tune_mod.tune("cora", tmp_path / "h", setting="both")
+    with pytest.raises(ConfigError, match="tune needs at least one seed"):
+        tune_mod.tune("cora", tmp_path / "h", seeds=[])
+    roots = []
+    monkeypatch.setattr(tune_mod, "load_dataset", lambda name, root: roots.append(root) or SimpleNamespace(name=name))
+    with pytest.raises(ConfigError, match="'mutag' is a graph-classification dataset"):
+        tune_mod.tune("mutag", tmp_path / "h", root="/data/here")
+    assert roots == ["/data/here"]
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(ConfigError, match=r"^g2m tune needs Optuna: pip install"):
+        tune_mod.tune("cora", tmp_path / "h")
+
+
+def test_suggest_passes_each_kind_and_bound_to_optuna():
+    from g2m.tune import suggest
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def suggest_categorical(self, name, options):
+            self.calls.append(("choice", name, options))
+            return options[0]
+
+        def suggest_int(self, name, low, high):
+            self.calls.append(("int", name, low, high))
+            return low
+
+        def suggest_float(self, name, low, high, log=False):
+            self.calls.append(("float", name, low, high, log))
+            return low
+
+    trial = Recorder()
+    space = {"a": ("int", 2, 9), "b": ("log", 1e-3, 1.0), "c": ("float", 0.0, 0.5), "d": ("choice", [7, 8])}
+    assert suggest(trial, space) == {"a": 2, "b": 1e-3, "c": 0.0, "d": 7}
+    assert trial.calls == [("int", "a", 2, 9), ("float", "b", 1e-3, 1.0, True), ("float", "c", 0.0, 0.5, False),
+                           ("choice", "d", [7, 8])]
+
+
+def test_validation_score_uses_the_seeds_split_its_val_accuracy_and_one_teacher_per_seed(monkeypatch):
+    import torch
+
+    from g2m import teacher as teacher_mod
+    from g2m.datasets import load_dataset, node_split
+    from g2m.distill import student as student_mod
+    from g2m.tune import validation_score
+
+    ds = load_dataset("cora")
+    seen = []
+
+    def run(kind, *args, **kw):
+        seen.append((kind, args, kw, torch.rand(1).item()))
+        return SimpleNamespace(metrics={"val": 12.5, "test": 99.0}, kind=kind)
+
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(teacher_mod, "train_teacher", lambda *a, **kw: run("teacher", *a, **kw))
+    monkeypatch.setitem(teacher_mod.TEACHER_TRAINERS._items, "standard", lambda *a, **kw: run("kd-teacher", *a, **kw))
+    monkeypatch.setattr(student_mod, "train_student", lambda *a, **kw: run("student", *a, **kw))
+
+    def draw(seed):
+        torch.manual_seed(seed)
+        return torch.rand(1).item()
+
+    def same_split(split, seed, setting):
+        want = node_split(ds, seed, setting)
+        return split.setting == setting and torch.equal(split.train, want.train) and torch.equal(split.test, want.test)
+
+    assert validation_score(ds, "teacher", "glnn", "gcn", 3, "ind", {"lr": 0.01}, "cuda:7", {}) == 12.5
+    kind, args, kw, r = seen.pop()
+    assert kind == "teacher" and args[0] is ds and same_split(args[1], 3, "ind") and args[2] == "gcn"
+    assert kw == {"device": "cuda:7", "lr": 0.01} and r == draw(3)
+    teachers = {}
+    for seed in (1, 1, 2):
+        assert validation_score(ds, "student", "glnn", "gcn", seed, "tran", {"lam": 0.5}, "cuda:7", teachers) == 12.5
+    assert [s[0] for s in seen] == ["kd-teacher", "student", "student", "kd-teacher", "student"]
+    t1, s1, s1b, t2, s2 = seen
+    assert t1[1][0] is ds and same_split(t1[1][1], 1, "tran") and t1[1][2] == "gcn" and t1[2] == {"device": "cuda:7"}
+    assert t1[3] == draw(1) and t2[3] == draw(2) and s1[3] == draw(1) and s2[3] == draw(2)
+    assert s1[1][0] is ds and same_split(s1[1][1], 1, "tran") and s1[1][2].name == "glnn"
+    assert s1[1][3].kind == "kd-teacher" and s1[1][3] is s1b[1][3] and s2[1][3] is not s1[1][3]
+    assert s1[2] == {"device": "cuda:7", "lam": 0.5}
+
+
+def test_read_params_refuses_anything_but_a_tune_result(tmp_path):
+    from g2m.tune import read_params
+
+    path = tmp_path / "best.json"
+    with pytest.raises(ConfigError, match="cannot read .* as a g2m tune result"):
+        read_params(path)
+    for data in ([], {"target": "student", "best_params": [1]}, {"target": "tokenizer", "best_params": {}}):
+        path.write_text(json.dumps(data))
+        with pytest.raises(ConfigError, match=r"is not a `g2m tune` best.json \(it needs 'target' and 'best_params'\)"):
+            read_params(path)
+    path.write_text(json.dumps({"target": "student", "method": "mlp+pos", "best_params": {"lr": 0.01}}))
+    with pytest.raises(ConfigError, match=r"tuned for method 'mlp\+pos', not 'glnn': tune this method, or pass"):
+        read_params(path, "glnn")
+    assert read_params(path) == ("student", {"lr": 0.01})
+    with pytest.raises(ConfigError, match="unknown tuning target 'tokenizer'; use student or teacher"):
+        from g2m.tune import search_space
+
+        search_space("tokenizer")
+
+
+def test_tune_resumes_a_shipped_study_without_running_a_trial(tmp_path, monkeypatch):
+    """The study name, identity and search space stay readable: a shipped study resumes and gives its choice."""
+    pytest.importorskip("optuna")
+    import shutil
+    from pathlib import Path
+
+    import g2m.tune as tune_mod
+
+    shipped = Path(__file__).resolve().parents[1] / "docs" / "results" / "tune" / "cora-glnn+ffg2m+pos"
+    best = json.loads((shipped / "best.json").read_text())
+    shutil.copy(shipped / "study.journal", tmp_path / "study.journal")
+    monkeypatch.setattr(tune_mod, "validation_score", lambda *a: pytest.fail("a finished study ran a trial"))
+    result = tune_mod.tune("cora", tmp_path, method=best["method"], teacher=best["teacher"], seeds=best["seeds"],
+                           setting=best["setting"], trials=len(best["trials"]))
+    assert result["best_params"] == best["best_params"] and result["trials"] == best["trials"]
+    assert result["search_space"] == best["search_space"]
