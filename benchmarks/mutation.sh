@@ -66,7 +66,11 @@ PY
   start=$(date +%s)
   (cd "$work" && mutmut run --max-children "${MUTMUT_CHILDREN:-2}" > mutmut.log 2>&1 || true)
   seconds=$(( $(date +%s) - start ))
-  python "$repo/benchmarks/mutation_report.py" collect "$work" "$module" "$seconds" $tests > "$out/$(echo "$module" | tr / _).json"
+  # a run in which mutmut tested nothing (it failed first) keeps the previous results and the work folder
+  result="$out/$(echo "$module" | tr / _).json"
+  python "$repo/benchmarks/mutation_report.py" collect "$work" "$module" "$seconds" $tests > "$result.tmp" \
+    || { rm -f "$result.tmp"; exit 1; }
+  mv "$result.tmp" "$result"
   rm -rf "$work"
 done
 python "$repo/benchmarks/mutation_report.py" render

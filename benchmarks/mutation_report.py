@@ -22,6 +22,8 @@ NOTES = Path(__file__).with_name("mutation_notes.json")
 def collect(work: str, module: str, seconds: str, tests: list[str]) -> None:
     listing = subprocess.run(["mutmut", "results", "--all", "true"], cwd=work, capture_output=True, text=True).stdout
     status = dict(re.findall(r"^\s*(\S+): (.+)$", listing, flags=re.M))
+    if not any(state != "not checked" for state in status.values()):  # mutmut failed before testing anything
+        sys.exit(f"mutmut checked no mutant of {module}: see {work}/mutmut.log (results not written).")
     survivors = {}
     for name, state in status.items():
         if state == "survived":
