@@ -77,13 +77,19 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
     n = x.size(0)
     h: Tensor = x
     hidden = None
+    by_target: dict[tuple | None, tuple] = {}  # edges sorted by target, once per normalisation, for every layer
     for i in range(start_layer, stop_layer):
         conv = convs[i]
-        ei, weight = edge_index, None
-        if isinstance(conv, GCNConv) and conv.normalize:  # symmetric normalisation reads every source's degree
-            ei, weight = gcn_norm(edge_index, None, n, conv.improved, conv.add_self_loops, dtype=torch.float)
-        target, source, weight = _by_target(ei, weight, n)
-        ptr = torch.cat([target.new_zeros(1), torch.bincount(target, minlength=n).cumsum(0)])
+        # symmetric normalisation reads every source's degree: GCN layers get their weights on the whole graph
+        norm = (conv.improved, conv.add_self_loops) if isinstance(conv, GCNConv) and conv.normalize else None
+        if norm not in by_target:
+            ei, weight = edge_index, None
+            if norm is not None:
+                ei, weight = gcn_norm(edge_index, None, n, *norm, dtype=torch.float)
+            target, source, weight = _by_target(ei, weight, n)
+            ptr = torch.cat([target.new_zeros(1), torch.bincount(target, minlength=n).cumsum(0)])
+            by_target[norm] = target, source, weight, ptr
+        target, source, weight, ptr = by_target[norm]
         result = None  # allocated at the first chunk, when the layer's output width is known
         where = torch.full((n,), -1, dtype=torch.long)  # global id -> row of the chunk's local graph
         for start in range(0, n, chunk_size):

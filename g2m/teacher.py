@@ -110,8 +110,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
 
     chunk = inference_chunk(cfg, edge_index.size(1), net)  # checked before training
     fan_out = int(cfg.get("fan_out") or 0)
-    num_obs = x.size(0)
-    graph = graph_input(net, edge_index, num_obs)
+    graph = None if chunk else graph_input(net, edge_index, x.size(0))  # for the one-pass outputs only
     batch_size = cfg.get("batch_size")
     # Only the training nodes' outputs enter the loss: each step computes them on their computation subgraph
     # (the whole graph for APPNP), with freshly sampled edges when fan_out > 0.

@@ -281,7 +281,8 @@ def _teacher_details(run: RunModels) -> dict[str, Any] | None:
         return None
     kwargs = run.teacher_ckpt["kwargs"]
     return {"checkpoint": run.teacher_path.name, "sha256": file_sha256(run.teacher_path),
-            "trainer": run.teacher_ckpt.get("trainer", "standard"), "receptive_field": int(run.teacher.receptive_field), "fan_out": run.fan_out,
+            "trainer": run.teacher_ckpt.get("trainer", "standard"),
+            "receptive_field": int(run.teacher.receptive_field), "fan_out": run.fan_out,
             **{k: kwargs.get(k) for k in ("hidden_channels", "num_layers", "aggr") if k in kwargs}}
 
 
