@@ -209,7 +209,7 @@ def tuned_table(by_ds: dict[str, dict[str, dict]]) -> list[str]:
         ds, method = best["dataset"], best["method"]
         untuned = by_ds.get(ds, {}).get(method)
         cells = []
-        for key, val_key in (("transductive", "validation"), ("production", None)):
+        for key in ("transductive", "production"):
             value = final["student"].get(key)
             ref = untuned["student"].get(key) if untuned else None
             cells += [format_mean_std(value), f"{value['mean'] - ref['mean']:+.2f}" if value and ref else "–"]
