@@ -102,27 +102,46 @@ class DeployedStudent:
         return self.predict_proba(x, batch_size, edges).argmax(-1).astype(np.int64)
 
 
-def load_student(path: str | Path, checkpoint: str | None = None) -> DeployedStudent:
+def load_student(path: str | Path, checkpoint: str | None = None,
+                 trust_torchscript: bool = False) -> DeployedStudent:
     """Load a student to predict with, from ``path``:
 
     - a run folder written by `g2m distill` (its student chosen as by `g2m.export.export_student`;
       ``checkpoint`` names another one) or a g2m student checkpoint: needs g2m and PyTorch;
     - a ``.onnx`` file (run with onnxruntime: the ``onnx`` extra);
-    - a TorchScript file (``torch.jit.load``), e.g. from `g2m.export.export_student`.
+    - a TorchScript file, only with ``trust_torchscript=True``.
+
+    TorchScript archives hold code that ``torch.jit.load`` runs, while loading and while predicting, so
+    g2m never loads one unless asked to: with ``trust_torchscript=True`` ``path`` is loaded as TorchScript
+    (whatever it holds), without it a TorchScript file is refused with the reason. Checkpoints hold weights
+    only (read with ``weights_only=True``) and ONNX files a graph of standard operators: neither runs code.
+
+    Args:
+        path: the model file or run folder.
+        checkpoint: a checkpoint name inside a run folder.
+        trust_torchscript: load ``path`` with ``torch.jit.load`` (only for files from a source you trust).
 
     A missing, truncated, corrupt or foreign file is a clear `ConfigError`.
     """
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"no such model file or run folder: {path}.")
+    if trust_torchscript:
+        if path.is_dir() or checkpoint is not None or path.suffix.lower() == ".onnx":
+            raise ConfigError("--trust-torchscript (trust_torchscript=True) loads one TorchScript file; "
+                              f"{path} is a run folder, a checkpoint or an ONNX file: drop the option.")
+        return _from_torchscript(path)
     if path.is_dir() or checkpoint is not None:
         from g2m.checkpoints import student_checkpoint
 
         return _from_checkpoint(student_checkpoint(path, checkpoint))
     if path.suffix.lower() == ".onnx":
         return _from_onnx(path)
-    if _is_torchscript(path):
-        return _from_torchscript(path)
+    if _is_torchscript(path):  # only to say why it is refused: its code is never run
+        raise ConfigError(f"{path} is a TorchScript file: loading it runs the code it holds, so g2m does not "
+                          "load it by default. Predict from the run folder or its ONNX export instead, or, if "
+                          "you trust where the file comes from, pass --trust-torchscript "
+                          "(load_student(..., trust_torchscript=True)).")
     return _from_checkpoint(path)
 
 
@@ -273,7 +292,8 @@ def _from_onnx(path: Path) -> DeployedStudent:
 
 
 def _is_torchscript(path: Path) -> bool:
-    """TorchScript archives hold ``code/``; ``torch.save`` archives (g2m checkpoints) do not."""
+    """TorchScript archives hold ``code/``; ``torch.save`` archives (g2m checkpoints) do not. Used only to
+    explain a refusal: what is loaded is never chosen by content."""
     if not zipfile.is_zipfile(path):
         return False
     try:

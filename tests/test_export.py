@@ -75,7 +75,8 @@ def _raw_proba(path: Path, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_export_round_trip_on_all_nodes(exported, cora_x, reference, fmt):
     x = cora_x.numpy().astype(np.float32)
-    for proba in (_raw_proba(exported[fmt], x), load_student(exported[fmt]).predict_proba(x)):
+    for proba in (_raw_proba(exported[fmt], x),
+                  load_student(exported[fmt], trust_torchscript=fmt == "torchscript").predict_proba(x)):
         assert proba.shape == reference.shape == (2485, 7)
         np.testing.assert_allclose(proba, reference, atol=ATOL)
         assert np.array_equal(proba.argmax(-1), reference.argmax(-1))
@@ -179,8 +180,9 @@ def test_predict_reads_npy_pt_csv(exported, run, cora_x, reference, tmp_path):
         feats = read_features(tmp_path / name)
         assert feats.dtype == np.float32 and feats.shape == (40, 1433)
         assert np.array_equal(student.predict(feats), want)
-    for model in (run, exported["torchscript"]):  # run folder (torch student) and TorchScript
-        np.testing.assert_allclose(load_student(model).predict_proba(torch.from_numpy(x)), reference[:40], atol=ATOL)
+    for model, trusted in ((run, False), (exported["torchscript"], True)):  # run folder (torch student), TorchScript
+        proba = load_student(model, trust_torchscript=trusted).predict_proba(torch.from_numpy(x))
+        np.testing.assert_allclose(proba, reference[:40], atol=ATOL)
     # batched prediction equals one pass, and a single node may be given as a vector
     np.testing.assert_allclose(student.predict_proba(x, batch_size=3), student.predict_proba(x), atol=1e-7)
     assert student.predict(x[5]).shape == (1,)
@@ -262,7 +264,7 @@ def test_cli_export_and_predict(run, cora_x, reference, tmp_path):
     assert np.array_equal(table[:, 0], np.arange(30)) and np.array_equal(table[:, 1], reference[:30].argmax(-1))
     np.testing.assert_allclose(table[:, 2:], reference[:30], atol=ATOL)
     result = runner.invoke(app, ["predict", str(ts_file), "-x", str(tmp_path / "x.npy"), "-o", str(tmp_path / "p.npy"),
-                                 "--batch-size", "7"])
+                                 "--batch-size", "7", "--trust-torchscript"])
     assert result.exit_code == 0, result.output
     ind = load_student(run, checkpoint="student-mlp-ind-seed0").predict_proba(x)
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), ind, atol=ATOL)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 import pickle
+from typing import Tuple
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
+from typer.testing import CliRunner
 
+from g2m.cli import app
 from g2m.datasets.custom import from_files
 from g2m.datasets.node import load_npz_graph
-from g2m.errors import DatasetError
+from g2m.errors import ConfigError, DatasetError
+from g2m.export import quiet_deprecations
+from g2m.predict import load_student
 
 
 class _Payload:
@@ -104,3 +110,68 @@ def test_original_planetoid_files_pass_the_check():
     from g2m.datasets.roots import BUNDLED_ROOT
 
     check_planetoid_raw(BUNDLED_ROOT / "Planetoid" / "Cora" / "raw")  # no error
+
+
+class _TorchScriptPayload(torch.nn.Module):
+    """A TorchScript module whose code writes into ``marker`` when loaded (``__setstate__``) and when called."""
+
+    def __init__(self, marker: str):
+        super().__init__()
+        self.marker = marker
+        self.armed = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hit = torch.from_file(self.marker, shared=True, size=8, dtype=torch.uint8).fill_(70)  # "F"
+        return x[:, :2] + hit.sum() * 0
+
+    @torch.jit.export
+    def __getstate__(self) -> Tuple[str, bool, bool]:
+        return (self.marker, self.armed, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: Tuple[str, bool, bool]) -> None:
+        self.marker, self.armed, self.training = state
+        if self.armed:  # "L": written while torch.jit.load runs
+            self.armed = bool(torch.from_file(self.marker, shared=True, size=8, dtype=torch.uint8).fill_(76).sum() > 0)
+
+
+@pytest.fixture
+def torchscript_payload(tmp_path):
+    marker = tmp_path / "marker.bin"
+    marker.write_bytes(bytes(8))
+    with quiet_deprecations():
+        module = torch.jit.script(_TorchScriptPayload(str(marker)))
+        module.armed = True
+        module.save(str(tmp_path / "student.pt"))
+    return tmp_path / "student.pt", marker
+
+
+def test_torchscript_is_refused_without_opt_in_and_its_code_never_runs(torchscript_payload, tmp_path, monkeypatch):
+    path, marker = torchscript_payload
+    calls = []
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: calls.append(a))
+    with pytest.raises(ConfigError, match="is a TorchScript file: loading it runs the code it holds.*--trust-torchscript"):
+        load_student(path)
+    np.save(tmp_path / "x.npy", np.zeros((3, 4), dtype=np.float32))
+    result = CliRunner().invoke(app, ["predict", str(path), "--features", str(tmp_path / "x.npy")])
+    assert isinstance(result.exception, ConfigError) and "--trust-torchscript" in str(result.exception)
+    assert calls == [] and marker.read_bytes() == bytes(8)
+    # a misleading name does not change what is loaded: the same archive called .onnx is not run either
+    disguised = tmp_path / "student.onnx"
+    disguised.write_bytes(path.read_bytes())
+    with pytest.raises(ConfigError, match="cannot read .* as an ONNX model"):
+        load_student(disguised)
+    assert calls == [] and marker.read_bytes() == bytes(8)
+
+
+def test_torchscript_payload_runs_only_with_the_opt_in(torchscript_payload, tmp_path):
+    """The payload is real: with --trust-torchscript it runs at load and at predict (so the test above can fail)."""
+    path, marker = torchscript_payload
+    np.save(tmp_path / "x.npy", np.zeros((3, 4), dtype=np.float32))
+    with quiet_deprecations():
+        student = load_student(path, trust_torchscript=True)
+        assert marker.read_bytes() == b"L" * 8
+        assert student.predict(np.zeros((3, 4), dtype=np.float32)).shape == (3,)
+    assert marker.read_bytes() == b"F" * 8
+    with pytest.raises(ConfigError, match="loads one TorchScript file"):
+        load_student(tmp_path, trust_torchscript=True)

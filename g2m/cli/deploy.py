@@ -63,6 +63,9 @@ def predict_cmd(
     edges: Optional[Path] = typer.Option(None, "--edges", help="Position-aware students (…+pos) only: a .npy or "
                                          ".csv of E rows 'training-graph node id, new node row' linking the new "
                                          "nodes to the graph the student was trained on."),
+    trust_torchscript: bool = typer.Option(False, "--trust-torchscript", help="Load MODEL as a TorchScript file. "
+                                           "TorchScript runs the code it holds, so g2m refuses it without this "
+                                           "option: use it only for files from a source you trust."),
 ) -> None:
     """Predict node classes from features alone with a student (no graph needed).
 
@@ -75,7 +78,7 @@ def predict_cmd(
 
         g2m predict runs/glnn-cora/export/student-glnn-tran-seed0.onnx --features x.npy
 
-        g2m predict student.pt --features new_nodes.csv -o predictions.csv
+        g2m predict student.pt --trust-torchscript --features new_nodes.csv -o predictions.csv
 
         g2m predict runs/glnn-cora --features x.pt -o probabilities.npy --batch-size 1024
     """
@@ -86,7 +89,7 @@ def predict_cmd(
         raise ConfigError(f"--output {output.name}: use a .csv or .npy file name.")
     if show < 0:
         raise ConfigError(f"--show must be 0 (all) or more, got {show}.")
-    student = load_student(model, checkpoint)
+    student = load_student(model, checkpoint, trust_torchscript=trust_torchscript)
     x = read_features(features)
     proba = student.predict_proba(x, batch_size=batch_size, edges=None if edges is None else read_edges(edges))
     pred = proba.argmax(-1)
