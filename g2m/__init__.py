@@ -7,13 +7,7 @@ The library API: `load_dataset`, `train_teacher`, `distill` (multi-seed runs),
 DistilledDataset`` works.
 """
 
-import warnings
-
 __version__ = "0.1.0"
-
-# torch warns on every use of sparse CSR features; g2m uses them on purpose for bag-of-words inputs.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 from g2m.api import Distiller, train_teacher  # noqa: E402
 from g2m import condense, distill  # noqa: E402  (callable subpackages: g2m.condense(...), g2m.distill(...))

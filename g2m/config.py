@@ -1,23 +1,165 @@
-"""Default hyper-parameters: GLNN's published per-dataset settings where they exist.
+"""Settings and their defaults: GLNN's published per-dataset settings where they exist.
 
 Teacher and student defaults follow GLNN's ``train.conf.yaml`` (2 layers, 128 hidden; SAGE lr 0.01,
 weight decay 5e-4). Everything can be overridden per call (library) or per flag (CLI).
+
+The settings a teacher family, the student and the VQ tokenizer take are typed, frozen dataclasses
+(`TeacherSettings` and its subclasses, `StudentSettings`, `VQSettings`): their fields are the only valid
+keys, with their defaults, and construction checks ranges. An unknown key, wherever it comes from (a keyword
+argument, ``--params`` JSON, ``teacher_params``/``student_params``, a hand-edited ``config.json``), is a
+`ConfigError` naming the key and the nearest valid ones (`check_keys`). Per-dataset defaults stay as data
+below, applied over the class defaults.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Iterable
 
+from g2m.errors import ConfigError
+
+
+def check_keys(given: Iterable[str], valid: Iterable[str], what: str) -> None:
+    """Raise a `ConfigError` for every key of ``given`` that is not in ``valid``, naming the nearest valid ones.
+
+    Args:
+        given: the keys supplied.
+        valid: the keys accepted.
+        what: what they configure, for the message (e.g. ``"sage teacher"``).
+    """
+    valid = sorted(set(valid))
+    unknown = [k for k in given if k not in valid]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        near = difflib.get_close_matches(str(key), valid, n=3, cutoff=0.6)
+        hints.append(f"{key!r}" + (f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""))
+    raise ConfigError(f"unknown {what} setting(s): {', '.join(hints)}. Valid settings: {', '.join(valid)}.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Base of g2m's typed settings: frozen, validated at construction, ``replace()`` refuses unknown keys.
+
+    A field whose value is ``None`` is unset: `to_dict` leaves it out, so the code that reads the settings
+    uses its own default (e.g. no normalisation, full-batch training)."""
+
+    what: ClassVar[str] = "settings"
+
+    @classmethod
+    def keys(cls) -> frozenset[str]:
+        return frozenset(f.name for f in fields(cls))
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with ``changes`` applied; an unknown key is a `ConfigError` with the nearest valid names."""
+        check_keys(changes, self.keys(), self.what)
+        return type(self)(**{**asdict(self), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The set fields (``None`` = unset is left out), as the trainers read them."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check = f.metadata.get("check")
+            value = getattr(self, f.name)
+            if check is not None and value is not None and not check(value):
+                raise ConfigError(f"{self.what} setting {f.name}={value!r}: {f.metadata['help']}.")
+
+
+def _opt(default: Any, help: str, check=None) -> Any:  # noqa: A002  (a field with its help and its valid range)
+    return field(default=default, metadata={"help": help, "check": check})
+
+
+def _positive(v: Any) -> bool:
+    return v >= 1
+
+
+def _non_negative(v: Any) -> bool:
+    return v >= 0
+
+
+def _share(v: Any) -> bool:
+    return 0.0 <= v < 1.0
+
+
+@dataclass(frozen=True)
+class TrainSettings(Settings):
+    """Early-stopped training. ties="latest": an epoch that equals the best validation accuracy replaces it
+    (GLNN's `>=` rule); "earliest": only a strictly better one does."""
+
+    max_epochs: int = _opt(500, "at most this many epochs, a positive integer", _positive)
+    patience: int = _opt(50, "epochs without a better validation accuracy before stopping, a positive integer",
+                         _positive)
+    ties: str = _opt("latest", "'latest' or 'earliest'", lambda v: v in ("latest", "earliest"))
+
+
+@dataclass(frozen=True)
+class TeacherSettings(TrainSettings):
+    """Settings every teacher GNN takes (training, model, minibatches, inference)."""
+
+    what: ClassVar[str] = "teacher"
+    hidden_channels: int = _opt(128, "hidden channels, a positive integer", _positive)
+    num_layers: int = _opt(2, "layers, a positive integer", _positive)
+    dropout: float = _opt(0.5, "dropout, in [0, 1)", _share)
+    lr: float = _opt(0.01, "learning rate, positive", lambda v: v > 0)
+    weight_decay: float = _opt(5e-4, "weight decay, non-negative", _non_negative)
+    norm: str | None = _opt(None, "normalisation between layers (a PyG name such as 'batch_norm'), or unset")
+    batch_size: int | None = _opt(None, "NeighborLoader seed nodes per step (0 or unset: full batch), "
+                                        "non-negative", _non_negative)
+    fan_out: int | None = _opt(None, "neighbours sampled per node and hop (0 or unset: all)", _non_negative)
+    inference_chunk_size: int | None = _opt(None, "target nodes per chunk of the layer-wise inference (0: one "
+                                                  "full-graph pass; unset: automatic), non-negative", _non_negative)
+
+
+@dataclass(frozen=True)
+class SAGESettings(TeacherSettings):
+    """GraphSAGE. GLNN's teacher is DGL's SAGEConv with the "gcn" aggregator (aggr="gcn"), trained with fan-out
+    5. On the exact CPF splits, validation accuracy (benchmarks/teacher_sweep.py, docs/results/teacher_sweep.json)
+    preferred aggr "gcn" + dropout 0.5 + fan-out 5 on cora (tied with dropout 0), citeseer and a-computer;
+    a-photo preferred PyG's mean aggregator (see TEACHER_DATASET_DEFAULTS)."""
+
+    what: ClassVar[str] = "sage teacher"
+    fan_out: int | None = _opt(5, "neighbours sampled per node and hop (0 or unset: all)", _non_negative)
+    aggr: str = _opt("gcn", "'gcn' (GLNN's: one weight, self counted in) or 'mean' (PyG's SAGEConv)",
+                     lambda v: v in ("gcn", "mean"))
+
+
+@dataclass(frozen=True)
+class GCNSettings(TeacherSettings):
+    what: ClassVar[str] = "gcn teacher"
+    hidden_channels: int = _opt(64, "hidden channels, a positive integer", _positive)
+    dropout: float = _opt(0.8, "dropout, in [0, 1)", _share)
+    weight_decay: float = _opt(1e-3, "weight decay, non-negative", _non_negative)
+
+
+@dataclass(frozen=True)
+class GATSettings(TeacherSettings):
+    what: ClassVar[str] = "gat teacher"
+    hidden_channels: int = _opt(64, "hidden channels per head, a positive integer", _positive)
+    dropout: float = _opt(0.6, "dropout, in [0, 1)", _share)
+    weight_decay: float = _opt(1e-2, "weight decay, non-negative", _non_negative)
+    heads: int = _opt(8, "attention heads, a positive integer", _positive)
+    attn_dropout: float = _opt(0.3, "attention dropout, in [0, 1)", _share)
+
+
+@dataclass(frozen=True)
+class APPNPSettings(TeacherSettings):
+    what: ClassVar[str] = "appnp teacher"
+    weight_decay: float = _opt(1e-2, "weight decay, non-negative", _non_negative)
+    K: int = _opt(10, "propagation steps, a positive integer", _positive)
+    alpha: float = _opt(0.1, "teleport probability, in [0, 1)", _share)
+
+
+TEACHER_SETTINGS: dict[str, type[TeacherSettings]] = {
+    "sage": SAGESettings, "gcn": GCNSettings, "gat": GATSettings, "appnp": APPNPSettings,
+}
+# Each family's defaults (training settings aside), as data.
 TEACHER_DEFAULTS: dict[str, dict[str, Any]] = {
-    # SAGE: GLNN's teacher is DGL's SAGEConv with the "gcn" aggregator (aggr="gcn"), trained with fan-out 5.
-    # On the exact CPF splits, validation accuracy (benchmarks/teacher_sweep.py, docs/results/teacher_sweep.json)
-    # preferred aggr "gcn" + dropout 0.5 + fan-out 5 on cora (tied with dropout 0), citeseer and a-computer;
-    # a-photo preferred PyG's mean aggregator (see TEACHER_DATASET_DEFAULTS).
-    "sage": dict(hidden_channels=128, num_layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, fan_out=5, aggr="gcn"),
-    "gcn": dict(hidden_channels=64, num_layers=2, dropout=0.8, lr=0.01, weight_decay=1e-3),
-    "gat": dict(hidden_channels=64, num_layers=2, dropout=0.6, lr=0.01, weight_decay=1e-2, heads=8,
-                attn_dropout=0.3),
-    "appnp": dict(hidden_channels=128, num_layers=2, dropout=0.5, lr=0.01, weight_decay=1e-2, K=10, alpha=0.1),
+    name: {k: v for k, v in cls().to_dict().items() if k not in TrainSettings.keys()}
+    for name, cls in TEACHER_SETTINGS.items()
 }
 
 # Per-dataset teacher overrides, keyed (dataset, teacher); chosen on validation accuracy as above.
@@ -25,14 +167,26 @@ TEACHER_DATASET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("a-photo", "sage"): dict(aggr="mean"),
 }
 
-# batch_size: GLNN's minibatches of 512 nodes; on the exact CPF splits validation accuracy preferred them to
-# full-batch training for GLNN students on all four CPF datasets (benchmarks/student_sweep.py,
-# docs/results/student_sweep.json). 0 = full batch.
-STUDENT_DEFAULTS: dict[str, Any] = dict(hidden_channels=128, num_layers=2, dropout=0.5, lr=0.01,
-                                        weight_decay=5e-4, batch_size=512,
-                                        # record the test accuracy a test-selected epoch would report
-                                        # (benchmarks only; selection stays on validation)
-                                        report_test_selected=False)
+@dataclass(frozen=True)
+class StudentSettings(TrainSettings):
+    """The MLP student and its training. batch_size: GLNN's minibatches of 512 nodes; on the exact CPF splits
+    validation accuracy preferred them to full-batch training for GLNN students on all four CPF datasets
+    (benchmarks/student_sweep.py, docs/results/student_sweep.json). 0 = full batch."""
+
+    what: ClassVar[str] = "student"
+    hidden_channels: int = _opt(128, "hidden channels, a positive integer", _positive)
+    num_layers: int = _opt(2, "layers, a positive integer", _positive)
+    dropout: float = _opt(0.5, "dropout, in [0, 1)", _share)
+    lr: float = _opt(0.01, "learning rate, positive", lambda v: v > 0)
+    weight_decay: float = _opt(5e-4, "weight decay, non-negative", _non_negative)
+    batch_size: int = _opt(512, "nodes per minibatch (0: full batch), non-negative", _non_negative)
+    norm: str | None = _opt(None, "normalisation between layers (a PyG name such as 'batch_norm'), or unset")
+    # record the test accuracy a test-selected epoch would report (benchmarks only; selection stays on validation)
+    report_test_selected: bool = _opt(False, "True or False")
+
+
+STUDENT_DEFAULTS: dict[str, Any] = {k: v for k, v in StudentSettings().to_dict().items()
+                                    if k not in TrainSettings.keys()}
 
 STUDENT_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "cora": dict(lr=0.01, weight_decay=5e-3, dropout=0.6),
@@ -48,8 +202,7 @@ STUDENT_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 # overrides it (0 = always one pass).
 LARGE_GRAPH_EDGES = 10_000_000
 
-# ties="latest": an epoch that equals the best validation accuracy replaces it (GLNN's `>=` rule).
-TRAIN_DEFAULTS: dict[str, Any] = dict(max_epochs=500, patience=50, ties="latest")
+TRAIN_DEFAULTS: dict[str, Any] = TrainSettings().to_dict()
 
 # Distillation: loss = lam * CE(labels) + (1 - lam) * sum_t w_t * term_t (GLNN: lam = 0, tau = 1).
 DISTILL_DEFAULTS: dict[str, Any] = dict(lam=0.0, temperature=1.0)
@@ -83,22 +236,24 @@ METHOD_DISTILL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def teacher_settings(dataset: str, teacher: str, **overrides: Any) -> TeacherSettings:
+    """The typed settings of teacher family ``teacher`` on ``dataset``: class defaults, dataset defaults, then
+    ``overrides`` (``None`` values ignored; an unknown key is a `ConfigError`)."""
+    if teacher not in TEACHER_SETTINGS:
+        raise ConfigError(f"unknown teacher {teacher!r}; choose one of: {', '.join(TEACHER_SETTINGS)}.")
+    settings = TEACHER_SETTINGS[teacher]().replace(**TEACHER_DATASET_DEFAULTS.get((dataset, teacher), {}))
+    return settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
 def teacher_config(dataset: str, teacher: str, **overrides: Any) -> dict[str, Any]:
-    """Teacher hyper-parameters for ``dataset``: model defaults, dataset defaults, then ``overrides``."""
-    cfg = dict(TRAIN_DEFAULTS)
-    cfg.update(TEACHER_DEFAULTS[teacher])
-    cfg.update(TEACHER_DATASET_DEFAULTS.get((dataset, teacher), {}))
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
-    return cfg
+    """`teacher_settings` as the dict the trainers read (unset fields left out)."""
+    return teacher_settings(dataset, teacher, **overrides).to_dict()
 
 
 def student_config(dataset: str, **overrides: Any) -> dict[str, Any]:
-    """Student (MLP) hyper-parameters for ``dataset``."""
-    cfg = dict(TRAIN_DEFAULTS)
-    cfg.update(STUDENT_DEFAULTS)
-    cfg.update(STUDENT_DATASET_DEFAULTS.get(dataset, {}))
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
-    return cfg
+    """Student (MLP) settings for ``dataset`` (`StudentSettings`: defaults, dataset defaults, ``overrides``)."""
+    settings = StudentSettings().replace(**STUDENT_DATASET_DEFAULTS.get(dataset, {}))
+    return settings.replace(**{k: v for k, v in overrides.items() if v is not None}).to_dict()
 
 
 def distill_config(dataset: str, method: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -133,35 +288,40 @@ def tuned_student_defaults(dataset: str, method: str) -> dict[str, Any]:
     """The tuned settings of ``method`` on ``dataset`` (empty when no study chose any)."""
     return dict(TUNED_STUDENT_DEFAULTS.get((dataset, method), {}))
 
-# VQGraph tokenizer (teacher side): codebook, decoder and loss weights. See docs/vqgraph.md.
-VQ_DEFAULTS: dict[str, Any] = dict(
-    codebook_size=2048,     # K codes: 2048 > 512 on validation on all four CPF datasets (and > 8192 on cora)
-    code_dim=64,            # D, the code space (teacher embeddings are projected to it)
-    code_metric="euclidean",  # or "cosine": unit vectors and unit-norm codes (the VQGraph reference's codebook)
-    ema_decay=0.95,         # codebook EMA decay
-    commitment=0.25,        # beta in beta * ||z - sg(q)||^2
-    w_feat=1.0,             # feature reconstruction (MSE) weight
-    w_struct=1.0,           # structure reconstruction (edges vs sampled non-edges, BCE) weight
-    neg_ratio=1,            # sampled non-edges per observed edge
-    max_edges=50_000,       # observed edges sampled per step for the structure loss (0 = all)
-    recon_nodes=2048,       # nodes sampled per step for the feature loss (0 = all)
-    dead_threshold=1e-2,    # EMA count below which a code is dead and revived
-    revive_every=10,        # EMA updates between dead-code revivals (0 = never)
-    code_layer="embedding",  # quantize the pre-classifier embedding, or "first": the first layer's output
-    warm_start=True,        # start the tokenizer's GNN from the plain teacher (same seed); beat cold starts on cora/citeseer val
-    label_source="auto",    # soft labels from: "quantized" teacher, "plain" teacher, or "auto" (see label_margin)
-    label_margin=1.0,       # auto: plain labels when the quantized teacher is this many points lower on validation
-    tokenizer_fan_out=0,    # sampled neighbours per hop per step when training the tokenizer (0 = all)
-    tokenizer_batch_size=0,  # seed nodes per step (their sampled computation subgraphs; 0 = full batch)
-    warmup=True,            # first train without quantization (early stopping), then k-means-init the codebook
-    vq_epochs=200,          # max epochs of joint teacher + tokenizer training (after warm-up)
-    vq_patience=30,         # early-stopping patience of that phase (validation accuracy, quantized)
-)
-VQ_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {}
+@dataclass(frozen=True)
+class VQSettings(Settings):
+    """VQGraph's tokenizer (teacher side): codebook, decoder and loss weights, beside the teacher family's
+    settings. See docs/vqgraph.md; ranges are checked when the tokenizer is trained."""
 
-# VQGraph student side: soft-code KL temperature (same similarity as the quantizer). Per-dataset values
-# live in METHOD_DISTILL_DEFAULTS["vqgraph"].
-VQ_STUDENT_DEFAULTS: dict[str, Any] = dict(code_temperature=3.0)
+    what: ClassVar[str] = "VQGraph tokenizer"
+    codebook_size: int = _opt(2048, "K codes: 2048 > 512 on validation on all four CPF datasets (and > 8192 on cora)")
+    code_dim: int = _opt(64, "D, the code space (teacher embeddings are projected to it)")
+    code_metric: str = _opt("euclidean", "or 'cosine': unit vectors and unit-norm codes (the VQGraph reference's)")
+    ema_decay: float = _opt(0.95, "codebook EMA decay")
+    commitment: float = _opt(0.25, "beta in beta * ||z - sg(q)||^2")
+    w_feat: float = _opt(1.0, "feature reconstruction (MSE) weight")
+    w_struct: float = _opt(1.0, "structure reconstruction (edges vs sampled non-edges, BCE) weight")
+    neg_ratio: int = _opt(1, "sampled non-edges per observed edge")
+    max_edges: int = _opt(50_000, "observed edges sampled per step for the structure loss (0 = all)")
+    recon_nodes: int = _opt(2048, "nodes sampled per step for the feature loss (0 = all)")
+    dead_threshold: float = _opt(1e-2, "EMA count below which a code is dead and revived")
+    revive_every: int = _opt(10, "EMA updates between dead-code revivals (0 = never)")
+    code_layer: str = _opt("embedding", "quantize the pre-classifier embedding, or 'first': the first layer's output")
+    warm_start: bool = _opt(True, "start the tokenizer's GNN from the plain teacher (same seed); beat cold starts "
+                                  "on cora/citeseer validation")
+    label_source: str = _opt("auto", "soft labels from the 'quantized' teacher, the 'plain' one, or 'auto' (see "
+                                     "label_margin)")
+    label_margin: float = _opt(1.0, "auto: plain labels when the quantized teacher is this many points lower on "
+                                    "validation")
+    tokenizer_fan_out: int = _opt(0, "sampled neighbours per hop per step when training the tokenizer (0 = all)")
+    tokenizer_batch_size: int = _opt(0, "seed nodes per step (their sampled computation subgraphs; 0 = full batch)")
+    warmup: bool = _opt(True, "first train without quantization (early stopping), then k-means-init the codebook")
+    vq_epochs: int = _opt(200, "max epochs of joint teacher + tokenizer training (after warm-up)")
+    vq_patience: int = _opt(30, "early-stopping patience of that phase (validation accuracy, quantized)")
+
+
+VQ_DEFAULTS: dict[str, Any] = VQSettings().to_dict()
+VQ_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
 def vq_config(dataset: str, **overrides: Any) -> dict[str, Any]:
@@ -170,3 +330,29 @@ def vq_config(dataset: str, **overrides: Any) -> dict[str, Any]:
     cfg.update(VQ_DATASET_DEFAULTS.get(dataset, {}))
     cfg.update({k: v for k, v in overrides.items() if v is not None and k in VQ_DEFAULTS})
     return cfg
+
+
+# Which settings each teacher trainer takes beside the teacher family's (g2m.teacher.TEACHER_TRAINERS).
+TRAINER_SETTINGS: dict[str, tuple[type[Settings], ...]] = {"standard": (), "vq": (VQSettings,)}
+
+
+def teacher_setting_keys(teacher: str, trainers: Iterable[str] = ("standard",)) -> frozenset[str]:
+    """Every setting a ``teacher`` trained by ``trainers`` takes."""
+    if teacher not in TEACHER_SETTINGS:
+        raise ConfigError(f"unknown teacher {teacher!r}; choose one of: {', '.join(TEACHER_SETTINGS)}.")
+    keys = set(TEACHER_SETTINGS[teacher].keys())
+    for trainer in trainers:
+        for extra in TRAINER_SETTINGS.get(trainer, ()):
+            keys |= extra.keys()
+    return frozenset(keys)
+
+
+def student_setting_keys(method: str, terms: Iterable[str] = ()) -> frozenset[str]:
+    """Every setting a student of ``method`` (a registered name or ``a+b``) with loss ``terms`` takes: the
+    student's, lam and temperature, the method parts' entries in METHOD_DISTILL_DEFAULTS and one weight
+    ``w_<term>`` per loss term."""
+    keys = set(StudentSettings.keys()) | set(DISTILL_DEFAULTS) | {f"w_{t}" for t in terms}
+    for part in [p.strip().lower() for p in method.split("+") if p.strip()] + [method.lower()]:
+        for entry in METHOD_DISTILL_DEFAULTS.get(part, {}).values():
+            keys |= set(entry)
+    return frozenset(keys)

@@ -15,6 +15,7 @@ import torch
 import torch_geometric
 from torch_geometric import seed_everything
 
+from g2m.config import check_keys, student_setting_keys, teacher_setting_keys
 from g2m.datasets import load_dataset, node_split, split_fingerprints
 from g2m.datasets.base import NodeDataset
 from g2m.distill.methods import Method, resolve_method
@@ -23,7 +24,7 @@ from g2m.errors import ConfigError, DatasetError, RunInterrupted, TrainingError
 from g2m.evaluate import setting_metrics
 from g2m.models import TEACHERS
 from g2m.run_dir import load_seed_records, prepare_output, save_seed_record
-from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun
+from g2m.teacher import TEACHER_TRAINERS, TeacherRun
 from g2m.utils import flush_denormals, resolve_device, save_torch_atomic, write_json_atomic
 
 SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
@@ -106,13 +107,15 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
             where = {}  # a plain teacher's chunked outputs go to the run folder, memory-mapped (g2m.teacher)
             if trainer == "standard" and job.out_dir is not None:
                 where["outputs_dir"] = job.out_dir / "teacher-outputs" / f"{st}-seed{seed}"
-            t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **where, **job.teacher_overrides)
+            accepted = teacher_setting_keys(job.teacher, [trainer])  # a plain teacher ignores the tokenizer's
+            overrides = {k: v for k, v in job.teacher_overrides.items() if k in accepted}
+            t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **where, **overrides)
             t_runs[trainer] = t_run
             record["teachers"][trainer][st] = {"metrics": t_run.metrics, "extra": t_run.extra_metrics,
                                                "seconds": t_run.seconds, "config": t_run.config}
             _record_peak(record["peak_memory_mb"], f"teacher:{trainer}", dev)
             if job.out_dir is not None and job.save_checkpoints:
-                kw = {k: t_run.config[k] for k in MODEL_KEYS if k in t_run.config}
+                kw = t_run.model_kwargs
                 suffix = "" if trainer == "standard" else f"-{trainer}"
                 save_torch_atomic(job.out_dir / "checkpoints" / f"teacher{suffix}-{st}-seed{seed}.pt",
                                   checkpoint(t_run.model, "teacher", job.teacher, kw, ds, seed, st, trainer))
@@ -209,6 +212,10 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     dev = resolve_device(device)
     teacher_overrides, student_overrides = dict(teacher_overrides or {}), dict(student_overrides or {})
     trainers = (["standard"] if force_teacher else []) + sorted({m.teacher_trainer for m in methods if m.needs_teacher})
+    # every key checked before anything trains (a typo, or a key such as a path, is refused)
+    check_keys(teacher_overrides, teacher_setting_keys(teacher, trainers or ["standard"]), f"{teacher} teacher")
+    check_keys(student_overrides, frozenset().union(*(student_setting_keys(m.name, m.terms) for m in methods)),
+               "student" if len(methods) != 1 else f"{methods[0].name} student")
     out_dir = Path(output) if output is not None else None
     job = SeedJob(teacher, tuple(methods), tuple(trainers), tuple(settings), str(dev), teacher_overrides,
                   student_overrides, batch_size, out_dir, save_checkpoints)

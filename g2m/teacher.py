@@ -22,8 +22,8 @@ from g2m.registry import Registry
 from g2m.training import (FitResult, accuracy, as_model_input, fit, graph_input, neighbor_loader,
                           subgraph_inputs)
 
-MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha",
-              "aggr", "codebook_size", "code_dim", "code_metric")
+# The settings that shape a teacher family's network (the rest are training settings).
+MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha", "aggr")
 
 # How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
 # registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).
@@ -49,6 +49,8 @@ class TeacherRun:
     seconds: float = 0.0
     extra_knowledge: dict[str, Tensor] = field(default_factory=dict)
     extra_metrics: dict[str, Any] = field(default_factory=dict)
+    # every keyword the trainer built ``model`` with: a checkpoint stores them to rebuild the same network
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def _local(local: Tensor, idx: Tensor) -> Tensor:
@@ -152,7 +154,7 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
             metrics["test_ind"] = acc(full_logits, split.test_ind.to(device), data.y.to(device))
     sync_rng()  # under torch.distributed: what runs next draws the same numbers on every process
     return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits, hidden=hidden,
-                      metrics=metrics, fit=result, seconds=time.perf_counter() - start)
+                      metrics=metrics, fit=result, seconds=time.perf_counter() - start, model_kwargs=model_kwargs)
 
 
 @torch.no_grad()

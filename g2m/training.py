@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -32,13 +34,24 @@ def accuracy(logits: Tensor, y: Tensor) -> float:
     return float((logits.argmax(-1) == y).float().mean().item() * 100.0)
 
 
+@contextlib.contextmanager
+def quiet_sparse_csr() -> Iterator[None]:
+    """Silence, here only, torch's warnings about sparse CSR tensors, which g2m builds on purpose (bag-of-words
+    features, adjacency matrices); ``import g2m`` changes no warning filter of the process."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+        yield
+
+
 def as_model_input(x: Tensor, max_density: float = 0.1) -> Tensor:
     """Sparse CSR when ``x`` is mostly zeros (bag-of-words features), else dense float."""
     x = x.float()
     if x.is_sparse or x.layout == torch.sparse_csr:
         return x
     if x.numel() and float((x != 0).float().mean()) < max_density:
-        return x.to_sparse_csr()
+        with quiet_sparse_csr():
+            return x.to_sparse_csr()
     return x
 
 
@@ -101,7 +114,8 @@ def select_rows(x: Tensor, idx: Tensor) -> Tensor:
     new_crow = torch.zeros(idx.numel() + 1, dtype=crow.dtype, device=x.device)
     new_crow[1:] = counts.cumsum(0)
     gather = torch.arange(int(new_crow[-1]), device=x.device) + torch.repeat_interleave(starts - new_crow[:-1], counts)
-    return torch.sparse_csr_tensor(new_crow, col[gather], val[gather], size=(idx.numel(), x.size(1)))
+    with quiet_sparse_csr():
+        return torch.sparse_csr_tensor(new_crow, col[gather], val[gather], size=(idx.numel(), x.size(1)))
 
 
 def sample_fan_out(edge_index: Tensor, num_nodes: int, fan_out: int) -> Tensor:
@@ -181,7 +195,8 @@ def graph_input(model: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor:
     every edge: the same result, several times faster on CPU (a-computer's 0.5M edges: ~4x per epoch).
     """
     if getattr(model, "supports_sparse_adj", False):
-        return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
+        with quiet_sparse_csr():
+            return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
     return edge_index
 
 

@@ -816,10 +816,10 @@ def _png_size(path):
 
 
 def test_plot_code_usage_draws_rank_frequency_lines(tmp_path, monkeypatch):
-    import matplotlib.pyplot as plt
+    import matplotlib
 
     from g2m import utils
-    from g2m.distill.vqgraph import plot_code_usage
+    from g2m.distill.vq_plot import plot_code_usage
 
     saved = []
     real_save = utils.save_figure_atomic
@@ -830,10 +830,12 @@ def test_plot_code_usage_draws_rank_frequency_lines(tmp_path, monkeypatch):
                                                    for i in range(1, 6)]
     raw = {"tran": runs + [dict(run)], "ind": []}  # a run without code counts draws nothing
     path = tmp_path / "a" / "b" / "usage.png"  # missing parent folders are made
+    backend = matplotlib.get_backend()
     assert plot_code_usage(raw, str(path)) == path and path.is_file()
+    assert matplotlib.get_backend() == backend  # the process's backend is left alone
     assert _png_size(path) == (1000, 350)  # 5 inches per setting x 3.5, 100 dpi
     fig, kw = saved[-1]
-    assert kw == {"dpi": 100} and not plt.fignum_exists(fig.number)  # closed after saving
+    assert kw == {"dpi": 100} and fig.canvas.manager is None  # not a pyplot figure: nothing left open
     assert len(fig.axes) == 2
     ax, empty = fig.axes
     lines = ax.get_lines()
@@ -1081,7 +1083,7 @@ def test_vq_trainer_settings_errors_and_appnp(cora):
         (dict(codebook_size=0), "codebook_size must be a positive integer, got 0."),
         (dict(model="appnp", tokenizer_batch_size=16),
          "appnp propagates over the whole graph (e.g. APPNP): leave tokenizer_batch_size at 0."),
-        (dict(num_layers=0, **cold), "invalid sage teacher settings: num_layers must be at least 1"),
+        (dict(num_layers=0, **cold), "sage teacher setting num_layers=0: layers, a positive integer."),
     ]
     for kw, message in errors:
         with pytest.raises(ConfigError) as err:

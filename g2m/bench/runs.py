@@ -92,14 +92,16 @@ def _teacher_trainer(method: str) -> str | None:
 
 def _training_fan_out(config: dict[str, Any], trainer: str, dataset: str) -> int:
     """The fan-out the run's teacher was trained with (its resolved config, else g2m's defaults)."""
-    from g2m.config import TEACHER_DEFAULTS, teacher_config
+    from g2m.config import TEACHER_DEFAULTS, teacher_config, teacher_setting_keys
 
     resolved = (config.get("resolved") or {}).get("teachers", {}).get(trainer)
     if resolved is None:
         teacher = config.get("teacher") or "sage"
         if teacher not in TEACHER_DEFAULTS:
             return 0
-        resolved = teacher_config(dataset, teacher, **(config.get("teacher_overrides") or {}))
+        keys = teacher_setting_keys(teacher)
+        resolved = teacher_config(dataset, teacher, **{k: v for k, v in (config.get("teacher_overrides") or {}).items()
+                                                       if k in keys})
     return int(resolved.get("fan_out") or 0)
 
 

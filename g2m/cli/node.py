@@ -294,7 +294,7 @@ def distill_cmd(
     metrics = single_method_metrics(result)
     write_run(out, metrics, result["config"])
     if "vq" in result.get("teachers_extra_raw", {}):
-        from g2m.distill.vqgraph import plot_code_usage
+        from g2m.distill.vq_plot import plot_code_usage
 
         plot_code_usage(result["teachers_extra_raw"]["vq"], out / "codebook_usage.png")
         console.print(f"wrote {out}/codebook_usage.png")

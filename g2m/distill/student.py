@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from g2m.config import distill_config, student_config, tuned_student_defaults
+from g2m.config import (check_keys, distill_config, student_config, student_setting_keys,
+                        tuned_student_defaults)
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LOSSES, LossInput
@@ -63,6 +64,7 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     ``[features, DeepWalk positions]`` (`g2m.distill.position`).
     """
     method = resolve_method(method) if isinstance(method, str) else method
+    check_keys(overrides, student_setting_keys(method.name, method.terms), f"{method.name} student")
     overrides = {**tuned_student_defaults(dataset.name, method.name), **overrides}  # a study's choice, if any
     if method.needs_teacher and teacher is None:
         raise ConfigError(f"method {method.name!r} distills a teacher: pass teacher=train_teacher(...).")

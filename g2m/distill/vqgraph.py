@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from g2m.config import VQ_DEFAULTS, VQ_STUDENT_DEFAULTS, teacher_config, vq_config
+from g2m.config import METHOD_DISTILL_DEFAULTS, VQ_DEFAULTS, teacher_config, vq_config
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.losses import LossInput, register_loss
@@ -162,7 +161,7 @@ def feature_loss(model: VQTokenizerGNN, q: Tensor, x: Tensor, recon_nodes: int =
 
 
 def build_vq_model(in_channels: int, out_channels: int, name: str, **kwargs: Any) -> VQTokenizerGNN:
-    """Rebuild a VQ teacher from checkpoint kwargs (``teacher.MODEL_KEYS``)."""
+    """Rebuild a VQ teacher from checkpoint kwargs (the GNN's ``teacher.MODEL_KEYS`` and ``VQ_MODEL_KEYS``)."""
     vq_kw = {k: kwargs.pop(k) for k in VQ_MODEL_KEYS if k in kwargs}
     gnn = build_teacher(name, in_channels, out_channels, **kwargs)
     return VQTokenizerGNN(gnn, in_channels, **vq_kw)
@@ -235,10 +234,10 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
     n = obs_data.num_nodes
     train_idx, val_idx, test_idx = (_local(local, i).to(device) for i in (split.train, split.val, split.test))
 
+    model_kwargs = {k: cfg[k] for k in MODEL_KEYS if k in cfg}
     if plain is not None and vcfg["warm_start"]:
         gnn = copy.deepcopy(plain.model)
     else:
-        model_kwargs = {k: cfg[k] for k in MODEL_KEYS if k in cfg and k not in VQ_MODEL_KEYS}
         try:
             gnn = build_teacher(model, dataset.num_features, dataset.num_classes, **model_kwargs)
         except ValueError as exc:
@@ -313,7 +312,7 @@ def train_vq_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage"
     label_logits = plain.logits if source == "plain" else logits.detach()
     return TeacherRun(model=net, name=model, config=cfg, split=split, logits=label_logits, hidden=out["z"].detach(),
                       metrics=metrics, fit=result, seconds=time.perf_counter() - start, extra_knowledge=knowledge,
-                      extra_metrics=usage)
+                      extra_metrics=usage, model_kwargs={**model_kwargs, **{k: vcfg[k] for k in VQ_MODEL_KEYS}})
 
 
 def _tokenizer_batches(gnn: nn.Module, x: Tensor, edge_index: Tensor, train_idx: Tensor, y: Tensor,
@@ -389,7 +388,8 @@ def soft_code_kl(inp: LossInput) -> Tensor:
     if inp.student_hidden is None:
         raise ConfigError("soft_code_kl needs the student's hidden representation.")
     codebook = inp.teacher["codebook"]
-    tau = float(inp.extras.get("config", {}).get("code_temperature", VQ_STUDENT_DEFAULTS["code_temperature"]))
+    default_tau = METHOD_DISTILL_DEFAULTS["vqgraph"]["*"]["code_temperature"]
+    tau = float(inp.extras.get("config", {}).get("code_temperature", default_tau))
     if tau <= 0:
         raise ConfigError(f"code_temperature must be positive, got {tau}.")
     modules = inp.extras.get("modules")
@@ -408,38 +408,3 @@ soft_code_kl.make_module = _code_projection  # type: ignore[attr-defined]
 
 register_method(Method("vqgraph", {"soft_label_kl": 1.0, "soft_code_kl": 1.0}, teacher_trainer="vq",
                        description="VQGraph: soft labels + soft code assignments from a VQ tokenizer teacher"))
-
-
-def plot_code_usage(raw: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
-    """Save a rank-frequency plot of code usage (one line per run) with perplexity in the legend.
-
-    ``raw`` is setting → list of a VQ teacher's ``extra_metrics`` (with ``code_counts``), as in a pipeline
-    result's ``teachers_extra_raw["vq"]``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(raw), figsize=(5 * max(len(raw), 1), 3.5), squeeze=False)
-    for ax, (setting, runs) in zip(axes[0], raw.items()):
-        for i, run in enumerate(runs):
-            counts = sorted(run.get("code_counts", []), reverse=True)
-            used = [c for c in counts if c > 0]
-            if used:
-                ax.plot(range(1, len(used) + 1), used, lw=1,
-                        label=f"run {i}: ppl {run['perplexity']:.0f}, dead {run['dead_codes']}" if i < 5 else None)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("code rank")
-        ax.set_ylabel("nodes assigned")
-        ax.set_title(f"codebook usage ({setting}, K={runs[0]['num_codes'] if runs else '?'})")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    from g2m.utils import save_figure_atomic
-
-    save_figure_atomic(path, fig, dpi=100)
-    plt.close(fig)
-    return path
