@@ -60,17 +60,15 @@ def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: st
         m["student"]["transductive"]["mean"]
         ```
     """
-    from g2m.pipeline import run_node_experiment, single_method_metrics, write_run
+    from g2m.pipeline import run_node_experiment
+    from g2m.run_dir import run_metrics
 
     seed_list = parse_seeds(list(seeds) if not isinstance(seeds, (int, str)) else seeds)
     result = run_node_experiment(_node_dataset(dataset, root, download), teacher=teacher, methods=[method],
                                  seeds=seed_list, setting=setting, device=device, root=root, output=output,
                                  teacher_overrides=teacher_params, student_overrides=student_params,
                                  batch_size=batch_size, jobs=jobs)
-    metrics = single_method_metrics(result)
-    if output is not None:
-        write_run(output, metrics, result["config"])
-    return metrics
+    return run_metrics(result)
 
 
 class Distiller:

@@ -1,8 +1,8 @@
-"""Load the checkpoints a run wrote and evaluate them again on their splits."""
+"""The checkpoint format of node runs: `save_checkpoint` writes it, `load_model` rebuilds the model from it;
+and evaluating a run's checkpoints again on their splits (`evaluate_run`)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,10 +15,33 @@ from g2m.errors import ConfigError
 from g2m.evaluate import setting_metrics
 from g2m.models import StudentMLP, build_teacher
 from g2m.training import accuracy, as_model_input
-from g2m.utils import resolve_device, write_json_atomic
+from g2m.run_dir import read_run_config
+from g2m.utils import resolve_device, save_torch_atomic, write_json_atomic
 
 
 CHECKPOINT_KEYS = ("kind", "name", "kwargs", "in_channels", "out_channels", "seed", "setting", "state_dict")
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, name: str, kwargs: dict[str, Any],
+                    dataset, seed: int, setting: str, trainer: str = "standard",
+                    positions: torch.Tensor | None = None, observed: torch.Tensor | None = None) -> Path:
+    """Write ``model``'s checkpoint to ``path`` atomically: every key `load_model` needs to rebuild it.
+
+    Args:
+        kind: ``"teacher"`` or ``"student"``; ``name`` the teacher family or the student's method.
+        kwargs: every keyword the model was built with (`TeacherRun.model_kwargs`, the student's model keys).
+        dataset: the run's `NodeDataset` (its feature and class counts are recorded).
+        trainer: the teacher trainer (``"vq"`` rebuilds a VQ tokenizer).
+        positions, observed: a position-aware student's observed nodes' positions (one row per ``observed``
+            global node id): it reads ``[features, positions]``.
+    """
+    ckpt = {"format": "g2m-node-checkpoint", "version": 1, "kind": kind, "name": name, "kwargs": kwargs,
+            "trainer": trainer, "in_channels": dataset.num_features, "out_channels": dataset.num_classes,
+            "seed": seed, "setting": setting, "state_dict": model.state_dict()}
+    if positions is not None:
+        ckpt.update(in_channels=dataset.num_features + positions.size(1), num_features=dataset.num_features,
+                    positions=positions.detach().cpu(), observed=observed.cpu())
+    return save_torch_atomic(path, ckpt)
 
 
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -108,17 +131,6 @@ def check_fits(path: Path, ckpt: dict[str, Any], dataset, config: dict[str, Any]
                           f"{', '.join(config.get('methods') or {}) or 'no student'}: remove it from the run folder.")
     if ckpt["kind"] == "teacher" and ckpt["name"] != config.get("teacher"):
         raise ConfigError(f"{path} is a {ckpt['name']!r} teacher, but this run's teacher is {config.get('teacher')!r}.")
-
-
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """A run folder's ``config.json``, or a clear error."""
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise ConfigError(f"{run_dir} has no config.json: pass a folder written by `g2m distill` or `g2m teacher`.")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc}); it was not written by g2m or was edited.") from exc
 
 
 def dataset_of_run(config: dict[str, Any], root: str | Path | None = None):

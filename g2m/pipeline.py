@@ -15,6 +15,7 @@ import torch
 import torch_geometric
 from torch_geometric import seed_everything
 
+from g2m.checkpoints import save_checkpoint
 from g2m.config import check_keys, student_setting_keys, teacher_setting_keys
 from g2m.datasets import load_dataset, node_split, split_fingerprints
 from g2m.datasets.base import NodeDataset
@@ -23,9 +24,9 @@ from g2m.distill.student import STUDENT_MODEL_KEYS, StudentRun, train_student
 from g2m.errors import ConfigError, DatasetError, RunInterrupted, TrainingError
 from g2m.evaluate import setting_metrics
 from g2m.models import TEACHERS
-from g2m.run_dir import load_seed_records, prepare_output, save_seed_record
+from g2m.run_dir import load_seed_records, prepare_output, run_metrics, save_seed_record, write_run
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
-from g2m.utils import flush_denormals, resolve_device, save_torch_atomic, write_json_atomic
+from g2m.utils import flush_denormals, resolve_device
 
 SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
 
@@ -46,20 +47,6 @@ def environment() -> dict[str, str]:
 
     return {"g2m": __version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
             "python": platform.python_version(), "command": " ".join(sys.argv)}
-
-
-def checkpoint(model: torch.nn.Module, kind: str, name: str, kwargs: dict[str, Any], dataset: NodeDataset,
-               seed: int, setting: str, trainer: str = "standard", positions: torch.Tensor | None = None,
-               observed: torch.Tensor | None = None) -> dict[str, Any]:
-    """A model's checkpoint. A position-aware student also stores the observed nodes' positions
-    (``positions``, one row per ``observed`` global node id): it reads ``[features, positions]``."""
-    ckpt = {"format": "g2m-node-checkpoint", "version": 1, "kind": kind, "name": name, "kwargs": kwargs,
-            "trainer": trainer, "in_channels": dataset.num_features, "out_channels": dataset.num_classes,
-            "seed": seed, "setting": setting, "state_dict": model.state_dict()}
-    if positions is not None:
-        ckpt.update(in_channels=dataset.num_features + positions.size(1), num_features=dataset.num_features,
-                    positions=positions.detach().cpu(), observed=observed.cpu())
-    return ckpt
 
 
 @dataclass(frozen=True)
@@ -115,10 +102,9 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
                                                "seconds": t_run.seconds, "config": t_run.config}
             _record_peak(record["peak_memory_mb"], f"teacher:{trainer}", dev)
             if job.out_dir is not None and job.save_checkpoints:
-                kw = t_run.model_kwargs
                 suffix = "" if trainer == "standard" else f"-{trainer}"
-                save_torch_atomic(job.out_dir / "checkpoints" / f"teacher{suffix}-{st}-seed{seed}.pt",
-                                  checkpoint(t_run.model, "teacher", job.teacher, kw, ds, seed, st, trainer))
+                save_checkpoint(job.out_dir / "checkpoints" / f"teacher{suffix}-{st}-seed{seed}.pt", t_run.model,
+                                "teacher", job.teacher, t_run.model_kwargs, ds, seed, st, trainer)
             if on_step:
                 on_step(next(names))
         for method in job.methods:
@@ -131,9 +117,9 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
             _record_peak(record["peak_memory_mb"], f"student:{method.name}", dev)
             if job.out_dir is not None and job.save_checkpoints:
                 kw = {k: s_run.config[k] for k in STUDENT_MODEL_KEYS if k in s_run.config}
-                save_torch_atomic(job.out_dir / "checkpoints" / f"student-{method.name}-{st}-seed{seed}.pt",
-                                  checkpoint(s_run.model, "student", method.name, kw, ds, seed, st,
-                                             positions=s_run.positions, observed=s_run.observed))
+                save_checkpoint(job.out_dir / "checkpoints" / f"student-{method.name}-{st}-seed{seed}.pt",
+                                s_run.model, "student", method.name, kw, ds, seed, st,
+                                positions=s_run.positions, observed=s_run.observed)
             if on_step:
                 on_step(next(names))
     record = json.loads(json.dumps(record))  # exactly what a resumed run reads back from disk
@@ -193,7 +179,8 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
     The result holds ``"teachers"`` (teacher trainer → metrics; ``"standard"`` for plain supervised
     training) and ``"students"`` (method → metrics), each with
     ``transductive``/``inductive``/``production`` entries ``{"mean", "std", "runs"}`` in percent.
-    With ``output``, checkpoints are written there (``write_run`` writes the JSON files). With no
+    With ``output``, checkpoints are written there as each model finishes, and, for one method or a teacher
+    alone, ``metrics.json`` and ``config.json`` (`g2m.run_dir.write_run`; ``result["files"]`` lists them). With no
     method, ``force_teacher=True`` trains only the teacher. ``jobs > 1`` runs seeds in that many worker
     processes (see `run_seeds`). An ``output`` folder that holds a run is refused unless ``overwrite``
     (replace it) or ``resume`` (run only the seeds it has not finished; `g2m.run_dir`).
@@ -277,6 +264,13 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
         result["teachers_extra"] = {t: aggregate_extra(v) for t, v in extra.items()}
         result["teachers_extra_raw"] = extra
     result["config"] = {**config, "resolved": configs, "environment": environment()}
+    if out_dir is not None and len(methods) <= 1:  # the run's files, written here only
+        result["files"] = {k: str(v) for k, v in write_run(out_dir, run_metrics(result), result["config"]).items()}
+        if "vq" in result.get("teachers_extra_raw", {}):
+            from g2m.distill.vq_plot import plot_code_usage
+
+            result["files"]["codebook_usage"] = str(plot_code_usage(result["teachers_extra_raw"]["vq"],
+                                                                    out_dir / "codebook_usage.png"))
     return result
 
 
@@ -300,30 +294,3 @@ def aggregate_extra(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str
         vals = {k: [float(r[k]) for r in rows] for k in keys}
         out[st] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "runs": v} for k, v in vals.items()}
     return out
-
-
-def single_method_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """The ``metrics.json`` of one distillation run (the schema in docs/cli.md), from a runner result."""
-    (method,) = result["methods"]
-    trainer = result["teacher_trainers"][method]
-    return {
-        "dataset": result["dataset"], "method": method, "teacher_model": result["teacher_model"],
-        "seeds": result["seeds"], "settings": result["settings"],
-        "teacher": result["teachers"][trainer] if trainer else None,
-        "student": result["students"][method], "timings": result["timings"], "splits": result["splits"],
-        **({"codebook": result["teachers_extra"][trainer]} if trainer in result.get("teachers_extra", {}) else {}),
-    }
-
-
-def teacher_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """The ``metrics.json`` of a teacher-only run (`g2m teacher`), from a runner result."""
-    return {"dataset": result["dataset"], "teacher_model": result["teacher_model"], "seeds": result["seeds"],
-            "settings": result["settings"], "teacher": result["teachers"]["standard"],
-            "timings": result["timings"], "splits": result["splits"]}
-
-
-def write_run(output: str | Path, metrics: dict[str, Any], config: dict[str, Any]) -> None:
-    """Write ``metrics.json`` and ``config.json`` atomically."""
-    out = Path(output)
-    write_json_atomic(out / "config.json", config)
-    write_json_atomic(out / "metrics.json", metrics)

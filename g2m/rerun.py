@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from g2m.checkpoints import dataset_of_run, read_run_config
+from g2m.checkpoints import dataset_of_run
+from g2m.run_dir import read_run_config
 
 
 def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = None, jobs: int = 1,

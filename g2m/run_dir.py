@@ -1,9 +1,13 @@
 """A run folder on disk: never overwritten by accident, one record per finished seed, resumable.
 
 Layout: ``run.json`` (what the run is: dataset, models, settings, overrides), ``seeds/seed<N>.json``
-(one record per finished seed, written atomically as the seed ends), ``checkpoints/``, then
-``metrics.json`` and ``config.json`` when every seed is done. An interrupted run keeps every finished
-seed; resuming it with the same settings runs only the missing seeds.
+(one record per finished seed, written atomically as the seed ends), ``checkpoints/`` (their format:
+`g2m.checkpoints`), then ``metrics.json`` and ``config.json`` when every seed is done. An interrupted run keeps
+every finished seed; resuming it with the same settings runs only the missing seeds.
+
+This module is the one place that writes ``metrics.json`` and ``config.json`` (`write_run`, for node and
+graph runs alike) and that reads them back (`read_run_config`, `read_metrics`); `run_metrics` turns a
+node-classification runner result into the ``metrics.json`` schema.
 """
 
 from __future__ import annotations
@@ -78,3 +82,53 @@ def load_seed_records(out: Path, seeds: list[int]) -> dict[int, dict[str, Any]]:
         except (OSError, ValueError):
             continue
     return done
+
+
+def write_run(out: str | Path, metrics: dict[str, Any], config: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write a finished run's ``config.json`` (when given) and ``metrics.json`` atomically into ``out``.
+
+    Returns the paths written, by kind (``"config"``, ``"metrics"``)."""
+    out = Path(out)
+    written = {}
+    if config is not None:
+        written["config"] = write_json_atomic(out / "config.json", config)
+    written["metrics"] = write_json_atomic(out / "metrics.json", metrics)
+    return written
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A run folder's ``config.json``, or a clear error."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise ConfigError(f"{run_dir} has no config.json: pass a folder written by `g2m distill` or `g2m teacher`.")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); it was not written by g2m or was edited.") from exc
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """A run folder's ``metrics.json`` (empty when there is none or it cannot be read)."""
+    try:
+        value = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def run_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    """The ``metrics.json`` of a node-classification run (the schema in docs/cli.md), from a
+    `g2m.pipeline.run_node_experiment` result of one method, or of a teacher alone."""
+    if not result["methods"]:
+        return {"dataset": result["dataset"], "teacher_model": result["teacher_model"], "seeds": result["seeds"],
+                "settings": result["settings"], "teacher": result["teachers"]["standard"],
+                "timings": result["timings"], "splits": result["splits"]}
+    (method,) = result["methods"]
+    trainer = result["teacher_trainers"][method]
+    return {
+        "dataset": result["dataset"], "method": method, "teacher_model": result["teacher_model"],
+        "seeds": result["seeds"], "settings": result["settings"],
+        "teacher": result["teachers"][trainer] if trainer else None,
+        "student": result["students"][method], "timings": result["timings"], "splits": result["splits"],
+        **({"codebook": result["teachers_extra"][trainer]} if trainer in result.get("teachers_extra", {}) else {}),
+    }

@@ -145,13 +145,12 @@ def test_run_folder_choice_and_ambiguity(run, tmp_path):
 
 
 def test_teacher_checkpoints_are_refused(tmp_path):
-    from g2m.pipeline import checkpoint
-    from g2m.utils import save_torch_atomic
+    from g2m.checkpoints import save_checkpoint
 
     cora = g2m.load_dataset("cora")
     teacher = build_teacher("gcn", cora.num_features, cora.num_classes, hidden_channels=8)
-    path = save_torch_atomic(tmp_path / "teacher-tran-seed0.pt",
-                             checkpoint(teacher, "teacher", "gcn", {"hidden_channels": 8}, cora, 0, "tran"))
+    path = save_checkpoint(tmp_path / "teacher-tran-seed0.pt", teacher, "teacher", "gcn", {"hidden_channels": 8},
+                           cora, 0, "tran")
     with pytest.raises(ConfigError, match="teacher checkpoint: only graph-free students"):
         export_student(path, format="torchscript")
     with pytest.raises(ConfigError, match="teacher checkpoint"):

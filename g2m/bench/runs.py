@@ -36,7 +36,8 @@ class RunModels:
 def load_run(run_dir: str | Path, seed: int = 0, method: str | None = None, fan_out: int | None = None,
              root: str | Path | None = None) -> RunModels:
     """The teacher and student checkpoints of one seed of a run folder (inductive preferred), loaded on CPU."""
-    from g2m.checkpoints import check_fits, dataset_of_run, load_model, read_run_config
+    from g2m.checkpoints import check_fits, dataset_of_run, load_model
+    from g2m.run_dir import read_run_config
 
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)

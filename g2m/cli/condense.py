@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from g2m.cli import app
-from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, OverwriteOpt, SeedOpt, SeedsOpt, output_opt
+from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, OverwriteOpt, output_opt
 from g2m.utils import parse_seeds
 
 GraphDatasetOpt = typer.Option("mutag", "--dataset", "-d", help="Graph-classification dataset (mutag, proteins, "
@@ -83,7 +83,8 @@ def train_graph_cmd(
     """
     from g2m.errors import ConfigError
     from g2m.graphcls import full_training_set, run_protocol
-    from g2m.utils import resolve_device, write_json_atomic
+    from g2m.run_dir import write_run
+    from g2m.utils import resolve_device
 
     out = output or Path("runs") / f"train-graph-{Path(dataset).name}-{gnn}"
     if (out / "metrics.json").exists() and not overwrite:
@@ -92,9 +93,8 @@ def train_graph_cmd(
     r = run_protocol(dataset, full_training_set, gnn, cfg, protocol, _folds(folds), parse_seeds(seeds), jobs,
                      str(resolve_device(device)), data_root)
     metrics = {"dataset": Path(dataset).name, "gnn": gnn, **r, "train_config": cfg.to_dict()}
-    write_json_atomic(out / "metrics.json", metrics)
-    write_json_atomic(out / "config.json", {"dataset": dataset, "gnn": gnn, "protocol": r["protocol"],
-                                            "folds": folds, "seeds": seeds, "train": cfg.to_dict()})
+    write_run(out, metrics, {"dataset": dataset, "gnn": gnn, "protocol": r["protocol"], "folds": folds,
+                             "seeds": seeds, "train": cfg.to_dict()})
     typer.echo(f"{metrics['dataset']}  {gnn}  {r['protocol']}  {r['metric']} (%)  {len(r['folds'])} runs  "
                f"{r['seconds']:.0f} s")
     typer.echo(f"  test {_fmt(r['test'])}   (reference selection, best validation from epoch 1: "

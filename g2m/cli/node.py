@@ -174,7 +174,7 @@ def teacher_cmd(
 
         g2m teacher -d a-computer --teacher-batch-size 1024 --fan-out 10
     """
-    from g2m.pipeline import teacher_metrics, write_run
+    from g2m.run_dir import run_metrics
 
     out = output or _default_output("teacher", dataset, teacher)
     over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout,
@@ -184,8 +184,7 @@ def teacher_cmd(
     if not _is_main():
         return
     seed_list = result["seeds"]
-    metrics = teacher_metrics(result)
-    write_run(out, metrics, result["config"])
+    metrics = run_metrics(result)
     Console().print(_summary(f"{teacher} on {result['dataset']} ({len(seed_list)} seeds)", {teacher: metrics["teacher"]}))
     console.print(f"wrote {out}/metrics.json")
 
@@ -261,7 +260,7 @@ def distill_cmd(
 
         g2m distill -d citeseer -m glnn+ffg2m --lam 0.2 --temperature 1.0 --w-hfd 0.5 --seeds 3
     """
-    from g2m.pipeline import single_method_metrics, write_run
+    from g2m.run_dir import run_metrics
 
     out = output or _default_output("distill", dataset, f"{teacher}-{method}")
     student_over = dict(lam=lam, temperature=temperature, hidden_channels=student_hidden,
@@ -291,13 +290,9 @@ def distill_cmd(
                   student_over, batch_size, download, jobs, overwrite, resume)
     if not _is_main():
         return
-    metrics = single_method_metrics(result)
-    write_run(out, metrics, result["config"])
-    if "vq" in result.get("teachers_extra_raw", {}):
-        from g2m.distill.vq_plot import plot_code_usage
-
-        plot_code_usage(result["teachers_extra_raw"]["vq"], out / "codebook_usage.png")
-        console.print(f"wrote {out}/codebook_usage.png")
+    metrics = run_metrics(result)
+    if "codebook_usage" in result.get("files", {}):
+        console.print(f"wrote {result['files']['codebook_usage']}")
     rows = {f"teacher ({teacher})": metrics["teacher"], f"student ({metrics['method']})": metrics["student"]}
     Console().print(_summary(f"{metrics['method']} on {result['dataset']} ({len(result['seeds'])} seeds)", rows))
     console.print(f"wrote {out}/metrics.json (total {result['timings']['total_seconds']:.1f} s)")
@@ -359,17 +354,14 @@ def rerun_cmd(
 
         g2m rerun runs/glnn-cora -o runs/glnn-cora-again --jobs 2
     """
-    import json
 
-    from g2m.pipeline import single_method_metrics, teacher_metrics, write_run
     from g2m.rerun import compare, rerun
+    from g2m.run_dir import read_metrics, run_metrics
 
     out = output or run_dir / "rerun"
     result, _ = rerun(run_dir, out, root=data_root, jobs=jobs, overwrite=overwrite)
-    metrics = single_method_metrics(result) if result["methods"] else teacher_metrics(result)
-    write_run(out, metrics, result["config"])
-    old_path = run_dir / "metrics.json"
-    old = json.loads(old_path.read_text()) if old_path.exists() else {}
+    metrics = run_metrics(result)
+    old = read_metrics(run_dir)
     table = Table(title=f"rerun of {run_dir}")
     for col in ("model", "setting", "before", "now", ""):
         table.add_column(col)

@@ -24,7 +24,8 @@ from g2m.condense.mirage import _check_graph_dataset, check_options
 from g2m.errors import ConfigError, DatasetError
 from g2m.graphcls import (Fold, GraphContext, GraphTrainConfig, TrainingSet, map_folds, protocol_folds, summary,
                           train_and_test, train_config)
-from g2m.utils import parse_seeds, resolve_device, write_json_atomic
+from g2m.run_dir import write_run
+from g2m.utils import parse_seeds, resolve_device
 
 BASELINES = ("full", "random", "herding", "size_only")
 CONDENSE_FILES = ("distilled.pt", "metrics.json", "config.json")
@@ -165,12 +166,11 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
         result.files["distilled"] = str(distilled.save(out / "distilled.pt"))
-        result.files["metrics"] = str(write_json_atomic(out / "metrics.json", metrics))
         config = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol,
                   "folds": metrics["folds"], "seeds": seeds, "device": str(device),
                   "root": None if root is None else str(root), "baselines": list(base), "train": cfg.to_dict(),
                   "options": metrics["options"]}
-        result.files["config"] = str(write_json_atomic(out / "config.json", config))
+        result.files.update({k: str(v) for k, v in write_run(out, metrics, config).items()})
         result.output = out
     return result
 
@@ -212,5 +212,5 @@ def evaluate_distilled(path: str | os.PathLike, gnn: str = "gin", seeds: Sequenc
                           "bytes": nbytes, "graphs": distilled.num_sets, "trees": distilled.num_trees,
                           "fraction": nbytes / train_bytes}}
     if output is not None:
-        write_json_atomic(Path(output) / "metrics.json", metrics)
+        write_run(output, metrics)
     return metrics
