@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for plot_results, be
 
 from g2m.evaluate import format_mean_std
 from g2m.pipeline import environment, run_node_experiment
+from g2m.spec import NodeRunSpec
 from g2m.utils import flush_denormals, parse_seeds, write_json_atomic
 from plot_results import plot_ablation, plot_accuracy
 
@@ -42,9 +43,9 @@ def run(datasets: list[str], methods: list[str], seeds: list[int], teacher: str,
     for name in datasets:
         start = time.perf_counter()
         # report_test_selected: also record what picking the epoch on *test* would report (the third table)
-        result = run_node_experiment(name, teacher=teacher, methods=methods, seeds=seeds, setting="both",
-                                     device=device, root=root, save_checkpoints=False, jobs=jobs,
-                                     student_overrides={"report_test_selected": True})
+        result = run_node_experiment(NodeRunSpec(name, teacher=teacher, methods=tuple(methods), seeds=seeds,
+                                                 setting="both", device=device, root=root, save_checkpoints=False,
+                                                 jobs=jobs, student_overrides={"report_test_selected": True}))
         wall = time.perf_counter() - start
         for method in methods:
             trainer = result["teacher_trainers"][method]

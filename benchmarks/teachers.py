@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for plot_results, be
 
 from g2m.evaluate import format_mean_std
 from g2m.pipeline import environment, run_node_experiment
+from g2m.spec import NodeRunSpec
 from g2m.utils import flush_denormals, parse_seeds, write_json_atomic
 from plot_results import plot_teachers
 
@@ -36,9 +37,9 @@ def run(datasets: list[str], teachers: list[str], seeds: list[int], jobs: int, c
     for name in datasets:
         for teacher in teachers:
             start = time.perf_counter()
-            result = run_node_experiment(name, teacher=teacher, methods=[], seeds=seeds, setting="both",
-                                         device="cpu", save_checkpoints=False, force_teacher=True, jobs=jobs,
-                                         teacher_overrides=overrides)
+            result = run_node_experiment(NodeRunSpec(name, teacher=teacher, methods=(), seeds=seeds, setting="both",
+                                                     device="cpu", save_checkpoints=False, force_teacher=True,
+                                                     jobs=jobs, teacher_overrides=overrides))
             column = label or teacher
             entry = {"dataset": name, "teacher": column, "model": teacher, "overrides": overrides or {},
                      "seeds": seeds, "metrics": result["teachers"]["standard"],

@@ -18,7 +18,7 @@ from g2m.errors import ConfigError
 from g2m.teacher import TeacherRun
 from g2m.teacher import train_teacher as _train_teacher
 from g2m.training import as_model_input
-from g2m.utils import parse_seeds, resolve_device
+from g2m.utils import resolve_device
 
 
 def _node_dataset(dataset: str | NodeDataset | Data, root: str | Path | None, download: bool = False) -> NodeDataset:
@@ -46,13 +46,18 @@ def train_teacher(dataset: str | NodeDataset | Data, model: str = "sage", seed: 
 
 
 def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: str = "glnn",
-            seeds: int | str | Iterable[int] = 10, setting: str = "both", device: str = "auto",
-            root: str | Path | None = None, output: str | Path | None = None,
+            seeds: int | str | Iterable[int] = 10, setting: str = "both",
             teacher_params: dict[str, Any] | None = None, student_params: dict[str, Any] | None = None,
-            batch_size: int | None = None, jobs: int = 1, download: bool = False) -> dict[str, Any]:
+            **options: Any) -> dict[str, Any]:
     """Multi-seed distillation; returns the ``metrics.json`` dict (and writes the run when ``output`` is set).
 
-    ``jobs > 1`` runs seeds in worker processes; ``download=True`` fetches missing raw files first.
+    Args:
+        dataset: a dataset name, a folder of user files, a PyG ``Data`` or a loaded `NodeDataset`.
+        teacher, method, seeds, setting: as on the CLI (``seeds``: a count, a list or a range spec).
+        teacher_params, student_params: settings of the teacher and of the student (`g2m.config`); an
+            unknown key is a `ConfigError` naming the nearest valid ones.
+        **options: the other fields of `g2m.spec.NodeRunSpec`: ``device``, ``root``, ``output``,
+            ``batch_size``, ``jobs`` (seeds in worker processes), ``download``, ``overwrite``, ``resume``.
 
     Examples:
         ```python
@@ -62,13 +67,12 @@ def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: st
     """
     from g2m.pipeline import run_node_experiment
     from g2m.run_dir import run_metrics
+    from g2m.spec import NodeRunSpec
 
-    seed_list = parse_seeds(list(seeds) if not isinstance(seeds, (int, str)) else seeds)
-    result = run_node_experiment(_node_dataset(dataset, root, download), teacher=teacher, methods=[method],
-                                 seeds=seed_list, setting=setting, device=device, root=root, output=output,
-                                 teacher_overrides=teacher_params, student_overrides=student_params,
-                                 batch_size=batch_size, jobs=jobs)
-    return run_metrics(result)
+    spec = NodeRunSpec.from_options(dataset, teacher=teacher, methods=(method,), seeds=seeds, setting=setting,
+                                    teacher_overrides=teacher_params or {}, student_overrides=student_params or {},
+                                    **options)
+    return run_metrics(run_node_experiment(spec))
 
 
 class Distiller:

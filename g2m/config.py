@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 
 from g2m.errors import ConfigError
 
@@ -69,7 +69,8 @@ class Settings:
                 raise ConfigError(f"{self.what} setting {f.name}={value!r}: {f.metadata['help']}.")
 
 
-def _opt(default: Any, help: str, check=None) -> Any:  # noqa: A002  (a field with its help and its valid range)
+def setting(default: Any, help: str, check: Callable[[Any], bool] | None = None) -> Any:  # noqa: A002
+    """A `Settings` field: its default, its one-line help and (optionally) the check its values must pass."""
     return field(default=default, metadata={"help": help, "check": check})
 
 
@@ -90,10 +91,10 @@ class TrainSettings(Settings):
     """Early-stopped training. ties="latest": an epoch that equals the best validation accuracy replaces it
     (GLNN's `>=` rule); "earliest": only a strictly better one does."""
 
-    max_epochs: int = _opt(500, "at most this many epochs, a positive integer", _positive)
-    patience: int = _opt(50, "epochs without a better validation accuracy before stopping, a positive integer",
+    max_epochs: int = setting(500, "at most this many epochs, a positive integer", _positive)
+    patience: int = setting(50, "epochs without a better validation accuracy before stopping, a positive integer",
                          _positive)
-    ties: str = _opt("latest", "'latest' or 'earliest'", lambda v: v in ("latest", "earliest"))
+    ties: str = setting("latest", "'latest' or 'earliest'", lambda v: v in ("latest", "earliest"))
 
 
 @dataclass(frozen=True)
@@ -101,16 +102,16 @@ class TeacherSettings(TrainSettings):
     """Settings every teacher GNN takes (training, model, minibatches, inference)."""
 
     what: ClassVar[str] = "teacher"
-    hidden_channels: int = _opt(128, "hidden channels, a positive integer", _positive)
-    num_layers: int = _opt(2, "layers, a positive integer", _positive)
-    dropout: float = _opt(0.5, "dropout, in [0, 1)", _share)
-    lr: float = _opt(0.01, "learning rate, positive", lambda v: v > 0)
-    weight_decay: float = _opt(5e-4, "weight decay, non-negative", _non_negative)
-    norm: str | None = _opt(None, "normalisation between layers (a PyG name such as 'batch_norm'), or unset")
-    batch_size: int | None = _opt(None, "NeighborLoader seed nodes per step (0 or unset: full batch), "
+    hidden_channels: int = setting(128, "hidden channels, a positive integer", _positive)
+    num_layers: int = setting(2, "layers, a positive integer", _positive)
+    dropout: float = setting(0.5, "dropout, in [0, 1)", _share)
+    lr: float = setting(0.01, "learning rate, positive", lambda v: v > 0)
+    weight_decay: float = setting(5e-4, "weight decay, non-negative", _non_negative)
+    norm: str | None = setting(None, "normalisation between layers (a PyG name such as 'batch_norm'), or unset")
+    batch_size: int | None = setting(None, "NeighborLoader seed nodes per step (0 or unset: full batch), "
                                         "non-negative", _non_negative)
-    fan_out: int | None = _opt(None, "neighbours sampled per node and hop (0 or unset: all)", _non_negative)
-    inference_chunk_size: int | None = _opt(None, "target nodes per chunk of the layer-wise inference (0: one "
+    fan_out: int | None = setting(None, "neighbours sampled per node and hop (0 or unset: all)", _non_negative)
+    inference_chunk_size: int | None = setting(None, "target nodes per chunk of the layer-wise inference (0: one "
                                                   "full-graph pass; unset: automatic), non-negative", _non_negative)
 
 
@@ -122,35 +123,35 @@ class SAGESettings(TeacherSettings):
     a-photo preferred PyG's mean aggregator (see TEACHER_DATASET_DEFAULTS)."""
 
     what: ClassVar[str] = "sage teacher"
-    fan_out: int | None = _opt(5, "neighbours sampled per node and hop (0 or unset: all)", _non_negative)
-    aggr: str = _opt("gcn", "'gcn' (GLNN's: one weight, self counted in) or 'mean' (PyG's SAGEConv)",
+    fan_out: int | None = setting(5, "neighbours sampled per node and hop (0 or unset: all)", _non_negative)
+    aggr: str = setting("gcn", "'gcn' (GLNN's: one weight, self counted in) or 'mean' (PyG's SAGEConv)",
                      lambda v: v in ("gcn", "mean"))
 
 
 @dataclass(frozen=True)
 class GCNSettings(TeacherSettings):
     what: ClassVar[str] = "gcn teacher"
-    hidden_channels: int = _opt(64, "hidden channels, a positive integer", _positive)
-    dropout: float = _opt(0.8, "dropout, in [0, 1)", _share)
-    weight_decay: float = _opt(1e-3, "weight decay, non-negative", _non_negative)
+    hidden_channels: int = setting(64, "hidden channels, a positive integer", _positive)
+    dropout: float = setting(0.8, "dropout, in [0, 1)", _share)
+    weight_decay: float = setting(1e-3, "weight decay, non-negative", _non_negative)
 
 
 @dataclass(frozen=True)
 class GATSettings(TeacherSettings):
     what: ClassVar[str] = "gat teacher"
-    hidden_channels: int = _opt(64, "hidden channels per head, a positive integer", _positive)
-    dropout: float = _opt(0.6, "dropout, in [0, 1)", _share)
-    weight_decay: float = _opt(1e-2, "weight decay, non-negative", _non_negative)
-    heads: int = _opt(8, "attention heads, a positive integer", _positive)
-    attn_dropout: float = _opt(0.3, "attention dropout, in [0, 1)", _share)
+    hidden_channels: int = setting(64, "hidden channels per head, a positive integer", _positive)
+    dropout: float = setting(0.6, "dropout, in [0, 1)", _share)
+    weight_decay: float = setting(1e-2, "weight decay, non-negative", _non_negative)
+    heads: int = setting(8, "attention heads, a positive integer", _positive)
+    attn_dropout: float = setting(0.3, "attention dropout, in [0, 1)", _share)
 
 
 @dataclass(frozen=True)
 class APPNPSettings(TeacherSettings):
     what: ClassVar[str] = "appnp teacher"
-    weight_decay: float = _opt(1e-2, "weight decay, non-negative", _non_negative)
-    K: int = _opt(10, "propagation steps, a positive integer", _positive)
-    alpha: float = _opt(0.1, "teleport probability, in [0, 1)", _share)
+    weight_decay: float = setting(1e-2, "weight decay, non-negative", _non_negative)
+    K: int = setting(10, "propagation steps, a positive integer", _positive)
+    alpha: float = setting(0.1, "teleport probability, in [0, 1)", _share)
 
 
 TEACHER_SETTINGS: dict[str, type[TeacherSettings]] = {
@@ -174,15 +175,15 @@ class StudentSettings(TrainSettings):
     (benchmarks/student_sweep.py, docs/results/student_sweep.json). 0 = full batch."""
 
     what: ClassVar[str] = "student"
-    hidden_channels: int = _opt(128, "hidden channels, a positive integer", _positive)
-    num_layers: int = _opt(2, "layers, a positive integer", _positive)
-    dropout: float = _opt(0.5, "dropout, in [0, 1)", _share)
-    lr: float = _opt(0.01, "learning rate, positive", lambda v: v > 0)
-    weight_decay: float = _opt(5e-4, "weight decay, non-negative", _non_negative)
-    batch_size: int = _opt(512, "nodes per minibatch (0: full batch), non-negative", _non_negative)
-    norm: str | None = _opt(None, "normalisation between layers (a PyG name such as 'batch_norm'), or unset")
+    hidden_channels: int = setting(128, "hidden channels, a positive integer", _positive)
+    num_layers: int = setting(2, "layers, a positive integer", _positive)
+    dropout: float = setting(0.5, "dropout, in [0, 1)", _share)
+    lr: float = setting(0.01, "learning rate, positive", lambda v: v > 0)
+    weight_decay: float = setting(5e-4, "weight decay, non-negative", _non_negative)
+    batch_size: int = setting(512, "nodes per minibatch (0: full batch), non-negative", _non_negative)
+    norm: str | None = setting(None, "normalisation between layers (a PyG name such as 'batch_norm'), or unset")
     # record the test accuracy a test-selected epoch would report (benchmarks only; selection stays on validation)
-    report_test_selected: bool = _opt(False, "True or False")
+    report_test_selected: bool = setting(False, "True or False")
 
 
 STUDENT_DEFAULTS: dict[str, Any] = {k: v for k, v in StudentSettings().to_dict().items()
@@ -208,31 +209,13 @@ TRAIN_DEFAULTS: dict[str, Any] = TrainSettings().to_dict()
 DISTILL_DEFAULTS: dict[str, Any] = dict(lam=0.0, temperature=1.0)
 DISTILL_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {}
 
-# Method-specific distillation defaults: method → {"*": all datasets, dataset: ...}; keys are ``lam``,
-# ``temperature`` and term weights ``w_<term>``. A composed spec ``a+b`` applies the entries of ``a``
-# then ``b`` (later wins), then an entry under the full name ``"a+b"`` if there is one.
-METHOD_DISTILL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+# Per-dataset values of a method's settings: method → dataset → settings. Each method's defaults for every
+# dataset are its own settings class (``Method.settings``, in the method's module); a composed spec ``a+b``
+# applies ``a``'s then ``b``'s (later wins), then an entry under the full name ``"a+b"`` if there is one.
+METHOD_DATASET_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     # FF-G2M: lam/temperature picked on validation accuracy (seeds 0-2, SAGE teacher, transductive) over
-    # lam in {0, 0.2, 0.5} x temperature in {1.0, 1.5} on cora and citeseer; Amazon untuned ("*"). docs/ffg2m.md.
-    # batch_size 0: FF-G2M's edge terms were tuned with full-batch students.
-    "ffg2m": {
-        "*": dict(lam=0.0, temperature=1.0, w_lfd=1.0, w_hfd=1.0, batch_size=0),
-        "citeseer": dict(lam=0.5, temperature=1.5),
-    },
-    # NOSMOG's additions (g2m/distill/nosmog.py). pos: DeepWalk settings of NOSMOG's cora configuration
-    # (walk length 50, 5 walks per node, window 5, 64 dimensions, one pass); rsd and adv: NOSMOG's weight 0.1
-    # for its adversarial term and for cora's similarity term, an eps between its per-dataset values (0.04-0.1).
-    "pos": {"*": dict(position_dim=64, walk_length=50, walks_per_node=5, window=5, position_epochs=1,
-                      position_lr=0.01, position_batch_walks=512)},
-    "rsd": {"*": dict(w_rsd=0.1)},
-    "adv": {"*": dict(w_adversarial_kl=0.1, adv_eps=0.05, adv_steps=3)},
-    # VQGraph: label CE (lam), soft-label KL and soft-code KL weights, code temperature; docs/vqgraph.md.
-    "vqgraph": {
-        # code temperature 3 > 1 on validation on all four CPF datasets (the sweeps in docs/results/vq_sweep/,
-        # seeds 0-2 on cora/citeseer, 0-1 on the Amazon pair; exact splits, transductive); code weight 5 was
-        # no better than 1 on cora and citeseer.
-        "*": dict(lam=0.0, temperature=1.0, w_soft_label_kl=1.0, w_soft_code_kl=1.0, code_temperature=3.0),
-    },
+    # lam in {0, 0.2, 0.5} x temperature in {1.0, 1.5} on cora and citeseer; Amazon untuned. docs/ffg2m.md.
+    "ffg2m": {"citeseer": dict(lam=0.5, temperature=1.5)},
 }
 
 
@@ -256,16 +239,15 @@ def student_config(dataset: str, **overrides: Any) -> dict[str, Any]:
     return settings.replace(**{k: v for k, v in overrides.items() if v is not None}).to_dict()
 
 
-def distill_config(dataset: str, method: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """Distillation-loss weights and temperature for ``dataset`` (and ``method``, see METHOD_DISTILL_DEFAULTS)."""
+def distill_config(dataset: str, method: Any = None, **overrides: Any) -> dict[str, Any]:
+    """Distillation settings for ``dataset``: lam and temperature, then ``method``'s own settings (a registered
+    name, ``a+b`` or a `g2m.distill.methods.Method`; see `Method.distill_settings`), then ``overrides``."""
     cfg = dict(DISTILL_DEFAULTS)
     cfg.update(DISTILL_DATASET_DEFAULTS.get(dataset, {}))
     if method:
-        parts = [p.strip().lower() for p in method.split("+") if p.strip()]
-        for name in parts + ([method.lower()] if len(parts) > 1 else []):
-            entry = METHOD_DISTILL_DEFAULTS.get(name, {})
-            cfg.update(entry.get("*", {}))
-            cfg.update(entry.get(dataset, {}))
+        from g2m.distill.methods import resolve_method  # the methods module imports this one
+
+        cfg.update((resolve_method(method) if isinstance(method, str) else method).distill_settings(dataset))
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     return cfg
 
@@ -294,30 +276,30 @@ class VQSettings(Settings):
     settings. See docs/vqgraph.md; ranges are checked when the tokenizer is trained."""
 
     what: ClassVar[str] = "VQGraph tokenizer"
-    codebook_size: int = _opt(2048, "K codes: 2048 > 512 on validation on all four CPF datasets (and > 8192 on cora)")
-    code_dim: int = _opt(64, "D, the code space (teacher embeddings are projected to it)")
-    code_metric: str = _opt("euclidean", "or 'cosine': unit vectors and unit-norm codes (the VQGraph reference's)")
-    ema_decay: float = _opt(0.95, "codebook EMA decay")
-    commitment: float = _opt(0.25, "beta in beta * ||z - sg(q)||^2")
-    w_feat: float = _opt(1.0, "feature reconstruction (MSE) weight")
-    w_struct: float = _opt(1.0, "structure reconstruction (edges vs sampled non-edges, BCE) weight")
-    neg_ratio: int = _opt(1, "sampled non-edges per observed edge")
-    max_edges: int = _opt(50_000, "observed edges sampled per step for the structure loss (0 = all)")
-    recon_nodes: int = _opt(2048, "nodes sampled per step for the feature loss (0 = all)")
-    dead_threshold: float = _opt(1e-2, "EMA count below which a code is dead and revived")
-    revive_every: int = _opt(10, "EMA updates between dead-code revivals (0 = never)")
-    code_layer: str = _opt("embedding", "quantize the pre-classifier embedding, or 'first': the first layer's output")
-    warm_start: bool = _opt(True, "start the tokenizer's GNN from the plain teacher (same seed); beat cold starts "
+    codebook_size: int = setting(2048, "K codes: 2048 > 512 on validation on all four CPF datasets (and > 8192 on cora)")
+    code_dim: int = setting(64, "D, the code space (teacher embeddings are projected to it)")
+    code_metric: str = setting("euclidean", "or 'cosine': unit vectors and unit-norm codes (the VQGraph reference's)")
+    ema_decay: float = setting(0.95, "codebook EMA decay")
+    commitment: float = setting(0.25, "beta in beta * ||z - sg(q)||^2")
+    w_feat: float = setting(1.0, "feature reconstruction (MSE) weight")
+    w_struct: float = setting(1.0, "structure reconstruction (edges vs sampled non-edges, BCE) weight")
+    neg_ratio: int = setting(1, "sampled non-edges per observed edge")
+    max_edges: int = setting(50_000, "observed edges sampled per step for the structure loss (0 = all)")
+    recon_nodes: int = setting(2048, "nodes sampled per step for the feature loss (0 = all)")
+    dead_threshold: float = setting(1e-2, "EMA count below which a code is dead and revived")
+    revive_every: int = setting(10, "EMA updates between dead-code revivals (0 = never)")
+    code_layer: str = setting("embedding", "quantize the pre-classifier embedding, or 'first': the first layer's output")
+    warm_start: bool = setting(True, "start the tokenizer's GNN from the plain teacher (same seed); beat cold starts "
                                   "on cora/citeseer validation")
-    label_source: str = _opt("auto", "soft labels from the 'quantized' teacher, the 'plain' one, or 'auto' (see "
+    label_source: str = setting("auto", "soft labels from the 'quantized' teacher, the 'plain' one, or 'auto' (see "
                                      "label_margin)")
-    label_margin: float = _opt(1.0, "auto: plain labels when the quantized teacher is this many points lower on "
+    label_margin: float = setting(1.0, "auto: plain labels when the quantized teacher is this many points lower on "
                                     "validation")
-    tokenizer_fan_out: int = _opt(0, "sampled neighbours per hop per step when training the tokenizer (0 = all)")
-    tokenizer_batch_size: int = _opt(0, "seed nodes per step (their sampled computation subgraphs; 0 = full batch)")
-    warmup: bool = _opt(True, "first train without quantization (early stopping), then k-means-init the codebook")
-    vq_epochs: int = _opt(200, "max epochs of joint teacher + tokenizer training (after warm-up)")
-    vq_patience: int = _opt(30, "early-stopping patience of that phase (validation accuracy, quantized)")
+    tokenizer_fan_out: int = setting(0, "sampled neighbours per hop per step when training the tokenizer (0 = all)")
+    tokenizer_batch_size: int = setting(0, "seed nodes per step (their sampled computation subgraphs; 0 = full batch)")
+    warmup: bool = setting(True, "first train without quantization (early stopping), then k-means-init the codebook")
+    vq_epochs: int = setting(200, "max epochs of joint teacher + tokenizer training (after warm-up)")
+    vq_patience: int = setting(30, "early-stopping patience of that phase (validation accuracy, quantized)")
 
 
 VQ_DEFAULTS: dict[str, Any] = VQSettings().to_dict()
@@ -347,12 +329,8 @@ def teacher_setting_keys(teacher: str, trainers: Iterable[str] = ("standard",)) 
     return frozenset(keys)
 
 
-def student_setting_keys(method: str, terms: Iterable[str] = ()) -> frozenset[str]:
-    """Every setting a student of ``method`` (a registered name or ``a+b``) with loss ``terms`` takes: the
-    student's, lam and temperature, the method parts' entries in METHOD_DISTILL_DEFAULTS and one weight
-    ``w_<term>`` per loss term."""
-    keys = set(StudentSettings.keys()) | set(DISTILL_DEFAULTS) | {f"w_{t}" for t in terms}
-    for part in [p.strip().lower() for p in method.split("+") if p.strip()] + [method.lower()]:
-        for entry in METHOD_DISTILL_DEFAULTS.get(part, {}).values():
-            keys |= set(entry)
-    return frozenset(keys)
+def student_setting_keys(method: Any) -> frozenset[str]:
+    """Every setting a student of ``method`` (a `g2m.distill.methods.Method`) takes: the student's, lam and
+    temperature, the method's own settings and one weight ``w_<term>`` per loss term."""
+    return frozenset(StudentSettings.keys() | set(DISTILL_DEFAULTS) | method.setting_keys()
+                     | {f"w_{t}" for t in method.terms})

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -16,31 +16,17 @@ import torch_geometric
 from torch_geometric import seed_everything
 
 from g2m.checkpoints import save_checkpoint
-from g2m.config import check_keys, student_setting_keys, teacher_setting_keys
-from g2m.datasets import load_dataset, node_split, split_fingerprints
+from g2m.config import teacher_setting_keys
+from g2m.datasets import node_split, split_fingerprints
 from g2m.datasets.base import NodeDataset
-from g2m.distill.methods import Method, resolve_method
+from g2m.distill.methods import Method
 from g2m.distill.student import STUDENT_MODEL_KEYS, StudentRun, train_student
-from g2m.errors import ConfigError, DatasetError, RunInterrupted, TrainingError
+from g2m.errors import RunInterrupted, TrainingError
 from g2m.evaluate import setting_metrics
-from g2m.models import TEACHERS
+from g2m.spec import NodeRunSpec
 from g2m.run_dir import load_seed_records, prepare_output, run_metrics, save_seed_record, write_run
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
 from g2m.utils import flush_denormals, resolve_device
-
-SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
-
-
-def parse_settings(setting: str | Iterable[str]) -> tuple[str, ...]:
-    if isinstance(setting, str):
-        if setting not in SETTING_NAMES:
-            raise ConfigError(f"unknown setting {setting!r}; use tran, ind or both.")
-        return SETTING_NAMES[setting]
-    out = tuple(setting)
-    for s in out:
-        parse_settings(s)
-    return out
-
 
 def environment() -> dict[str, str]:
     from g2m import __version__
@@ -166,59 +152,38 @@ def run_seeds(ds: NodeDataset, seeds: list[int], job: SeedJob, jobs: int = 1,
     return [records[seed] for seed in seeds]
 
 
-def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", methods: Iterable[str] = ("glnn",),
-                        seeds: Iterable[int] = (0,), setting: str | Iterable[str] = "both", device: str = "auto",
-                        root: str | None = None, output: str | Path | None = None,
-                        teacher_overrides: dict[str, Any] | None = None,
-                        student_overrides: dict[str, Any] | None = None, batch_size: int | None = None,
-                        save_checkpoints: bool = True, force_teacher: bool = False,
-                        on_step: Callable[[str], None] | None = None, jobs: int = 1, overwrite: bool = False,
-                        resume: bool = False) -> dict[str, Any]:
-    """Train ``teacher`` and a student per method for every seed and setting; return aggregated metrics.
+def run_node_experiment(spec: NodeRunSpec, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the spec's teacher and a student per method for every seed and setting; return aggregated metrics.
 
     The result holds ``"teachers"`` (teacher trainer → metrics; ``"standard"`` for plain supervised
     training) and ``"students"`` (method → metrics), each with
     ``transductive``/``inductive``/``production`` entries ``{"mean", "std", "runs"}`` in percent.
-    With ``output``, checkpoints are written there as each model finishes, and, for one method or a teacher
-    alone, ``metrics.json`` and ``config.json`` (`g2m.run_dir.write_run`; ``result["files"]`` lists them). With no
-    method, ``force_teacher=True`` trains only the teacher. ``jobs > 1`` runs seeds in that many worker
-    processes (see `run_seeds`). An ``output`` folder that holds a run is refused unless ``overwrite``
-    (replace it) or ``resume`` (run only the seeds it has not finished; `g2m.run_dir`).
+    With ``spec.output``, checkpoints are written there as each model finishes, and, for one method or a
+    teacher alone, ``metrics.json`` and ``config.json`` (`g2m.run_dir.write_run`; ``result["files"]`` lists
+    them). ``spec.jobs > 1`` runs seeds in that many worker processes (see `run_seeds`). An output folder that
+    holds a run is refused unless ``spec.overwrite`` (replace it) or ``spec.resume`` (run only the seeds it has
+    not finished; `g2m.run_dir`). ``on_step`` is called with a label as each teacher and student finishes.
     """
-    started = time.perf_counter()
-    ds = dataset if isinstance(dataset, NodeDataset) else load_dataset(dataset, root=root)
-    load_seconds = time.perf_counter() - started
-    if getattr(ds, "task", None) != "node":
-        raise DatasetError(f"dataset {ds.name!r} is a graph-classification dataset; use `g2m condense` for it.")
-    methods = [resolve_method(m) for m in methods]
-    if teacher not in TEACHERS:
-        TEACHERS.get(teacher)
-    if jobs < 1:
-        raise ConfigError(f"jobs must be at least 1, got {jobs}.")
-    seeds, settings = list(seeds), parse_settings(setting)
-    dev = resolve_device(device)
-    teacher_overrides, student_overrides = dict(teacher_overrides or {}), dict(student_overrides or {})
-    trainers = (["standard"] if force_teacher else []) + sorted({m.teacher_trainer for m in methods if m.needs_teacher})
-    # every key checked before anything trains (a typo, or a key such as a path, is refused)
-    check_keys(teacher_overrides, teacher_setting_keys(teacher, trainers or ["standard"]), f"{teacher} teacher")
-    check_keys(student_overrides, frozenset().union(*(student_setting_keys(m.name, m.terms) for m in methods)),
-               "student" if len(methods) != 1 else f"{methods[0].name} student")
-    out_dir = Path(output) if output is not None else None
-    job = SeedJob(teacher, tuple(methods), tuple(trainers), tuple(settings), str(dev), teacher_overrides,
-                  student_overrides, batch_size, out_dir, save_checkpoints)
+    started = time.perf_counter() - spec.load_seconds
+    ds, methods, seeds, settings, trainers = (spec.dataset, list(spec.methods), list(spec.seeds), spec.setting,
+                                              spec.trainers)
+    out_dir = spec.output
+    job = SeedJob(spec.teacher, tuple(methods), tuple(trainers), tuple(settings), spec.device,
+                  spec.teacher_overrides, spec.student_overrides, spec.batch_size, out_dir, spec.save_checkpoints)
     config = {
-        "dataset": ds.name, "dataset_source": ds.source, "data_root": str(root) if root else None, "teacher": teacher,
-        "methods": {m.name: m.terms for m in methods}, "seeds": seeds, "setting": list(settings),
-        "device": str(dev), "batch_size": batch_size, "teacher_overrides": teacher_overrides,
-        "student_overrides": student_overrides, "split_protocol": ds.split_protocol,
+        "dataset": ds.name, "dataset_source": ds.source, "data_root": str(spec.root) if spec.root else None,
+        "teacher": spec.teacher, "methods": {m.name: m.terms for m in methods}, "seeds": seeds,
+        "setting": list(settings), "device": spec.device, "batch_size": spec.batch_size,
+        "teacher_overrides": spec.teacher_overrides, "student_overrides": spec.student_overrides,
+        "split_protocol": ds.split_protocol,
     }
     done: dict[int, dict[str, Any]] = {}
     if out_dir is not None:  # what the run is: resuming must not change it (seeds, device and root may differ)
         identity = {k: v for k, v in config.items() if k not in ("data_root", "seeds", "device")}
-        prepare_output(out_dir, {**identity, "trainers": trainers}, overwrite=overwrite, resume=resume)
-        done = load_seed_records(out_dir, seeds) if resume else {}
+        prepare_output(out_dir, {**identity, "trainers": trainers}, overwrite=spec.overwrite, resume=spec.resume)
+        done = load_seed_records(out_dir, seeds) if spec.resume else {}
     try:
-        records = run_seeds(ds, seeds, job, jobs, on_step, done)
+        records = run_seeds(ds, seeds, job, spec.jobs, on_step, done)
     except (TrainingError, KeyboardInterrupt) as exc:
         kept = ""
         if out_dir is not None:
@@ -236,20 +201,20 @@ def run_node_experiment(dataset: str | NodeDataset, teacher: str = "sage", metho
                          for t in trainers}
     last = records[-1] if records else None
     timings: dict[str, Any] = {
-        "load_seconds": load_seconds,
+        "load_seconds": spec.load_seconds,
         "teacher_seconds": {t: sum(sum(v) for v in runs("teachers", t, "seconds").values()) for t in trainers},
         "student_seconds": {m.name: sum(sum(v) for v in runs("students", m.name, "seconds").values())
                             for m in methods},
         "peak_memory_mb": {k: max(r["peak_memory_mb"][k] for r in records) for k in (last or {}).get(
             "peak_memory_mb", {})},
-        "jobs": jobs,
+        "jobs": spec.jobs,
         "total_seconds": time.perf_counter() - started,
     }
     configs = {"teachers": {t: last["teachers"][t][settings[-1]]["config"] for t in trainers} if last else {},
                "students": {m.name: last["students"][m.name][settings[-1]]["config"] for m in methods} if last else {}}
     result = {
         "dataset": ds.name,
-        "teacher_model": teacher if trainers else None,
+        "teacher_model": spec.teacher if trainers else None,
         "methods": [m.name for m in methods],
         "teacher_trainers": {m.name: m.teacher_trainer if m.needs_teacher else None for m in methods},
         "seeds": seeds,

@@ -18,15 +18,16 @@ def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = Non
     ``config["environment"]`` records the g2m, torch and PyG versions a run needs to be reproduced.
     """
     from g2m.pipeline import run_node_experiment
+    from g2m.spec import NodeRunSpec
 
     config = read_run_config(Path(run_dir))
-    methods = list(config.get("methods") or {})
-    result = run_node_experiment(
+    methods = tuple(config.get("methods") or {})
+    result = run_node_experiment(NodeRunSpec(
         dataset_of_run(config, root), teacher=config["teacher"], methods=methods, seeds=config["seeds"],
         setting=config["setting"], device=config.get("device", "auto"), root=root or config.get("data_root"),
         output=output, teacher_overrides=config.get("teacher_overrides"),
         student_overrides=config.get("student_overrides"), batch_size=config.get("batch_size"),
-        force_teacher=not methods, jobs=jobs, overwrite=overwrite)
+        force_teacher=not methods, jobs=jobs, overwrite=overwrite))
     return result, config
 
 

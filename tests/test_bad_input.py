@@ -18,6 +18,7 @@ from torch_geometric.data import Data
 from g2m.checkpoints import evaluate_run, load_model
 from g2m.datasets import from_data, from_files, node_split
 from g2m.errors import ConfigError, DatasetError, TrainingError
+from g2m.spec import NodeRunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -137,9 +138,9 @@ def test_divergence_keeps_finished_seeds(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pipeline, "train_student", diverge_on_seed_1)
     with pytest.raises(TrainingError, match=r"epoch 3.*Finished seeds \[0\] are saved"):
-        pipeline.run_node_experiment("cora", methods=["glnn"], seeds=[0, 1], setting="tran", device="cpu",
-                                     output=tmp_path, teacher_overrides={"max_epochs": 5},
-                                     student_overrides={"max_epochs": 5})
+        pipeline.run_node_experiment(NodeRunSpec("cora", methods=["glnn"], seeds=[0, 1], setting="tran",
+                                                 device="cpu", output=tmp_path, teacher_overrides={"max_epochs": 5},
+                                                 student_overrides={"max_epochs": 5}))
     assert (tmp_path / "seeds" / "seed0.json").exists() and not (tmp_path / "seeds" / "seed1.json").exists()
     assert not (tmp_path / "metrics.json").exists() and _no_temp_files(tmp_path)
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from g2m.config import METHOD_DISTILL_DEFAULTS, distill_config
+from g2m.config import METHOD_DATASET_DEFAULTS, distill_config
+from g2m.distill.ffg2m import FFG2MSettings
 from g2m.distill import student as student_mod
 from g2m.distill.methods import resolve_method
 from g2m.errors import ConfigError
@@ -87,7 +88,7 @@ def test_composition_registry_and_config_resolution():
         resolve_method("ffg2m+ffg2m")
     with pytest.raises(ConfigError, match="unknown method"):
         resolve_method("glnn+fff")
-    ff = {**METHOD_DISTILL_DEFAULTS["ffg2m"]["*"], **METHOD_DISTILL_DEFAULTS["ffg2m"].get("citeseer", {})}
+    ff = {**FFG2MSettings().to_dict(), **METHOD_DATASET_DEFAULTS["ffg2m"].get("citeseer", {})}
     cfg = distill_config("citeseer", "glnn+ffg2m")
     assert (cfg["lam"], cfg["temperature"]) == (ff["lam"], ff["temperature"])
     assert distill_config("citeseer", "glnn")["lam"] == 0.0  # GLNN's defaults are untouched
@@ -102,10 +103,11 @@ def test_weight_for_a_term_the_method_lacks_is_a_config_error(setup):
 
 def test_run_config_records_the_composition():
     from g2m.pipeline import run_node_experiment
+    from g2m.spec import NodeRunSpec
 
-    result = run_node_experiment("cora", methods=["glnn+ffg2m"], seeds=[0], setting="tran", device="cpu",
-                                 teacher_overrides={"max_epochs": 2}, student_overrides={"max_epochs": 2},
-                                 save_checkpoints=False)
+    result = run_node_experiment(NodeRunSpec("cora", methods=["glnn+ffg2m"], seeds=[0], setting="tran",
+                                             device="cpu", teacher_overrides={"max_epochs": 2},
+                                             student_overrides={"max_epochs": 2}, save_checkpoints=False))
     config = result["config"]
     assert config["methods"] == {"glnn+ffg2m": {"soft_label_kl": 1.0, "lfd": 1.0, "hfd": 1.0}}
     resolved = config["resolved"]["students"]["glnn+ffg2m"]
@@ -126,14 +128,18 @@ def test_cli_term_weight_flags(tmp_path):
 
 
 def test_register_loss_makes_a_term_available_under_its_name():
-    from g2m.distill.losses import LOSSES, register_loss
+    from g2m.distill.losses import LOSSES, LossTerm, register_loss
 
     @register_loss("test_only_zero_term")
-    def zero(inp):
-        return inp.student_logits.sum() * 0.0
+    class Zero(LossTerm):
+        def forward(self, inp):
+            return inp.student_logits.sum() * 0.0
 
     try:
-        assert LOSSES.get("test_only_zero_term") is zero
+        assert LOSSES.get("test_only_zero_term") is Zero
+        with pytest.raises(TypeError, match="register a LossTerm subclass"):
+            register_loss("test_only_function")(lambda inp: inp.student_logits.sum())
+        assert "test_only_function" not in LOSSES
     finally:
         LOSSES._items.pop("test_only_zero_term", None)
 

@@ -13,6 +13,7 @@ from g2m.config import (STUDENT_DEFAULTS, TEACHER_DEFAULTS, TEACHER_SETTINGS, TR
                         SAGESettings, StudentSettings, check_keys, student_config, student_setting_keys,
                         teacher_config, teacher_setting_keys)
 from g2m.datasets import load_dataset, node_split
+from g2m.distill.methods import resolve_method
 from g2m.distill.student import train_student
 from g2m.errors import ConfigError
 from g2m.teacher import train_teacher
@@ -81,10 +82,11 @@ def test_boundaries_are_accepted():
 
 
 def test_setting_keys_follow_the_method_and_the_trainer():
-    glnn = student_setting_keys("glnn", ["soft_label_kl"])
+    glnn = student_setting_keys(resolve_method("glnn"))
     assert {"lam", "temperature", "w_soft_label_kl", "hidden_channels"} <= glnn and "w_lfd" not in glnn
-    assert {"w_lfd", "w_hfd", "position_dim", "walk_length"} <= student_setting_keys("glnn+ffg2m+pos")
-    assert "code_temperature" in student_setting_keys("vqgraph") and "adv_eps" in student_setting_keys("glnn+adv")
+    assert {"w_lfd", "w_hfd", "position_dim", "walk_length"} <= student_setting_keys(resolve_method("glnn+ffg2m+pos"))
+    assert "code_temperature" in student_setting_keys(resolve_method("vqgraph"))
+    assert {"adv_eps", "w_adversarial_kl"} <= student_setting_keys(resolve_method("glnn+adv"))
     assert "codebook_size" not in teacher_setting_keys("sage")
     assert {"codebook_size", "code_layer", "aggr"} <= teacher_setting_keys("sage", ["vq"])
     assert "heads" in teacher_setting_keys("gat") and "heads" not in teacher_setting_keys("gcn")

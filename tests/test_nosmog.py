@@ -132,31 +132,33 @@ def loss_input(n=6, classes=3, hidden=4, seed=0, **extras):
 
 def test_rsd_term_projects_the_student_and_reads_the_batch_rows():
     proj = torch.nn.Linear(4, 5)
-    inp = loss_input(modules=torch.nn.ModuleDict({"rsd": proj}))
+    inp = loss_input()
     inp.nodes = torch.tensor([5, 0, 3])
     inp.student_hidden = inp.student_hidden[:3]
     expected = similarity_loss(proj(inp.student_hidden), inp.teacher["hidden"][torch.tensor([5, 0, 3])])
-    assert LOSSES.get("rsd")(inp).item() == pytest.approx(expected.item(), rel=1e-6)
+    term = LOSSES.get("rsd")(proj)
+    assert term(inp).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert list(term.parameters()) == list(proj.parameters())  # the projection trains with the student
 
 
 def test_rsd_projection_has_the_teacher_width_and_large_batches_are_subsampled(monkeypatch):
     student = type("S", (), {"hidden_channels": 7})()
-    proj = LOSSES.get("rsd").make_module(student, {"hidden": torch.zeros(3, 11)})
+    proj = LOSSES.get("rsd").build(student, {"hidden": torch.zeros(3, 11)}, {}).projection
     assert (proj.in_features, proj.out_features) == (7, 11)
     with pytest.raises(ConfigError, match="hidden"):
-        LOSSES.get("rsd").make_module(student, {"logits": torch.zeros(3, 2)})
+        LOSSES.get("rsd").build(student, {"logits": torch.zeros(3, 2)}, {})
     # a batch above RSD_MAX_NODES: a random subset of rows, the same rows on both sides (identical
     # representations give zero on any subset; a student/teacher row mismatch would not)
     inp = loss_input(n=RSD_MAX_NODES + 10, hidden=5)
     inp.student_hidden = inp.teacher["hidden"].clone() * 2
     torch.manual_seed(0)
-    assert LOSSES.get("rsd")(inp).item() == pytest.approx(0.0, abs=1e-6)
+    assert LOSSES.get("rsd")()(inp).item() == pytest.approx(0.0, abs=1e-6)
     from g2m.distill import nosmog
 
     seen = []
     monkeypatch.setattr(nosmog, "similarity_loss", lambda s, t: seen.append((s.shape[0], t.shape[0])) or
                         similarity_loss(s, t))
-    LOSSES.get("rsd")(inp)
+    LOSSES.get("rsd")()(inp)
     assert seen == [(RSD_MAX_NODES, RSD_MAX_NODES)]
 
 
@@ -193,16 +195,15 @@ def test_adversarial_kl_with_zero_radius_is_the_soft_label_kl_and_trains_through
     torch.manual_seed(0)
     net = Linear()
     x = torch.randn(6, 3)
-    inp = loss_input(classes=2, student=net, x=x, config={"adv_eps": 0.0, "adv_steps": 2})
+    inp = loss_input(classes=2, student=net, x=x)
     inp.nodes = torch.tensor([4, 1])
     expected = kl_with_temperature(net(x[[4, 1]]), inp.teacher["logits"][[4, 1]], 1.0)
-    value = LOSSES.get("adversarial_kl")(inp)
+    value = LOSSES.get("adversarial_kl").build(net, {}, {"adv_eps": 0.0, "adv_steps": 2})(inp)
     assert value.item() == pytest.approx(expected.item(), rel=1e-6)
     value.backward()
     assert net.lin.weight.grad is not None and net.lin.weight.grad.abs().sum() > 0
-    inp.extras["config"] = {"adv_eps": 0.5, "adv_steps": 2}
     torch.manual_seed(0)
-    assert LOSSES.get("adversarial_kl")(inp).item() > expected.item()
+    assert LOSSES.get("adversarial_kl").build(net, {}, {"adv_eps": 0.5, "adv_steps": 2})(inp).item() > expected.item()
 
 
 # ------------------------------------------------------------------------------------------------- methods
@@ -400,7 +401,7 @@ def test_random_start_fills_the_ball_and_coordinates_without_gradient_stay_there
 def test_rsd_needs_the_teachers_hidden_representations():
     student = type("S", (), {"hidden_channels": 7})()
     with pytest.raises(ConfigError, match=r"^rsd needs the teacher's hidden representations"):
-        LOSSES.get("rsd").make_module(student, {"logits": torch.zeros(3, 2)})
+        LOSSES.get("rsd").build(student, {"logits": torch.zeros(3, 2)}, {})
 
 
 def test_deepwalk_defaults_are_the_configured_ones_and_every_setting_is_checked_by_name():
@@ -461,7 +462,7 @@ def test_rsd_without_the_student_s_hidden_representation_is_a_config_error():
     inp = loss_input()
     inp.student_hidden = None
     with pytest.raises(ConfigError, match=r"^rsd needs the student's hidden representation\.$"):
-        LOSSES.get("rsd")(inp)
+        LOSSES.get("rsd")()(inp)
 
 
 def test_adversarial_kl_needs_both_the_student_and_its_features():
@@ -469,7 +470,7 @@ def test_adversarial_kl_needs_both_the_student_and_its_features():
     for extras in ({"student": net}, {"x": x}, {}):
         with pytest.raises(ConfigError, match=r"^adversarial_kl needs the student and its input features "
                                               r"\(extras 'student' and 'x'\)\.$"):
-            LOSSES.get("adversarial_kl")(loss_input(classes=2, **extras))
+            LOSSES.get("adversarial_kl")()(loss_input(classes=2, **extras))
 
 
 def test_adversarial_kl_reads_radius_steps_and_temperature_with_nosmog_defaults(monkeypatch):
@@ -484,9 +485,9 @@ def test_adversarial_kl_reads_radius_steps_and_temperature_with_nosmog_defaults(
     monkeypatch.setattr(nosmog, "adversarial_delta", spy)
     net, x = Linear(), torch.randn(6, 3)
     for config in (None, {}, {"adv_eps": 0.2}, {"adv_steps": 1}, {"adv_eps": 0.0, "adv_steps": 0}):
-        extras = {"student": net, "x": x} | ({} if config is None else {"config": config})
-        inp = loss_input(classes=2, **extras)
+        inp = loss_input(classes=2, student=net, x=x)
         inp.temperature = 2.0
-        LOSSES.get("adversarial_kl")(inp)
-    # no config, or a config without them: NOSMOG's eps 0.05 and 3 steps; the batch's temperature, not 1
+        term = LOSSES.get("adversarial_kl")() if config is None else LOSSES.get("adversarial_kl").build(net, {}, config)
+        term(inp)
+    # no settings, or settings without them: NOSMOG's eps 0.05 and 3 steps; the batch's temperature, not 1
     assert seen == [(0.05, 3, 2.0), (0.05, 3, 2.0), (0.2, 3, 2.0), (0.05, 1, 2.0), (0.0, 0, 2.0)]

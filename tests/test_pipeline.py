@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from g2m.pipeline import run_node_experiment
+from g2m.spec import NodeRunSpec
 
 
 @pytest.fixture
@@ -20,8 +21,8 @@ def test_jobs_do_not_change_results(one_thread):
     kw = dict(teacher="sage", methods=["glnn"], seeds=[0, 1], setting="both", device="cpu",
               teacher_overrides={"max_epochs": 20}, student_overrides={"max_epochs": 20}, save_checkpoints=False)
     steps: list[str] = []
-    serial = run_node_experiment("cora", **kw)
-    parallel = run_node_experiment("cora", jobs=2, on_step=steps.append, **kw)
+    serial = run_node_experiment(NodeRunSpec("cora", **kw))
+    parallel = run_node_experiment(NodeRunSpec("cora", jobs=2, **kw), on_step=steps.append)
     for who in ("teachers", "students"):
         assert serial[who] == parallel[who]
     assert parallel["splits"] == serial["splits"]

@@ -106,10 +106,10 @@ def test_soft_code_targets_follow_node_ids_under_shuffling():
     perm = torch.randperm(n)[:20]
     inp = LossInput(nodes=perm, student_logits=torch.randn(20, 3), student_hidden=code_z[perm], teacher=teacher,
                     labels=torch.zeros(n, dtype=torch.long), train_mask=torch.zeros(n, dtype=torch.bool),
-                    extras={"config": {"code_temperature": 0.5}})
-    assert float(soft_code_kl(inp)) < 1e-5  # student == teacher for the same node ids
+                    )
+    assert float(soft_code_kl(inp, code_temperature=0.5)) < 1e-5  # student == teacher for the same node ids
     wrong = LossInput(**{**inp.__dict__, "student_hidden": code_z[:20]})  # rows by batch position
-    assert float(soft_code_kl(wrong)) > 1e-2
+    assert float(soft_code_kl(wrong, code_temperature=0.5)) > 1e-2
     targets = soft_code_assignment(code_z[perm], codebook, 0.5)
     assert torch.allclose(targets.sum(-1), torch.ones(20))
 
@@ -194,8 +194,8 @@ def test_fast_soft_code_kl_equals_the_reference_formula(cached):
     inp = LossInput(nodes=nodes, student_logits=torch.zeros(len(nodes), 3), student_hidden=h1,
                     teacher={"codebook": codebook, "code_z": code_z}, labels=torch.zeros(n, dtype=torch.long),
                     train_mask=torch.zeros(n, dtype=torch.bool),
-                    extras={"config": {"code_temperature": tau}, "cache": cache})
-    fast = soft_code_kl(inp)
+                    extras={"cache": cache})
+    fast = soft_code_kl(inp, code_temperature=tau)
     ref = _reference_soft_code_kl(h2, code_z[nodes], codebook, tau)
     assert fast.item() == pytest.approx(ref.item(), rel=1e-4, abs=1e-5)
     fast.backward()
@@ -203,7 +203,7 @@ def test_fast_soft_code_kl_equals_the_reference_formula(cached):
     assert torch.allclose(h1.grad, h2.grad, atol=1e-5)
     if cached:
         assert len(cache) == 1  # teacher targets computed once for all nodes
-        again = soft_code_kl(inp)
+        again = soft_code_kl(inp, code_temperature=tau)
         assert again.item() == pytest.approx(fast.item(), rel=1e-6)
     # the loss is KL(teacher ‖ student), not the reverse
     rev = (torch.log_softmax(-torch.cdist(h2, codebook) ** 2 / tau, -1).exp()
@@ -253,8 +253,8 @@ def test_soft_code_kl_normalises_the_student_for_a_cosine_codebook():
         teacher = {"code_z": code_z, "codebook": codebook, "code_unit_norm": torch.tensor(unit)}
         return float(soft_code_kl(LossInput(nodes=torch.arange(5), student_logits=torch.zeros(5, 2),
                                             student_hidden=hidden, teacher=teacher, labels=torch.zeros(30).long(),
-                                            train_mask=torch.zeros(30, dtype=torch.bool),
-                                            extras={"config": {"code_temperature": 0.5}})))
+                                            train_mask=torch.zeros(30, dtype=torch.bool)),
+                                   code_temperature=0.5))
 
     assert loss(h, True) == pytest.approx(loss(4.0 * h, True), rel=1e-5)  # only the direction counts
     assert loss(h, False) != pytest.approx(loss(4.0 * h, False), rel=1e-3)
@@ -1140,35 +1140,41 @@ def test_tokenizer_on_a_tiny_graph_with_unlabelled_batches_and_an_isolated_last_
 
 
 def test_soft_code_kl_projection_default_temperature_unit_rows_and_errors():
-    """The student's code vectors: its hidden layer through extras['modules']['soft_code_kl'] (when given), unit
+    """The student's code vectors: its hidden layer through the term's projection (when it has one), unit
     rows for a cosine codebook; code temperature 3 by default; each missing input named."""
+    from g2m.distill.losses import LOSSES
+    from g2m.distill.vqgraph import SoftCodeKL
+
     gen = torch.Generator().manual_seed(3)
     code_z, codebook = torch.randn(8, 3, generator=gen), torch.randn(5, 3, generator=gen)
     nodes, hidden = torch.tensor([6, 1, 3, 0]), torch.randn(4, 5, generator=gen)
     proj = torch.nn.Linear(5, 3)
 
-    def inp(teacher=None, student_hidden=hidden, **extras):
+    def inp(teacher=None, student_hidden=hidden):
         return LossInput(nodes=nodes, student_logits=torch.zeros(4, 2), student_hidden=student_hidden,
                          teacher={"code_z": code_z, "codebook": codebook} if teacher is None else teacher,
-                         labels=torch.zeros(8, dtype=torch.long), train_mask=torch.zeros(8, dtype=torch.bool),
-                         extras=extras)
+                         labels=torch.zeros(8, dtype=torch.long), train_mask=torch.zeros(8, dtype=torch.bool))
 
-    modules = torch.nn.ModuleDict({"soft_code_kl": proj})
     with torch.no_grad():
         h = proj(hidden)
-        assert float(soft_code_kl(inp(modules=modules))) == pytest.approx(  # no config: τ = 3
+        assert float(soft_code_kl(inp(), proj)) == pytest.approx(  # τ = 3 by default
             float(_reference_soft_code_kl(h, code_z[nodes], codebook, 3.0)), rel=1e-5)
-        assert float(soft_code_kl(inp(modules=modules, config={}))) == pytest.approx(
+        assert float(SoftCodeKL(proj)(inp())) == pytest.approx(
             float(_reference_soft_code_kl(h, code_z[nodes], codebook, 3.0)), rel=1e-5)
         cosine = {"code_z": code_z, "codebook": codebook, "code_unit_norm": torch.tensor(True)}
         unit = torch.nn.functional.normalize(h, dim=-1)  # rows, not columns, of the projected student
-        assert float(soft_code_kl(inp(cosine, modules=modules, config={"code_temperature": 0.5}))) == pytest.approx(
+        assert float(soft_code_kl(inp(cosine), proj, 0.5)) == pytest.approx(
             float(_reference_soft_code_kl(unit, code_z[nodes], codebook, 0.5)), rel=1e-5)
+    # built for a run: a projection from the student's hidden width to the code width, the run's temperature
+    student = type("S", (), {"hidden_channels": 5})()
+    term = LOSSES.get("soft_code_kl").build(student, {"codebook": codebook}, {"code_temperature": 0.5})
+    assert (term.projection.in_features, term.projection.out_features, term.code_temperature) == (5, 3, 0.5)
+    assert LOSSES.get("soft_code_kl").build(student, {"codebook": codebook}, {}).code_temperature == 3.0
+    with pytest.raises(ConfigError, match="soft_code_kl needs a VQ teacher"):
+        LOSSES.get("soft_code_kl").build(student, {"logits": code_z}, {})
     # without the projection the student's own width must match the codebook's
     with pytest.raises(ConfigError, match=r"^student code dim 5 != codebook dim 3\.$"):
         soft_code_kl(inp())
-    with pytest.raises(ConfigError, match=r"^student code dim 5 != codebook dim 3\.$"):
-        soft_code_kl(inp(modules=torch.nn.ModuleDict({"other": proj})))
     for teacher in ({"code_z": code_z}, {"codebook": codebook}, {}):
         with pytest.raises(ConfigError, match=r"^soft_code_kl needs a VQ teacher \(trainer 'vq'\); use method "
                                               r"'vqgraph'\.$"):
@@ -1177,7 +1183,7 @@ def test_soft_code_kl_projection_default_temperature_unit_rows_and_errors():
         soft_code_kl(inp(student_hidden=None))
     for bad in (0.0, -1.0):
         with pytest.raises(ConfigError, match=rf"^code_temperature must be positive, got {bad}\.$"):
-            soft_code_kl(inp(modules=modules, config={"code_temperature": bad}))
+            soft_code_kl(inp(), proj, bad)
 
 
 # --- the quantizer's no_grad functions, measured since the mutation run rewrites their decorators ---------------

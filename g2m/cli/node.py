@@ -47,28 +47,12 @@ def _default_output(command: str, dataset: str, extra: str) -> Path:
     return Path("runs") / f"{command}-{Path(dataset).name}-{extra}"
 
 
-def _check_setting(setting: str) -> str:
-    if setting not in ("tran", "ind", "both"):
-        raise ConfigError(f"--setting {setting!r}: use tran, ind or both.")
-    return setting
+def _spec(dataset, data_root, teacher, methods, seeds: str, seed: int, setting: str, device: str, **options):
+    """The run's `NodeRunSpec`: every option (and the dataset) checked before any progress bar or training."""
+    from g2m.spec import NodeRunSpec
 
-
-def _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device, download=False):
-    """Check every option (and load the dataset) before any progress bar or training starts."""
-    from g2m.datasets import load_dataset
-    from g2m.distill.methods import resolve_method
-    from g2m.models import TEACHERS
-    from g2m.utils import resolve_device
-
-    seed_list = parse_seeds(seeds, start=seed)
-    _check_setting(setting)
-    resolve_device(device)
-    TEACHERS.get(teacher)
-    resolved = [resolve_method(m) for m in methods]
-    ds = load_dataset(dataset, root=data_root, download=download)
-    if ds.task != "node":
-        raise ConfigError(f"{ds.name!r} is a graph-classification dataset: use `g2m condense --dataset {ds.name}`.")
-    return ds, seed_list, resolved
+    return NodeRunSpec(dataset, teacher=teacher, methods=tuple(methods), seeds=parse_seeds(seeds, start=seed),
+                       setting=setting, device=device, root=data_root, **options)
 
 
 def _is_main() -> bool:
@@ -77,26 +61,22 @@ def _is_main() -> bool:
     return is_main()
 
 
-def _run(dataset, data_root, teacher, methods, seeds, seed, setting, device, output, teacher_over, student_over,
-         batch_size, download=False, jobs=1, overwrite=False, resume=False):
+def _run(spec) -> dict[str, Any]:
+    """Run ``spec`` with a progress bar; under torchrun every process trains and process 0 alone writes."""
+    import dataclasses
+
     from g2m.distributed import init_from_env, is_main
     from g2m.pipeline import run_node_experiment
 
-    ds, seed_list, resolved = _validated(dataset, data_root, teacher, methods, seeds, seed, setting, device, download)
-    if init_from_env(device):  # under torchrun: every process trains, process 0 alone writes the run folder
-        if jobs > 1:
+    if init_from_env(spec.device):
+        if spec.jobs > 1:
             raise ConfigError("--jobs runs seeds in worker processes; under torchrun the processes share each "
                               "model instead: leave --jobs at 1.")
-        output = output if is_main() else None
-    settings = 2 if setting == "both" else 1
-    needs_teacher = not methods or any(m.needs_teacher for m in resolved)
-    total = len(seed_list) * settings * (len(methods) + int(needs_teacher))
-    progress, on_step = _progress_runner(total)
+        if not is_main():
+            spec = dataclasses.replace(spec, output=None)
+    progress, on_step = _progress_runner(spec.num_steps)
     with progress:
-        return run_node_experiment(ds, teacher=teacher, methods=methods, seeds=seed_list, setting=setting,
-                                   device=device, root=data_root, output=output, teacher_overrides=teacher_over,
-                                   student_overrides=student_over, batch_size=batch_size, on_step=on_step,
-                                   force_teacher=not methods, jobs=jobs, overwrite=overwrite, resume=resume)
+        return run_node_experiment(spec, on_step=on_step)
 
 
 @app.command("datasets")
@@ -141,6 +121,40 @@ def datasets_cmd(
     out.print(table)
 
 
+@app.command("methods")
+def methods_cmd() -> None:
+    """List the distillation methods, their loss terms and every setting each takes (for --param).
+
+    Examples:
+
+        g2m methods
+    """
+    from dataclasses import fields
+
+    from g2m.distill import METHODS
+
+    out = Console()
+    out.width = max(out.width, 150)
+    table = Table(title="g2m distillation methods (compose them with +, e.g. glnn+ffg2m+pos)")
+    for col in ("method", "loss terms (weight)", "teacher", "settings (default: meaning)"):
+        table.add_column(col)
+    for name, method in METHODS.items():
+        terms = ", ".join(f"{t} ({w:g})" for t, w in method.terms.items()) or "label cross-entropy only"
+        trainer = "none" if not method.needs_teacher else method.teacher_trainer
+        settings = "" if method.settings is None else "\n".join(
+            f"{f.name} = {f.default!r}: {f.metadata.get('help', '')}" for f in fields(method.settings))
+        table.add_row(f"{name}\n{method.description}", terms, trainer, settings)
+    out.print(table)
+    from g2m.config import TRAINER_SETTINGS
+
+    for trainer, extras in TRAINER_SETTINGS.items():
+        for settings in extras:
+            out.print(f"Methods whose teacher trainer is {trainer!r} also take the {settings.what} settings: "
+                      + ", ".join(f"{f.name} = {f.default!r}" for f in fields(settings)) + ".")
+    out.print("Every method also takes the student's settings (hidden_channels, num_layers, dropout, lr, "
+              "weight_decay, batch_size, ...), lam and temperature; `g2m distill --param KEY=VALUE` sets any of them.")
+
+
 @app.command("teacher")
 def teacher_cmd(
     dataset: str = DatasetOpt,
@@ -179,8 +193,9 @@ def teacher_cmd(
     out = output or _default_output("teacher", dataset, teacher)
     over = dict(hidden_channels=hidden, num_layers=layers, lr=lr, weight_decay=weight_decay, dropout=dropout,
                 batch_size=teacher_batch_size, fan_out=fan_out, inference_chunk_size=teacher_chunk_size)
-    result = _run(dataset, data_root, teacher, [], seeds, seed, setting, device, out,
-                  {k: v for k, v in over.items() if v is not None}, {}, None, download, jobs, overwrite, resume)
+    result = _run(_spec(dataset, data_root, teacher, [], seeds, seed, setting, device, output=out,
+                        teacher_overrides={k: v for k, v in over.items() if v is not None}, force_teacher=True,
+                        download=download, jobs=jobs, overwrite=overwrite, resume=resume))
     if not _is_main():
         return
     seed_list = result["seeds"]
@@ -243,6 +258,10 @@ def distill_cmd(
     w_hfd: Optional[float] = typer.Option(None, "--w-hfd", help="FF-G2M: weight of the high-frequency (difference) KL."),
     params: Optional[Path] = typer.Option(None, "--params", help="A `g2m tune` best.json: its chosen settings "
                                           "(student or teacher) apply; options given here override them."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="Any setting of the teacher, its "
+                                              "trainer or the method, as KEY=VALUE (repeatable; values are JSON: "
+                                              "0.5, true, \"cosine\"). A key both take needs teacher. or "
+                                              "student. in front. `g2m methods` lists every method's settings."),
 ) -> None:
     """Distill a GNN teacher into a graph-free MLP student, over seeds and settings.
 
@@ -259,8 +278,11 @@ def distill_cmd(
         g2m distill --teacher sage --method vqgraph --codebook-size 512 --code-dim 64 -o runs/vq-cora
 
         g2m distill -d citeseer -m glnn+ffg2m --lam 0.2 --temperature 1.0 --w-hfd 0.5 --seeds 3
+
+        g2m distill -m glnn+adv -p adv_eps=0.1 -p student.lr=0.005
     """
     from g2m.run_dir import run_metrics
+    from g2m.spec import route_params
 
     out = output or _default_output("distill", dataset, f"{teacher}-{method}")
     student_over = dict(lam=lam, temperature=temperature, hidden_channels=student_hidden,
@@ -280,14 +302,20 @@ def distill_cmd(
     student_over.update(w_lfd=w_lfd, w_hfd=w_hfd)
     teacher_over = {k: v for k, v in {**vq_teacher, **teacher_over}.items() if v is not None}
     student_over = {k: v for k, v in student_over.items() if v is not None}
+    for side, given in zip((teacher_over, student_over), route_params(param or [], teacher, method)):
+        twice = sorted(set(side) & set(given))
+        if twice:
+            raise ConfigError(f"{', '.join(twice)}: given both by its own option and by --param; keep one.")
+        side.update(given)
     if params is not None:
         from g2m.tune import read_params
 
         target, tuned = read_params(params, method)
         chosen = teacher_over if target == "teacher" else student_over
         chosen.update({k: v for k, v in tuned.items() if k not in chosen})
-    result = _run(dataset, data_root, teacher, [method], seeds, seed, setting, device, out, teacher_over,
-                  student_over, batch_size, download, jobs, overwrite, resume)
+    result = _run(_spec(dataset, data_root, teacher, [method], seeds, seed, setting, device, output=out,
+                        teacher_overrides=teacher_over, student_overrides=student_over, batch_size=batch_size,
+                        download=download, jobs=jobs, overwrite=overwrite, resume=resume))
     if not _is_main():
         return
     metrics = run_metrics(result)

@@ -23,14 +23,16 @@ on the destination nodes outside the batch (``extras["student"]`` on rows of ``e
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from g2m.distill.losses import LossInput, register_loss
+from g2m.config import Settings, setting
+from g2m.distill.losses import LossInput, LossTerm, register_loss
 from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
 from g2m.training import select_rows
@@ -163,7 +165,6 @@ def _chunk(inp: LossInput) -> int:
     return int(inp.extras.get("edge_chunk", EDGE_CHUNK))
 
 
-@register_loss("lfd")
 def lfd(inp: LossInput) -> Tensor:
     """Low-frequency distillation: student at ``i`` vs teacher at ``j`` over edges plus self-pairs."""
     teacher, chunk = inp.teacher["logits"], _chunk(inp)
@@ -180,7 +181,6 @@ def lfd(inp: LossInput) -> Tensor:
     return low_frequency_kl(inp.student_logits, s_src, teacher, t_dst, inp.temperature, chunk, targets)
 
 
-@register_loss("hfd")
 def hfd(inp: LossInput) -> Tensor:
     """High-frequency distillation: |s_i − s_j| vs |t_i − t_j| (softmax over classes) over edges."""
     teacher, chunk = inp.teacher["logits"], _chunk(inp)
@@ -202,6 +202,35 @@ def hfd(inp: LossInput) -> Tensor:
     return high_frequency_kl(student, pos[src], pos[dst], teacher, src, dst, inp.temperature, chunk, targets)
 
 
+@register_loss("lfd")
+class LowFrequencyKL(LossTerm):
+    """`lfd` as a term."""
+
+    def forward(self, inp: LossInput) -> Tensor:
+        return lfd(inp)
+
+
+@register_loss("hfd")
+class HighFrequencyKL(LossTerm):
+    """`hfd` as a term."""
+
+    def forward(self, inp: LossInput) -> Tensor:
+        return hfd(inp)
+
+
+@dataclass(frozen=True)
+class FFG2MSettings(Settings):
+    """FF-G2M's settings (its defaults on every dataset; citeseer's lam 0.5, temperature 1.5 are in
+    `g2m.config.METHOD_DATASET_DEFAULTS`). batch_size 0: its edge terms were tuned with full-batch students."""
+
+    what: ClassVar[str] = "ffg2m"
+    lam: float = setting(0.0, "weight of the label loss (1 - lam goes to distillation)")
+    temperature: float = setting(1.0, "distillation temperature (applied inside both terms)")
+    w_lfd: float = setting(1.0, "weight of the low-frequency (neighbour soft-label) KL")
+    w_hfd: float = setting(1.0, "weight of the high-frequency (neighbour-difference) KL")
+    batch_size: int = setting(0, "student nodes per minibatch (0: full batch)")
+
+
 register_method(Method("ffg2m", {"lfd": 1.0, "hfd": 1.0},
                        description="FF-G2M: low-frequency (neighbour soft-label) + high-frequency "
-                                   "(neighbour-difference) KL"))
+                                   "(neighbour-difference) KL", settings=FFG2MSettings))

@@ -1,25 +1,47 @@
 """Distillation loss terms, registered by name so methods are compositions of terms.
 
-Every term takes a `LossInput` (the student's outputs on a batch of observed nodes plus the
-teacher's knowledge indexed by the same node ids) and returns a scalar.
+A term is a `LossTerm`: an ``nn.Module`` whose hyper-parameters are set in ``__init__`` and whose trainable
+parts (e.g. a projection of the student's hidden layer) are its sub-modules, trained with the student and
+not part of it (checkpoints hold the student only). ``build`` makes one for a run from the student, the
+teacher's knowledge and the run's settings; ``forward`` takes a `LossInput` (the student's outputs on a
+batch of observed nodes plus the teacher's knowledge indexed by the same node ids) and returns a scalar.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Mapping
 
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from g2m.registry import Registry
 
-LOSSES: Registry[Callable[..., Tensor]] = Registry("loss")
+
+class LossTerm(nn.Module):
+    """A registered distillation loss term (torchdistill's pattern: a module with its hyper-parameters)."""
+
+    @classmethod
+    def build(cls, student: nn.Module, knowledge: Mapping[str, Tensor], settings: Mapping[str, Any]) -> "LossTerm":
+        """The term for one run. Args: ``student`` (the MLP), ``knowledge`` (the teacher's per-node tensors),
+        ``settings`` (the run's student and distillation settings). Terms without settings take none."""
+        return cls()
+
+    def forward(self, inp: "LossInput") -> Tensor:  # pragma: no cover - every term defines it
+        raise NotImplementedError
+
+
+LOSSES: Registry[type[LossTerm]] = Registry("loss")
 
 
 def register_loss(name: str):
-    """Decorator: ``@register_loss("soft_label_kl")`` makes a term available to methods and configs."""
-    return LOSSES.register(name)
+    """Class decorator: ``@register_loss("soft_label_kl")`` makes a `LossTerm` available to methods by name."""
+    def deco(cls: type[LossTerm]) -> type[LossTerm]:
+        if not (isinstance(cls, type) and issubclass(cls, LossTerm)):
+            raise TypeError(f"loss {name!r}: register a LossTerm subclass, got {cls!r}")
+        return LOSSES.register(name)(cls)
+
+    return deco
 
 
 @dataclass
@@ -48,7 +70,6 @@ def kl_with_temperature(student_logits: Tensor, teacher_logits: Tensor, tau: flo
     return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * tau * tau
 
 
-@register_loss("label_ce")
 def label_ce(inp: LossInput) -> Tensor:
     """Cross-entropy on the labelled (training) nodes of the batch; zero when the batch has none."""
     mask = inp.train_mask[inp.nodes]
@@ -57,7 +78,22 @@ def label_ce(inp: LossInput) -> Tensor:
     return F.cross_entropy(inp.student_logits[mask], inp.labels[inp.nodes][mask])
 
 
-@register_loss("soft_label_kl")
 def soft_label_kl(inp: LossInput) -> Tensor:
     """GLNN: the student's softened prediction matches the teacher's on every observed node."""
     return kl_with_temperature(inp.student_logits, inp.teacher["logits"][inp.nodes], inp.temperature)
+
+
+@register_loss("label_ce")
+class LabelCE(LossTerm):
+    """`label_ce` as a term."""
+
+    def forward(self, inp: LossInput) -> Tensor:
+        return label_ce(inp)
+
+
+@register_loss("soft_label_kl")
+class SoftLabelKL(LossTerm):
+    """`soft_label_kl` as a term."""
+
+    def forward(self, inp: LossInput) -> Tensor:
+        return soft_label_kl(inp)

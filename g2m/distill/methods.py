@@ -7,7 +7,9 @@ terms (and whatever teacher knowledge they need). ``glnn+ffg2m`` is the union of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from g2m.config import METHOD_DATASET_DEFAULTS, Settings
 from g2m.distill.losses import LOSSES
 from g2m.errors import ConfigError
 from g2m.registry import Registry
@@ -15,7 +17,12 @@ from g2m.registry import Registry
 
 @dataclass(frozen=True)
 class Method:
-    """A named distillation method: its loss terms with default weights, and whether it needs a teacher."""
+    """A named distillation method: its loss terms with default weights, and whether it needs a teacher.
+
+    ``settings`` is the method's own typed settings (a frozen `g2m.config.Settings` dataclass: term weights
+    ``w_<term>``, temperatures, ...; their defaults are the method's defaults on every dataset, per-dataset
+    values live in `g2m.config.METHOD_DATASET_DEFAULTS`). ``parts`` are the registered methods a composition
+    ``a+b`` is made of (a registered method is its own only part)."""
 
     name: str
     terms: dict[str, float] = field(default_factory=dict)
@@ -24,6 +31,27 @@ class Method:
     teacher_trainer: str = "standard"
     # extra student inputs beside the node features, e.g. ("position",): `g2m.distill.position`
     inputs: tuple[str, ...] = ()
+    settings: type[Settings] | None = None
+    parts: tuple["Method", ...] = ()
+
+    def part_list(self) -> tuple["Method", ...]:
+        return self.parts or (self,)
+
+    def setting_keys(self) -> frozenset[str]:
+        """The keys this method's parts' settings declare."""
+        return frozenset().union(*(p.settings.keys() for p in self.part_list() if p.settings is not None))
+
+    def distill_settings(self, dataset: str) -> dict[str, Any]:
+        """The method's settings on ``dataset``: each part's defaults then its per-dataset values (later parts
+        win), then those of the composition's full name, if any."""
+        cfg: dict[str, Any] = {}
+        for part in self.part_list():
+            if part.settings is not None:
+                cfg.update(part.settings().to_dict())
+            cfg.update(METHOD_DATASET_DEFAULTS.get(part.name, {}).get(dataset, {}))
+        if self.parts:
+            cfg.update(METHOD_DATASET_DEFAULTS.get(self.name, {}).get(dataset, {}))
+        return cfg
 
     def __add__(self, other: "Method") -> "Method":
         # A term both methods use (e.g. soft-label KL) counts once, at the larger weight.
@@ -36,7 +64,7 @@ class Method:
         inputs = tuple(dict.fromkeys(self.inputs + other.inputs))
         return Method(f"{self.name}+{other.name}", terms, self.needs_teacher or other.needs_teacher,
                       f"{self.description} + {other.description}", trainers.pop() if trainers else "standard",
-                      inputs)
+                      inputs, None, self.part_list() + other.part_list())
 
 
 METHODS: Registry[Method] = Registry("method")

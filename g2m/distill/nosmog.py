@@ -14,12 +14,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from g2m.distill.losses import LossInput, kl_with_temperature, register_loss
+from g2m.config import Settings, setting
+from g2m.distill.losses import LossInput, LossTerm, kl_with_temperature, register_loss
 from g2m.distill.methods import Method, register_method
+from g2m.distill.position import PositionSettings
 from g2m.errors import ConfigError
 from g2m.training import select_rows
 
@@ -40,20 +45,32 @@ def _rsd_projection(student: nn.Module, knowledge: dict[str, Tensor]) -> nn.Modu
     return nn.Linear(student.hidden_channels, knowledge["hidden"].size(1))
 
 
-@register_loss("rsd")
-def rsd(inp: LossInput) -> Tensor:
-    """Representation-similarity distillation on the batch (at most `RSD_MAX_NODES` random rows of it)."""
+def rsd(inp: LossInput, projection: nn.Module | None = None) -> Tensor:
+    """Representation-similarity distillation on the batch (at most `RSD_MAX_NODES` random rows of it); the
+    student's hidden rows pass through ``projection`` first (none: compared as they are)."""
     if inp.student_hidden is None:
         raise ConfigError("rsd needs the student's hidden representation.")
     rows = torch.arange(inp.nodes.numel(), device=inp.nodes.device)
     if rows.numel() > RSD_MAX_NODES:
         rows = rows[torch.randperm(rows.numel(), device=rows.device)[:RSD_MAX_NODES]]
-    modules = inp.extras.get("modules")
-    proj = modules["rsd"] if modules is not None and "rsd" in modules else nn.Identity()
+    proj = projection if projection is not None else nn.Identity()
     return similarity_loss(proj(inp.student_hidden[rows]), inp.teacher["hidden"][inp.nodes[rows]])
 
 
-rsd.make_module = _rsd_projection  # type: ignore[attr-defined]
+@register_loss("rsd")
+class RepresentationSimilarity(LossTerm):
+    """`rsd` with the student's projection to the teacher's hidden width as a trainable sub-module."""
+
+    def __init__(self, projection: nn.Module | None = None):
+        super().__init__()
+        self.projection = projection
+
+    @classmethod
+    def build(cls, student: nn.Module, knowledge: Mapping[str, Tensor], settings: Mapping[str, Any]) -> LossTerm:
+        return cls(_rsd_projection(student, knowledge))
+
+    def forward(self, inp: LossInput) -> Tensor:
+        return rsd(inp, self.projection)
 
 
 def adversarial_delta(student: nn.Module, x: Tensor, target_logits: Tensor, eps: float, steps: int,
@@ -72,14 +89,12 @@ def adversarial_delta(student: nn.Module, x: Tensor, target_logits: Tensor, eps:
     return delta.detach()
 
 
-@register_loss("adversarial_kl")
-def adversarial_kl(inp: LossInput) -> Tensor:
-    """The soft-label KL of the student on the batch's features under an adversarial perturbation."""
+def adversarial_kl(inp: LossInput, eps: float = 0.05, steps: int = 3) -> Tensor:
+    """The soft-label KL of the student on the batch's features under an adversarial perturbation
+    (`adversarial_delta` of radius ``eps``, ``steps`` PGD steps)."""
     student, x = inp.extras.get("student"), inp.extras.get("x")
     if student is None or x is None:
         raise ConfigError("adversarial_kl needs the student and its input features (extras 'student' and 'x').")
-    cfg = inp.extras.get("config", {})
-    eps, steps = float(cfg.get("adv_eps", 0.05)), int(cfg.get("adv_steps", 3))
     xb = select_rows(x, inp.nodes)
     xb = xb.to_dense() if xb.layout == torch.sparse_csr else xb
     target = inp.teacher["logits"][inp.nodes]
@@ -87,7 +102,42 @@ def adversarial_kl(inp: LossInput) -> Tensor:
     return kl_with_temperature(student(xb + delta), target, inp.temperature)
 
 
+@register_loss("adversarial_kl")
+class AdversarialKL(LossTerm):
+    """`adversarial_kl` with its radius and step count."""
+
+    def __init__(self, eps: float = 0.05, steps: int = 3):
+        super().__init__()
+        self.eps, self.steps = float(eps), int(steps)
+
+    @classmethod
+    def build(cls, student: nn.Module, knowledge: Mapping[str, Tensor], settings: Mapping[str, Any]) -> LossTerm:
+        return cls(settings.get("adv_eps", 0.05), settings.get("adv_steps", 3))
+
+    def forward(self, inp: LossInput) -> Tensor:
+        return adversarial_kl(inp, self.eps, self.steps)
+
+
+# NOSMOG's weight 0.1 for its adversarial term and for cora's similarity term, an eps between its per-dataset
+# values (0.04-0.1).
+@dataclass(frozen=True)
+class RSDSettings(Settings):
+    what: ClassVar[str] = "rsd"
+    w_rsd: float = setting(0.1, "weight of the representation-similarity term")
+
+
+@dataclass(frozen=True)
+class AdversarialSettings(Settings):
+    what: ClassVar[str] = "adv"
+    w_adversarial_kl: float = setting(0.1, "weight of the adversarial soft-label KL")
+    adv_eps: float = setting(0.05, "radius of the feature perturbation (max-norm)")
+    adv_steps: int = setting(3, "PGD steps that build the perturbation")
+
+
 register_method(Method("pos", {}, needs_teacher=False, inputs=("position",),
-                       description="position features: DeepWalk embeddings of the observed graph as extra inputs"))
-register_method(Method("rsd", {"rsd": 1.0}, description="representation-similarity distillation"))
-register_method(Method("adv", {"adversarial_kl": 1.0}, description="adversarial feature augmentation"))
+                       description="position features: DeepWalk embeddings of the observed graph as extra inputs",
+                       settings=PositionSettings))
+register_method(Method("rsd", {"rsd": 1.0}, description="representation-similarity distillation",
+                       settings=RSDSettings))
+register_method(Method("adv", {"adversarial_kl": 1.0}, description="adversarial feature augmentation",
+                       settings=AdversarialSettings))

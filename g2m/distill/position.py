@@ -12,17 +12,33 @@ known nodes, and one gather-mean over them (measured in the speed benchmark).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter, sort_edge_index, to_undirected
 
-from g2m.config import METHOD_DISTILL_DEFAULTS
+from g2m.config import Settings, setting
 from g2m.errors import ConfigError
 
-# DeepWalk settings (g2m.config: NOSMOG's for cora): the keys `deepwalk` takes besides the graph.
-POSITION_DEFAULTS: dict[str, Any] = METHOD_DISTILL_DEFAULTS["pos"]["*"]
+
+@dataclass(frozen=True)
+class PositionSettings(Settings):
+    """DeepWalk settings of method ``pos`` (NOSMOG's cora configuration: walk length 50, 5 walks per node,
+    window 5, 64 dimensions, one pass): the keys `deepwalk` takes besides the graph."""
+
+    what: ClassVar[str] = "pos"
+    position_dim: int = setting(64, "dimensions of the position features")
+    walk_length: int = setting(50, "nodes per random walk")
+    walks_per_node: int = setting(5, "random walks started at every node")
+    window: int = setting(5, "skip-gram context window")
+    position_epochs: int = setting(1, "passes over the walks")
+    position_lr: float = setting(0.01, "skip-gram learning rate")
+    position_batch_walks: int = setting(512, "walks per skip-gram step")
+
+
+POSITION_DEFAULTS: dict[str, Any] = PositionSettings().to_dict()
 
 
 def random_walks(edge_index: Tensor, num_nodes: int, walk_length: int, walks_per_node: int,

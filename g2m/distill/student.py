@@ -14,7 +14,7 @@ from g2m.config import (check_keys, distill_config, student_config, student_sett
                         tuned_student_defaults)
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
-from g2m.distill.losses import LOSSES, LossInput
+from g2m.distill.losses import LOSSES, LossInput, label_ce
 from g2m.distill.methods import Method, resolve_method
 from g2m.distill.position import all_positions, cached_deepwalk, position_config
 from g2m.distributed import average_gradients, share, sync_rng
@@ -64,12 +64,12 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     ``[features, DeepWalk positions]`` (`g2m.distill.position`).
     """
     method = resolve_method(method) if isinstance(method, str) else method
-    check_keys(overrides, student_setting_keys(method.name, method.terms), f"{method.name} student")
+    check_keys(overrides, student_setting_keys(method), f"{method.name} student")
     overrides = {**tuned_student_defaults(dataset.name, method.name), **overrides}  # a study's choice, if any
     if method.needs_teacher and teacher is None:
         raise ConfigError(f"method {method.name!r} distills a teacher: pass teacher=train_teacher(...).")
-    dkeys = {"lam", "temperature", *distill_config(dataset.name, method.name)}  # + method knobs (code_temperature)
-    dcfg = distill_config(dataset.name, method.name, **{k: overrides.pop(k) for k in dkeys if k in overrides})
+    dkeys = {"lam", "temperature", *distill_config(dataset.name, method)}  # + the method's own settings
+    dcfg = distill_config(dataset.name, method, **{k: overrides.pop(k) for k in dkeys if k in overrides})
     weights = dict(method.terms)
     for term in list(weights):
         weights[term] = overrides.pop(f"w_{term}", dcfg.get(f"w_{term}", weights[term]))
@@ -109,12 +109,11 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
 
     net = StudentMLP(x_obs.size(1), out_channels=dataset.num_classes,
                      **{k: cfg[k] for k in STUDENT_MODEL_KEYS if k in cfg}).to(device)
-    terms = {name: LOSSES.get(name) for name in weights}
-    # A term may bring trainable modules (e.g. a projection into a codebook space): trained with the
-    # student, not part of it (checkpoints hold the student only).
-    aux = nn.ModuleDict({name: term.make_module(net, knowledge) for name, term in terms.items()
-                         if hasattr(term, "make_module")}).to(device)
-    trainable = nn.ModuleDict({"student": net, "aux": aux}) if len(aux) else net
+    # The method's loss terms for this run; a term may hold trainable modules (e.g. a projection into a
+    # codebook space): trained with the student, not part of it (checkpoints hold the student only).
+    terms = nn.ModuleDict({name: LOSSES.get(name).build(net, knowledge, {**cfg, **dcfg})
+                           for name in weights}).to(device)
+    trainable = nn.ModuleDict({"student": net, "aux": terms}) if any(True for _ in terms.parameters()) else net
     val_local = local[split.val].to(device)
 
     all_nodes = torch.arange(n_obs, device=device)
@@ -126,8 +125,8 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
         logits, hidden = net(xb, return_hidden=True)
         inp = LossInput(nodes=nodes, student_logits=logits, student_hidden=hidden, teacher=knowledge,
                         labels=y_obs, train_mask=train_mask, temperature=float(dcfg["temperature"]),
-                        extras={**extras, "student": net, "x": x_obs, "modules": aux, "config": {**cfg, **dcfg}})
-        parts = {"label_ce": LOSSES.get("label_ce")(inp)} if lam > 0 else {}
+                        extras={**extras, "student": net, "x": x_obs})
+        parts = {"label_ce": label_ce(inp)} if lam > 0 else {}
         parts.update({name: term(inp) for name, term in terms.items()})
         loss = logits.sum() * 0.0 + sum((lam if name == "label_ce" else (1.0 - lam) * weights[name]) * value
                                         for name, value in parts.items())

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from g2m.config import METHOD_DISTILL_DEFAULTS, VQ_DEFAULTS, teacher_config, vq_config
+from g2m.config import VQ_DEFAULTS, Settings, setting, teacher_config, vq_config
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
-from g2m.distill.losses import LossInput, register_loss
+from g2m.distill.losses import LossInput, LossTerm, register_loss
 from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
@@ -377,9 +378,10 @@ def teacher_code_targets(code_z: Tensor, codebook: Tensor, tau: float, nodes: Te
     return p[nodes], neg_entropy[nodes]
 
 
-@register_loss("soft_code_kl")
-def soft_code_kl(inp: LossInput) -> Tensor:
-    """KL(teacher ‖ student) of soft code assignments over the shared codebook, for the batch's node ids.
+def soft_code_kl(inp: LossInput, projection: nn.Module | None = None, code_temperature: float = 3.0) -> Tensor:
+    """KL(teacher ‖ student) of soft code assignments over the shared codebook, for the batch's node ids; the
+    student's hidden rows pass through ``projection`` into the code space, similarities are divided by
+    ``code_temperature``.
 
     = mean over the batch of ``Σ_k p_t log p_t − Σ_k p_t log p_s``: the teacher's side is fixed (computed
     once, `teacher_code_targets`), the student's log-assignments come from one matmul (`code_logits`)."""
@@ -388,13 +390,10 @@ def soft_code_kl(inp: LossInput) -> Tensor:
     if inp.student_hidden is None:
         raise ConfigError("soft_code_kl needs the student's hidden representation.")
     codebook = inp.teacher["codebook"]
-    default_tau = METHOD_DISTILL_DEFAULTS["vqgraph"]["*"]["code_temperature"]
-    tau = float(inp.extras.get("config", {}).get("code_temperature", default_tau))
+    tau = float(code_temperature)
     if tau <= 0:
         raise ConfigError(f"code_temperature must be positive, got {tau}.")
-    modules = inp.extras.get("modules")
-    proj = modules["soft_code_kl"] if modules is not None and "soft_code_kl" in modules else None
-    h = proj(inp.student_hidden) if proj is not None else inp.student_hidden
+    h = projection(inp.student_hidden) if projection is not None else inp.student_hidden
     if bool(inp.teacher.get("code_unit_norm", False)):  # a cosine codebook: the student maps to unit vectors too
         h = F.normalize(h, dim=-1)
     if h.size(-1) != codebook.size(1):
@@ -404,7 +403,39 @@ def soft_code_kl(inp: LossInput) -> Tensor:
     return (neg_entropy.sum() - (p_t * log_s).sum()) / h.size(0)
 
 
-soft_code_kl.make_module = _code_projection  # type: ignore[attr-defined]
+@register_loss("soft_code_kl")
+class SoftCodeKL(LossTerm):
+    """`soft_code_kl` with the student's projection into the code space as a trainable sub-module."""
+
+    def __init__(self, projection: nn.Module | None = None, code_temperature: float = 3.0):
+        super().__init__()
+        self.projection, self.code_temperature = projection, float(code_temperature)
+
+    @classmethod
+    def build(cls, student: nn.Module, knowledge: Mapping[str, Tensor], settings: Mapping[str, Any]) -> LossTerm:
+        return cls(_code_projection(student, knowledge),
+                   settings.get("code_temperature", VQGraphSettings.code_temperature))
+
+    def forward(self, inp: LossInput) -> Tensor:
+        return soft_code_kl(inp, self.projection, self.code_temperature)
+
+
+@dataclass(frozen=True)
+class VQGraphSettings(Settings):
+    """VQGraph's student side: label CE (lam), soft-label KL and soft-code KL weights, code temperature.
+    Code temperature 3 > 1 on validation on all four CPF datasets (the sweeps in docs/results/vq_sweep/, seeds
+    0-2 on cora/citeseer, 0-1 on the Amazon pair; exact splits, transductive); code weight 5 was no better
+    than 1 on cora and citeseer. The tokenizer's settings: `g2m.config.VQSettings`."""
+
+    what: ClassVar[str] = "vqgraph"
+    lam: float = setting(0.0, "weight of the label loss (1 - lam goes to distillation)")
+    temperature: float = setting(1.0, "soft-label distillation temperature")
+    w_soft_label_kl: float = setting(1.0, "weight of the soft-label KL")
+    w_soft_code_kl: float = setting(1.0, "weight of the soft-code KL")
+    code_temperature: float = setting(3.0, "temperature of the soft code assignments (same similarity as the "
+                                           "quantizer)")
+
 
 register_method(Method("vqgraph", {"soft_label_kl": 1.0, "soft_code_kl": 1.0}, teacher_trainer="vq",
-                       description="VQGraph: soft labels + soft code assignments from a VQ tokenizer teacher"))
+                       description="VQGraph: soft labels + soft code assignments from a VQ tokenizer teacher",
+                       settings=VQGraphSettings))
