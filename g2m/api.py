@@ -53,9 +53,13 @@ def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: st
 
     Args:
         dataset: a dataset name, a folder of user files, a PyG ``Data`` or a loaded `NodeDataset`.
-        teacher, method, seeds, setting: as on the CLI (``seeds``: a count, a list or a range spec).
-        teacher_params, student_params: settings of the teacher and of the student (`g2m.config`); an
-            unknown key is a `ConfigError` naming the nearest valid ones.
+        teacher: the teacher family (``sage``, ``gcn``, ``gat``, ``appnp``).
+        method: a method or a composition such as ``glnn+ffg2m``.
+        seeds: a count, a list or a range spec.
+        setting: ``tran``, ``ind`` or ``both``.
+        teacher_params: settings of the teacher (and its trainer; `g2m.config`); an unknown key is a
+            `ConfigError` naming the nearest valid ones.
+        student_params: settings of the student and the method, checked the same way.
         **options: the other fields of `g2m.spec.NodeRunSpec`: ``device``, ``root``, ``output``,
             ``batch_size``, ``jobs`` (seeds in worker processes), ``download``, ``overwrite``, ``resume``.
 

@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 from g2m.datasets import load_dataset, node_split
+from g2m.datasets.base import NodeDataset
 from g2m.distill.student import evaluate_student
 from g2m.errors import ConfigError
 from g2m.evaluate import setting_metrics
-from g2m.models import StudentMLP, build_teacher
+from g2m.models import StudentMLP
 from g2m.training import accuracy, as_model_input
 from g2m.run_dir import read_run_config
 from g2m.utils import resolve_device, save_torch_atomic, write_json_atomic
@@ -23,8 +24,8 @@ CHECKPOINT_KEYS = ("kind", "name", "kwargs", "in_channels", "out_channels", "see
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, name: str, kwargs: dict[str, Any],
-                    dataset, seed: int, setting: str, trainer: str = "standard",
-                    positions: torch.Tensor | None = None, observed: torch.Tensor | None = None) -> Path:
+                    dataset: NodeDataset, seed: int, setting: str, trainer: str = "standard",
+                    positions: tuple[torch.Tensor, torch.Tensor] | None = None) -> Path:
     """Write ``model``'s checkpoint to ``path`` atomically: every key `load_model` needs to rebuild it.
 
     Args:
@@ -32,15 +33,16 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, name: s
         kwargs: every keyword the model was built with (`TeacherRun.model_kwargs`, the student's model keys).
         dataset: the run's `NodeDataset` (its feature and class counts are recorded).
         trainer: the teacher trainer (``"vq"`` rebuilds a VQ tokenizer).
-        positions, observed: a position-aware student's observed nodes' positions (one row per ``observed``
-            global node id): it reads ``[features, positions]``.
+        positions: a position-aware student's ``(positions, observed)``: the observed nodes' positions, one row
+            per ``observed`` global node id (it reads ``[features, positions]``).
     """
     ckpt = {"format": "g2m-node-checkpoint", "version": 1, "kind": kind, "name": name, "kwargs": kwargs,
             "trainer": trainer, "in_channels": dataset.num_features, "out_channels": dataset.num_classes,
             "seed": seed, "setting": setting, "state_dict": model.state_dict()}
     if positions is not None:
-        ckpt.update(in_channels=dataset.num_features + positions.size(1), num_features=dataset.num_features,
-                    positions=positions.detach().cpu(), observed=observed.cpu())
+        table, observed = positions
+        ckpt.update(in_channels=dataset.num_features + table.size(1), num_features=dataset.num_features,
+                    positions=table.detach().cpu(), observed=observed.cpu())
     return save_torch_atomic(path, ckpt)
 
 
@@ -60,15 +62,11 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     if missing:
         raise ConfigError(f"{path} is an incomplete g2m checkpoint (missing {', '.join(missing)}).")
     try:
-        if ckpt["kind"] == "teacher" and ckpt.get("trainer", "standard") != "standard":
-            from g2m.teacher import TEACHER_TRAINERS
+        if ckpt["kind"] == "teacher":
+            from g2m.teacher import TEACHER_BUILDERS
 
-            builder = getattr(TEACHER_TRAINERS.get(ckpt["trainer"]), "build_model", None)
-            if builder is None:
-                raise ConfigError(f"{path}: teachers of trainer {ckpt['trainer']!r} cannot be rebuilt from a checkpoint.")
+            builder = TEACHER_BUILDERS.get(ckpt.get("trainer", "standard"))
             model = builder(ckpt["in_channels"], ckpt["out_channels"], ckpt["name"], **ckpt["kwargs"])
-        elif ckpt["kind"] == "teacher":
-            model = build_teacher(ckpt["name"], ckpt["in_channels"], ckpt["out_channels"], **ckpt["kwargs"])
         else:
             model = StudentMLP(ckpt["in_channels"], out_channels=ckpt["out_channels"], **ckpt["kwargs"])
         model.load_state_dict(ckpt["state_dict"])

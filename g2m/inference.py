@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import sort_edge_index
 
 from g2m.errors import ConfigError
@@ -57,17 +55,18 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
     ``x`` may be sparse CSR. Chunks are computed on ``net``'s device; the outputs are kept on the CPU. With
     ``out_dir``, each layer's output is a memory-mapped file there (``layer{i}.npy``; the returned tensors are
     backed by them). Supports the message-passing teachers (SAGE, GCN, GAT); APPNP propagates over K hops
-    and is refused.
+    and is refused. The model does its own layer work (`g2m.models.gnn.GNN`: ``apply_layer``,
+    ``edge_normalisation``, ``layer_edge_weight``); this function only chunks the nodes and keeps the outputs.
     """
-    convs = getattr(net, "convs", None)
-    if convs is None:
+    if not getattr(net, "supports_layerwise", False):
         raise ConfigError(f"layer-wise inference needs a stack of message-passing layers; {type(net).__name__} "
                           "(APPNP: K-hop propagation) has none: compute its outputs full-batch.")
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be at least 1, got {chunk_size}.")
-    start_layer, stop_layer = layers if layers is not None else (0, len(convs))
-    if not 0 <= start_layer <= stop_layer <= len(convs):
-        raise ConfigError(f"layers {layers} is not a range of the {len(convs)} layers.")
+    num_layers = net.num_layers
+    start_layer, stop_layer = layers if layers is not None else (0, num_layers)
+    if not 0 <= start_layer <= stop_layer <= num_layers:
+        raise ConfigError(f"layers {layers} is not a range of the {num_layers} layers.")
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -79,13 +78,10 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
     hidden = None
     by_target: dict[tuple | None, tuple] = {}  # edges sorted by target, once per normalisation, for every layer
     for i in range(start_layer, stop_layer):
-        conv = convs[i]
-        # symmetric normalisation reads every source's degree: GCN layers get their weights on the whole graph
-        norm = (conv.improved, conv.add_self_loops) if isinstance(conv, GCNConv) and conv.normalize else None
+        # a layer whose edge weights read the whole graph (GCN's symmetric normalisation) gets them here once
+        norm = net.edge_normalisation(i)
         if norm not in by_target:
-            ei, weight = edge_index, None
-            if norm is not None:
-                ei, weight = gcn_norm(edge_index, None, n, *norm, dtype=torch.float)
+            ei, weight = net.layer_edge_weight(i, edge_index, n)
             target, source, weight = _by_target(ei, weight, n)
             ptr = torch.cat([target.new_zeros(1), torch.bincount(target, minlength=n).cumsum(0)])
             by_target[norm] = target, source, weight, ptr
@@ -104,10 +100,7 @@ def layerwise_inference(net: nn.Module, x: Tensor, edge_index: Tensor, chunk_siz
             where[nodes] = -1
             h_local = select_rows(h, nodes).to(device)
             w_local = weight[lo:hi].to(device) if weight is not None else None
-            y = _apply(conv, h_local, local_ei.to(device), w_local)[: stop - start]
-            if i < len(convs) - 1:
-                y = net.act(net.norms[i](y))
-            y = y.cpu()
+            y = net.apply_layer(i, h_local, local_ei.to(device), w_local)[: stop - start].cpu()
             if result is None:
                 result = _buffer((n, y.size(1)), out / f"layer{i}.npy" if out is not None else None)
             result[start:stop] = y if isinstance(result, Tensor) else y.numpy()
@@ -129,15 +122,6 @@ def _by_target(edge_index: Tensor, weight: Tensor | None, n: int):
     return target, source, weight
 
 
-def _apply(conv: nn.Module, h: Tensor, edge_index: Tensor, weight: Tensor | None) -> Tensor:
-    if weight is None:
-        return conv(h, edge_index)
-    conv.normalize = False  # the weights were normalised on the whole graph
-    try:
-        return conv(h, edge_index, weight)
-    finally:
-        conv.normalize = True
-
 
 def export_teacher_outputs(net: nn.Module, x: Tensor, edge_index: Tensor, out_dir: str | Path,
                            chunk_size: int = DEFAULT_CHUNK) -> Path:
@@ -147,7 +131,7 @@ def export_teacher_outputs(net: nn.Module, x: Tensor, edge_index: Tensor, out_di
     out = Path(out_dir)
     work = out / "layers"
     logits, hidden = layerwise_inference(net, x, edge_index, chunk_size, work)
-    num_layers = len(net.convs)
+    num_layers = net.num_layers
     if num_layers == 1:  # the embedding is the input itself: write it
         target = np.lib.format.open_memmap(work / "hidden.npy", mode="w+", dtype=np.float32, shape=tuple(hidden.shape))
         for start in range(0, hidden.size(0), chunk_size):

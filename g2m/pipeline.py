@@ -105,7 +105,7 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
                 kw = {k: s_run.config[k] for k in STUDENT_MODEL_KEYS if k in s_run.config}
                 save_checkpoint(job.out_dir / "checkpoints" / f"student-{method.name}-{st}-seed{seed}.pt",
                                 s_run.model, "student", method.name, kw, ds, seed, st,
-                                positions=s_run.positions, observed=s_run.observed)
+                                positions=None if s_run.positions is None else (s_run.positions, s_run.observed))
             if on_step:
                 on_step(next(names))
     record = json.loads(json.dumps(record))  # exactly what a resumed run reads back from disk

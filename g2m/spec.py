@@ -57,13 +57,15 @@ class NodeRunSpec:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (becomes the resolved device's name).
         root: the data root (raw files), else ``$G2M_DATA_ROOT`` or the cache.
         output: the run folder (none: nothing is written).
-        teacher_overrides, student_overrides: settings of the teacher (and its trainer, e.g. VQGraph's
-            tokenizer) and of the students, checked against the typed settings.
+        teacher_overrides: settings of the teacher and its trainer (e.g. VQGraph's tokenizer), checked against
+            the typed settings.
+        student_overrides: settings of the students and their methods, checked the same way.
         batch_size: the students' minibatch size (``None``: each method's or dataset's default).
         save_checkpoints: write every model's checkpoint into ``output``.
         force_teacher: train the plain teacher even when no method needs it (a teacher-only run).
         jobs: seeds run in this many worker processes.
-        overwrite, resume: replace, or continue, a run already in ``output``.
+        overwrite: replace a run already in ``output``.
+        resume: continue a run already in ``output`` (only its unfinished seeds run).
         download: fetch missing raw files first.
     """
 

@@ -27,7 +27,18 @@ MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn
 
 # How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
 # registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).
-TEACHER_TRAINERS: Registry = Registry("teacher trainer")
+# TEACHER_BUILDERS rebuilds a trainer's network from a checkpoint: (in_channels, out_channels, name, **kwargs).
+BUILTIN_TRAINERS = ("g2m.distill.vqgraph",)
+TEACHER_TRAINERS: Registry = Registry("teacher trainer", providers=BUILTIN_TRAINERS)
+TEACHER_BUILDERS: Registry = Registry("teacher builder", providers=BUILTIN_TRAINERS)
+
+
+def rebuild_teacher(in_channels: int, out_channels: int, name: str, **kwargs: Any) -> nn.Module:
+    """A plain teacher from checkpoint keywords (the ``"standard"`` trainer's builder)."""
+    return build_teacher(name, in_channels, out_channels, **kwargs)
+
+
+TEACHER_BUILDERS.add("standard", rebuild_teacher)
 
 
 @dataclass
@@ -68,7 +79,7 @@ def inference_chunk(cfg: dict[str, Any], num_edges: int, net: nn.Module | None =
     an error, raised before any training)."""
     from g2m.inference import DEFAULT_CHUNK
 
-    layered = net is None or hasattr(net, "convs")
+    layered = net is None or getattr(net, "supports_layerwise", False)
     chunk = cfg.get("inference_chunk_size")
     if chunk is None:
         return DEFAULT_CHUNK if num_edges > LARGE_GRAPH_EDGES and layered else 0
@@ -166,10 +177,10 @@ def _outputs(net: nn.Module, x: Tensor, edge_index: Tensor, graph, chunk: int,
     if not chunk:
         logits, hidden = net(x, graph, return_hidden=True)
         return logits.detach(), hidden.detach()
-    from g2m.inference import export_teacher_outputs, layerwise_inference, load_teacher_outputs
+    from g2m.inference import export_teacher_outputs, load_teacher_outputs
 
     if outputs_dir is None:
-        return layerwise_inference(net, x, edge_index, chunk)
+        return net.inference(x, edge_index, chunk)
     export_teacher_outputs(net, x, edge_index, outputs_dir, chunk)
     knowledge = load_teacher_outputs(outputs_dir)
     return knowledge["logits"], knowledge["hidden"]

@@ -290,3 +290,34 @@ def test_export_of_a_three_layer_teacher_leaves_two_files_that_the_loaded_tensor
     disk[0, 0] = 123.0
     disk.flush()
     assert float(loaded["logits"][0, 0]) == 123.0
+
+
+@pytest.mark.parametrize("name", ["sage", "gcn", "gat"])
+def test_models_own_their_layerwise_inference(name):
+    """``net.inference`` is the model's own (PyG's BasicGNN.inference pattern): a 3-layer model with batch norm
+    equals its full-batch forward in eval mode, layer ranges included."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 3)
+    net = build_teacher(name, 3, 2, hidden_channels=8, num_layers=3, norm="batch_norm", heads=2).eval()
+    for norm in net.norms:  # non-trivial running statistics
+        norm.module.running_mean.uniform_(-1, 1)
+        norm.module.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():
+        logits, hidden = net(x, TINY_EDGES, return_hidden=True)
+        first = net.hidden_layers(x, TINY_EDGES, 0, 1)
+    got_logits, got_hidden = net.inference(x, TINY_EDGES, chunk_size=2)
+    torch.testing.assert_close(got_logits, logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_hidden, hidden, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(net.inference(x, TINY_EDGES, chunk_size=3, layers=(0, 1))[0], first, atol=1e-5,
+                               rtol=1e-5)
+    assert net.supports_layerwise and not build_teacher("appnp", 3, 2).supports_layerwise
+
+
+def test_the_chunking_engine_does_not_reach_into_layers():
+    import inspect
+
+    from g2m import inference
+
+    source = inspect.getsource(inference)
+    for reach in (".convs", ".norms", ".normalize", "GCNConv", ".act("):
+        assert reach not in source, reach

@@ -1073,9 +1073,9 @@ def test_inductive_minibatch_cosine_tokenizer(cora, monkeypatch):
 
 
 def test_vq_trainer_settings_errors_and_appnp(cora):
-    from g2m.teacher import TEACHER_TRAINERS
+    from g2m.teacher import TEACHER_BUILDERS, TEACHER_TRAINERS
 
-    assert TEACHER_TRAINERS.get("vq") is train_vq_teacher and train_vq_teacher.build_model is build_vq_model
+    assert TEACHER_TRAINERS.get("vq") is train_vq_teacher and TEACHER_BUILDERS.get("vq") is build_vq_model
     split = node_split(cora, 0, "tran")
     cold = dict(warm_start=False, label_source="quantized")
     errors = [

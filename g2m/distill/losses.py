@@ -31,7 +31,8 @@ class LossTerm(nn.Module):
         raise NotImplementedError
 
 
-LOSSES: Registry[type[LossTerm]] = Registry("loss")
+LOSSES: Registry[type[LossTerm]] = Registry(
+    "loss", providers=("g2m.distill.vqgraph", "g2m.distill.ffg2m", "g2m.distill.nosmog"))
 
 
 def register_loss(name: str):

@@ -67,13 +67,20 @@ class Method:
                       inputs, None, self.part_list() + other.part_list())
 
 
-METHODS: Registry[Method] = Registry("method")
+# g2m's own methods register themselves in these modules (imported at the first lookup)
+BUILTIN_METHODS = ("g2m.distill.vqgraph", "g2m.distill.ffg2m", "g2m.distill.nosmog")
+METHODS: Registry[Method] = Registry("method", providers=BUILTIN_METHODS)
 
 
 def register_method(method: Method) -> Method:
-    for term in method.terms:
-        LOSSES.get(term)
-    METHODS.add(method.name, method)
+    """Make ``method`` available by name (its loss terms must be registered: an unknown one is refused)."""
+    METHODS.add(method.name, method)  # first, so that the built-in methods keep their order
+    try:
+        for term in method.terms:
+            LOSSES.get(term)
+    except ConfigError:
+        METHODS._items.pop(method.name)
+        raise
     return method
 
 

@@ -30,7 +30,7 @@ from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.models.vq import VectorQuantizer, code_logits
-from g2m.teacher import MODEL_KEYS, TEACHER_TRAINERS, TeacherRun, _local, inference_chunk, train_teacher
+from g2m.teacher import MODEL_KEYS, TEACHER_BUILDERS, TEACHER_TRAINERS, TeacherRun, _local, inference_chunk, train_teacher
 from g2m.training import (accuracy, as_model_input, fit, graph_input, sample_fan_out, select_rows,
                           subgraph_inputs)
 
@@ -102,12 +102,10 @@ class VQTokenizerGNN(nn.Module):
         """`tokenize` in eval mode (``z``, ``codes``, ``logits``; ``quantize=False``: ``z`` only), computed layer
         by layer over chunks of ``chunk_size`` nodes (`g2m.inference.layerwise_inference`): the same outputs
         with the memory of a chunk and its one-hop neighbourhood. Results are on the CPU."""
-        from g2m.inference import layerwise_inference
-
         self.eval()
         device, last = self.pre.weight.device, self.gnn.num_layers - 1
         split = self.split_at if self.split_at is not None else last
-        h = layerwise_inference(self.gnn, x, edge_index, chunk_size, layers=(0, split))[0]
+        h = self.gnn.inference(x, edge_index, chunk_size, layers=(0, split))[0]
         z, codes, post = [], [], []
         for rows in torch.arange(h.size(0)).split(chunk_size):
             zc = self.quantizer.prepare(self.pre(h[rows].to(device)))
@@ -120,8 +118,8 @@ class VQTokenizerGNN(nn.Module):
             return {"z": torch.cat(z)}
         h = torch.cat(post)
         if self.split_at is not None:
-            h = layerwise_inference(self.gnn, h, edge_index, chunk_size, layers=(split, last))[0]
-        logits = layerwise_inference(self.gnn, h, edge_index, chunk_size, layers=(last, last + 1))[0]
+            h = self.gnn.inference(h, edge_index, chunk_size, layers=(split, last))[0]
+        logits = self.gnn.inference(h, edge_index, chunk_size, layers=(last, last + 1))[0]
         return {"z": torch.cat(z), "codes": torch.cat(codes), "logits": logits}
 
     def edge_logits(self, q: Tensor, pairs: Tensor) -> Tensor:
@@ -343,7 +341,7 @@ def _tokenizer_batches(gnn: nn.Module, x: Tensor, edge_index: Tensor, train_idx:
     return epoch
 
 
-train_vq_teacher.build_model = build_vq_model  # type: ignore[attr-defined]
+TEACHER_BUILDERS.add("vq", build_vq_model)
 
 
 def _code_projection(student: nn.Module, knowledge: dict[str, Tensor]) -> nn.Module:

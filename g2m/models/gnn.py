@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import APPNP, GATConv, GCNConv, MLP
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.resolver import activation_resolver, normalization_resolver
 
 from g2m.models.layers import GCNAggrSAGEConv, ProjectFirstSAGEConv
@@ -24,6 +28,8 @@ class GNN(nn.Module):
     # Normalisations that read the *source* node's degree (GCN's symmetric one) need one more hop of
     # graph than there are layers for exact outputs on a subgraph (see `receptive_field`).
     needs_source_degree = False
+    # Its outputs can be computed one layer at a time over chunks of nodes (`inference`).
+    supports_layerwise: ClassVar[bool] = True
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
                  dropout: float = 0.0, act: str = "relu", norm: str | None = None, **conv_kwargs):
@@ -76,6 +82,31 @@ class GNN(nn.Module):
         out = self.classify(h, edge_index)
         return (out, h) if return_hidden else out
 
+    def edge_normalisation(self, layer: int) -> tuple | None:
+        """How layer ``layer`` weights its edges from the *whole* graph (``None``: it needs no whole-graph
+        weights); layers with the same value share them (`layer_edge_weight`)."""
+        return None
+
+    def layer_edge_weight(self, layer: int, edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor | None]:
+        """``(edge_index, edge_weight)`` layer ``layer`` reads when applied to a part of the graph."""
+        return edge_index, None
+
+    def apply_layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """Layer ``layer`` in eval mode (conv, then norm and activation unless it is the last), on ``x``'s nodes;
+        ``edge_weight`` from `layer_edge_weight` when the layer needs whole-graph weights."""
+        y = self.convs[layer](x, edge_index)
+        return y if layer == self.num_layers - 1 else self.act(self.norms[layer](y))
+
+    @torch.no_grad()
+    def inference(self, x: Tensor, edge_index: Tensor, chunk_size: int, out_dir: str | None = None,
+                  layers: tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
+        """``(logits, hidden)`` at every node computed layer by layer over chunks of ``chunk_size`` target
+        nodes: equal to ``forward(x, edge_index, return_hidden=True)`` in eval mode, with memory bounded by a
+        chunk (`g2m.inference.layerwise_inference`, which also explains ``out_dir`` and ``layers``)."""
+        from g2m.inference import layerwise_inference
+
+        return layerwise_inference(self, x, edge_index, chunk_size, out_dir=out_dir, layers=layers)
+
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
                 f"num_layers={self.num_layers})")
@@ -106,6 +137,28 @@ class GCN(GNN):
     def init_conv(self, in_channels, out_channels, last, **kwargs):
         return GCNConv(in_channels, out_channels)
 
+    def edge_normalisation(self, layer: int) -> tuple | None:
+        conv = self.convs[layer]
+        return (conv.improved, conv.add_self_loops) if conv.normalize else None
+
+    def layer_edge_weight(self, layer: int, edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor | None]:
+        """Symmetric normalisation reads every source's degree: the weights come from the whole graph."""
+        norm = self.edge_normalisation(layer)
+        if norm is None:
+            return edge_index, None
+        return gcn_norm(edge_index, None, num_nodes, *norm, dtype=torch.float)
+
+    def apply_layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        if edge_weight is None:
+            return super().apply_layer(layer, x, edge_index)
+        conv = self.convs[layer]
+        conv.normalize = False  # the weights were normalised on the whole graph
+        try:
+            y = conv(x, edge_index, edge_weight)
+        finally:
+            conv.normalize = True
+        return y if layer == self.num_layers - 1 else self.act(self.norms[layer](y))
+
 
 @TEACHERS.register("gat")
 class GAT(GNN):
@@ -124,6 +177,7 @@ class APPNPNet(nn.Module):
     """APPNP: an MLP predicts, personalised PageRank (``K`` steps, teleport ``alpha``) propagates."""
 
     supports_sparse_adj = True
+    supports_layerwise: ClassVar[bool] = False  # K-hop propagation after the MLP: one full-graph pass
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
                  dropout: float = 0.5, act: str = "relu", norm: str | None = None, K: int = 10,
