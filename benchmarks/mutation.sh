@@ -17,18 +17,23 @@ python -c "import mutmut" 2>/dev/null || { echo "mutmut is not installed: pip in
 declare -A TESTS_FOR=(
   [g2m/distill/losses.py]="tests/test_composition.py tests/test_properties.py"
   [g2m/distill/ffg2m.py]="tests/test_ffg2m.py tests/test_composition.py"
-  [g2m/distill/vqgraph.py]="tests/test_vqgraph.py tests/test_inference.py"
+  [g2m/distill/vqgraph.py]="tests/test_vqgraph.py"
+  [g2m/distill/vq_teacher.py]="tests/test_vqgraph.py tests/test_inference.py"
+  [g2m/models/vq_tokenizer.py]="tests/test_vqgraph.py tests/test_inference.py"
   [g2m/models/vq.py]="tests/test_vqgraph.py"
   [g2m/evaluate.py]="tests/test_evaluate.py"
   [g2m/datasets/splits.py]="tests/test_splits.py tests/test_reference_splits.py"
   [g2m/condense/trees.py]="tests/test_condense_trees.py"
   [g2m/condense/mining.py]="tests/test_condense_mirage.py tests/test_graphcls.py"
-  [g2m/training.py]="tests/test_training.py tests/test_minibatch.py tests/test_models.py"
+  [g2m/training.py]="tests/test_training.py"
+  [g2m/graph_inputs.py]="tests/test_graph_inputs.py tests/test_minibatch.py tests/test_models.py"
   [g2m/utils/io.py]="tests/test_atomic_io.py"
   [g2m/distill/nosmog.py]="tests/test_nosmog.py"
   [g2m/distill/position.py]="tests/test_nosmog.py"
   [g2m/inference.py]="tests/test_inference.py"
   [g2m/tune.py]="tests/test_tune.py"
+  [g2m/config.py]="tests/test_config.py"
+  [g2m/registry.py]="tests/test_registry.py"
 )
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${!TESTS_FOR[@]}")

@@ -21,7 +21,8 @@ from torch_geometric import seed_everything
 from g2m import load_dataset
 from g2m.datasets import node_split
 from g2m.teacher import train_teacher
-from g2m.training import accuracy, as_model_input, graph_input
+from g2m.graph_inputs import as_model_input, graph_input
+from g2m.training import accuracy
 from g2m.utils import parse_seeds, write_json_atomic
 
 

@@ -62,7 +62,7 @@ def one_size(n: int, a: argparse.Namespace) -> dict:
     from torch_geometric.utils import k_hop_subgraph
 
     from g2m.models import GraphSAGE, StudentMLP
-    from g2m.training import graph_input
+    from g2m.graph_inputs import graph_input
 
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()

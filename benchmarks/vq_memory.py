@@ -25,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     from g2m.datasets import load_dataset, node_split
-    from g2m.distill.vqgraph import train_vq_teacher
+    from g2m.distill.vq_teacher import train_vq_teacher
 
     ds = load_dataset(args.dataset)
     split = node_split(ds, 0, "tran")

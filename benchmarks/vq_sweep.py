@@ -26,7 +26,7 @@ from torch_geometric import seed_everything
 import g2m
 from g2m.datasets import node_split
 from g2m.distill.student import train_student
-from g2m.distill.vqgraph import train_vq_teacher
+from g2m.distill.vq_teacher import train_vq_teacher
 from g2m.teacher import train_teacher
 from g2m.utils import write_json_atomic
 

@@ -17,7 +17,7 @@ from g2m.distill.student import StudentRun, train_student
 from g2m.errors import ConfigError
 from g2m.teacher import TeacherRun
 from g2m.teacher import train_teacher as _train_teacher
-from g2m.training import as_model_input
+from g2m.graph_inputs import as_model_input
 from g2m.utils import resolve_device
 
 

@@ -15,7 +15,8 @@ from g2m.distill.student import evaluate_student
 from g2m.errors import ConfigError
 from g2m.evaluate import setting_metrics
 from g2m.models import StudentMLP
-from g2m.training import accuracy, as_model_input
+from g2m.graph_inputs import as_model_input
+from g2m.training import accuracy
 from g2m.run_dir import read_run_config
 from g2m.utils import resolve_device, save_torch_atomic, write_json_atomic
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import sort_edge_index
 
 from g2m.errors import ConfigError
-from g2m.training import select_rows
+from g2m.graph_inputs import select_rows
 
 DEFAULT_CHUNK = 65_536  # target nodes per chunk
 

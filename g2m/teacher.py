@@ -19,8 +19,8 @@ from g2m.distributed import average_gradients, rank, share, sync_rng, world_size
 from g2m.errors import ConfigError
 from g2m.models import TEACHERS, build_teacher
 from g2m.registry import Registry
-from g2m.training import (FitResult, accuracy, as_model_input, fit, graph_input, neighbor_loader,
-                          subgraph_inputs)
+from g2m.graph_inputs import as_model_input, graph_input, neighbor_loader, subgraph_inputs
+from g2m.training import FitResult, accuracy, fit
 
 # The settings that shape a teacher family's network (the rest are training settings).
 MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn_dropout", "K", "alpha", "aggr")
@@ -28,7 +28,7 @@ MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn
 # How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
 # registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).
 # TEACHER_BUILDERS rebuilds a trainer's network from a checkpoint: (in_channels, out_channels, name, **kwargs).
-BUILTIN_TRAINERS = ("g2m.distill.vqgraph",)
+BUILTIN_TRAINERS = ("g2m.distill.vq_teacher",)
 TEACHER_TRAINERS: Registry = Registry("teacher trainer", providers=BUILTIN_TRAINERS)
 TEACHER_BUILDERS: Registry = Registry("teacher builder", providers=BUILTIN_TRAINERS)
 

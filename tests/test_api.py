@@ -11,7 +11,7 @@ from g2m.distill.methods import resolve_method
 from g2m.errors import ConfigError
 from g2m.models import build_teacher
 from g2m.models.layers import ProjectFirstSAGEConv
-from g2m.training import select_rows
+from g2m.graph_inputs import select_rows
 
 
 def test_project_first_sage_equals_pyg_sage():

@@ -47,7 +47,7 @@ def test_a_three_layer_vq_teacher_quantizing_its_first_layer_reloads_as_trained(
         assert again["teacher (sage, vq)"][setting] == result["teacher"][setting]
     # the same weights read as the default code layer give other logits: the round trip above can fail
     wrong = dict(ckpt["kwargs"], code_layer="embedding")
-    from g2m.distill.vqgraph import build_vq_model
+    from g2m.models.vq_tokenizer import build_vq_model
 
     other = build_vq_model(ckpt["in_channels"], ckpt["out_channels"], "sage", **wrong)
     other.load_state_dict(ckpt["state_dict"])

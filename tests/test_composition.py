@@ -12,7 +12,8 @@ from g2m.distill.ffg2m import FFG2MSettings
 from g2m.distill import student as student_mod
 from g2m.distill.methods import resolve_method
 from g2m.errors import ConfigError
-from g2m.training import FitResult, as_model_input
+from g2m.graph_inputs import as_model_input
+from g2m.training import FitResult
 
 LAM, TAU = 0.3, 1.2
 

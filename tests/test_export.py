@@ -20,7 +20,7 @@ from g2m.errors import ConfigError
 from g2m.export import export_student, plain_student, quiet_deprecations
 from g2m.models import StudentMLP, build_teacher
 from g2m.predict import load_student, read_features
-from g2m.training import as_model_input
+from g2m.graph_inputs import as_model_input
 
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

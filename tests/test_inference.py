@@ -10,7 +10,7 @@ from g2m.datasets import load_dataset
 from g2m.errors import ConfigError
 from g2m.inference import export_teacher_outputs, layerwise_inference, load_teacher_outputs
 from g2m.models import build_teacher
-from g2m.training import as_model_input
+from g2m.graph_inputs import as_model_input
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_a_range_of_layers_applies_those_layers(cora):
     ("sage", {"num_layers": 3, "norm": "batch_norm"}, {"code_layer": "first"}),
 ])
 def test_vq_tokenizer_layerwise_equals_tokenize(cora, name, kwargs, vq_kwargs):
-    from g2m.distill.vqgraph import VQTokenizerGNN
+    from g2m.models.vq_tokenizer import VQTokenizerGNN
 
     x, ei, classes = cora
     torch.manual_seed(0)
@@ -201,7 +201,7 @@ def test_a_chunked_vq_teacher_gives_the_one_pass_outputs():
     from torch_geometric import seed_everything
 
     from g2m.datasets import node_split
-    from g2m.distill.vqgraph import train_vq_teacher
+    from g2m.distill.vq_teacher import train_vq_teacher
 
     ds = load_dataset("cora")
     split = node_split(ds, 0, "ind")
@@ -223,7 +223,8 @@ def test_a_chunked_vq_teacher_runs_its_whole_graph_passes_layer_by_layer_in_chun
     chosen chunk size for every layer, is checked here; APPNP asked for chunks is refused before any training."""
     import g2m.inference as inference
     from g2m.datasets import node_split
-    from g2m.distill.vqgraph import VQTokenizerGNN, train_vq_teacher
+    from g2m.models.vq_tokenizer import VQTokenizerGNN
+    from g2m.distill.vq_teacher import train_vq_teacher
 
     ds = load_dataset("cora")
     split = node_split(ds, 0, "tran")

@@ -7,7 +7,7 @@ from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
 import g2m
 from g2m.datasets import node_split
-from g2m.distill.vqgraph import train_vq_teacher
+from g2m.distill.vq_teacher import train_vq_teacher
 
 HAS_SAMPLER = WITH_PYG_LIB or WITH_TORCH_SPARSE
 
@@ -40,7 +40,7 @@ def test_missing_sampler_backend_message_in_full(monkeypatch):
     import torch
     import torch_geometric.typing
 
-    from g2m.training import neighbor_loader
+    from g2m.graph_inputs import neighbor_loader
 
     monkeypatch.setattr(torch_geometric.typing, "WITH_PYG_LIB", False)
     monkeypatch.setattr(torch_geometric.typing, "WITH_TORCH_SPARSE", False)
@@ -58,7 +58,7 @@ def test_neighbor_loader_batches_the_given_nodes():
     import torch
     from torch.utils.data import RandomSampler, SequentialSampler
 
-    from g2m.training import neighbor_loader
+    from g2m.graph_inputs import neighbor_loader
 
     data = g2m.load_dataset("cora").data
     seeds = torch.arange(10, 20)

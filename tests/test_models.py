@@ -7,7 +7,7 @@ import torch
 from torch_geometric.utils import coalesce, to_undirected
 
 from g2m.models import build_teacher
-from g2m.training import computation_subgraph, graph_input, sample_fan_out, select_rows
+from g2m.graph_inputs import computation_subgraph, graph_input, sample_fan_out, select_rows
 
 
 def _graph(n: int = 60, m: int = 400):
@@ -107,7 +107,7 @@ def test_gcn_needs_one_more_hop_than_layers():
 def test_sample_around_draws_what_the_outputs_read():
     """Sampling only around the training nodes: each reached node keeps min(degree, fan-out) in-edges,
     drawn from its real in-edges, and every in-edge of the nodes themselves is a candidate."""
-    from g2m.training import sample_around
+    from g2m.graph_inputs import sample_around
 
     ei, _ = _graph(n=200, m=500)
     nodes = torch.tensor([3, 50, 120])

@@ -22,7 +22,7 @@ def _fresh(code: str) -> str:
 def test_a_vq_checkpoint_loads_through_g2m_checkpoints_alone(tmp_path):
     import g2m
     from g2m.checkpoints import save_checkpoint
-    from g2m.distill.vqgraph import build_vq_model
+    from g2m.models.vq_tokenizer import build_vq_model
 
     cora = g2m.load_dataset("cora")
     kwargs = {"hidden_channels": 8, "num_layers": 3, "codebook_size": 4, "code_dim": 2, "code_layer": "first"}

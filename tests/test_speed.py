@@ -138,7 +138,7 @@ def test_benchmark_script_renders(measured, tmp_path):
 def test_a_vq_teacher_is_exact_on_its_gnns_receptive_field():
     """The speed benchmark gathers a VQ teacher's neighbourhood by its GNN's receptive field (codes are per node)."""
     from g2m.datasets import load_dataset
-    from g2m.distill.vqgraph import VQTokenizerGNN
+    from g2m.models.vq_tokenizer import VQTokenizerGNN
     from g2m.models import build_teacher
 
     data = load_dataset("cora").data

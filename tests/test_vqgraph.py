@@ -10,7 +10,9 @@ from torch_geometric import seed_everything
 
 from g2m.datasets import load_dataset, node_split
 from g2m.distill import LossInput, train_student
-from g2m.distill.vqgraph import VQTokenizerGNN, build_vq_model, soft_code_kl, structure_loss, train_vq_teacher
+from g2m.models.vq_tokenizer import VQTokenizerGNN, build_vq_model
+from g2m.distill.vq_teacher import structure_loss, train_vq_teacher
+from g2m.distill.vqgraph import soft_code_kl
 from g2m.errors import ConfigError
 from g2m.models import StudentMLP, build_teacher
 from g2m.models.vq import VectorQuantizer, code_similarity, kmeans, soft_code_assignment
@@ -270,7 +272,7 @@ def test_soft_code_kl_normalises_the_student_for_a_cosine_codebook():
     ("quantized", 10.0, 81.0, "quantized"),
 ])
 def test_label_source_rule(mode, q_val, p_val, expected):
-    from g2m.distill.vqgraph import choose_label_source
+    from g2m.distill.vq_teacher import choose_label_source
 
     assert choose_label_source(mode, q_val, p_val, 1.0) == expected
 
@@ -304,7 +306,7 @@ def test_plain_labels_warm_start_and_the_same_plain_teacher(cora):
 
 
 def _obs_x(ds, split):
-    from g2m.training import as_model_input
+    from g2m.graph_inputs import as_model_input
 
     return as_model_input(split.observed_graph(ds.data)[0].x)
 
@@ -335,8 +337,8 @@ def test_code_layer_first_quantizes_the_first_layer_output(cora):
 
 
 def test_tokenizer_minibatches_cover_every_node_and_label_only_training_nodes(cora):
-    from g2m.distill.vqgraph import _tokenizer_batches
-    from g2m.training import graph_input
+    from g2m.distill.vq_teacher import _tokenizer_batches
+    from g2m.graph_inputs import graph_input
 
     split = node_split(cora, 0, "tran")
     obs, local = split.observed_graph(cora.data)
@@ -621,8 +623,8 @@ def test_structure_loss_edge_cases_and_subsampling(monkeypatch):
 
 
 def test_full_batch_tokenizer_epoch_resamples_onto_a_csr_graph():
-    from g2m.distill.vqgraph import _tokenizer_batches
-    from g2m.training import graph_input
+    from g2m.distill.vq_teacher import _tokenizer_batches
+    from g2m.graph_inputs import graph_input
 
     gnn = build_teacher("sage", 3, 2, hidden_channels=4)
     pairs = [(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)]
@@ -668,7 +670,7 @@ def test_teacher_targets_are_cached_by_size_temperature_and_tensors(monkeypatch)
 def test_structure_loss_and_tokenizer_batches_on_a_gpu():
     """Negative pairs, seed permutations, the training-node mask and feature-loss node subsets must be made on
     (or index) the inputs' device (a CPU-only run cannot see this)."""
-    from g2m.distill.vqgraph import _tokenizer_batches, feature_loss
+    from g2m.distill.vq_teacher import _tokenizer_batches, feature_loss
 
     dev = torch.device("cuda")
     model = VQTokenizerGNN(build_teacher("sage", 3, 2, hidden_channels=4), 3, codebook_size=2, code_dim=2).to(dev)
@@ -698,7 +700,7 @@ class _NoStep:
 
 
 def _observed(ds, split):
-    from g2m.training import as_model_input
+    from g2m.graph_inputs import as_model_input
 
     obs, local = split.observed_graph(ds.data)
     train, val, test = (local[i] for i in (split.train, split.val, split.test))
@@ -711,7 +713,7 @@ def _accuracy(logits, y):
 
 def test_check_vq_accepts_boundaries_and_names_each_bad_setting():
     from g2m.config import VQ_DEFAULTS
-    from g2m.distill.vqgraph import _check_vq
+    from g2m.distill.vq_teacher import _check_vq
 
     ok = {**VQ_DEFAULTS, "codebook_size": 1, "code_dim": 1, "ema_decay": 0.0, "commitment": 0, "w_feat": 0.0,
           "w_struct": 0.5, "neg_ratio": 1, "code_layer": "first", "label_source": "plain", "tokenizer_fan_out": 0,
@@ -750,7 +752,7 @@ def test_check_vq_accepts_boundaries_and_names_each_bad_setting():
 
 
 def test_feature_loss_by_hand_on_dense_and_sparse_features():
-    from g2m.distill.vqgraph import feature_loss
+    from g2m.distill.vq_teacher import feature_loss
 
     model = VQTokenizerGNN(build_teacher("sage", 3, 2, hidden_channels=4), 3, codebook_size=2, code_dim=2)
     with torch.no_grad():
@@ -862,9 +864,9 @@ def test_tokenizer_training_phases_objective_and_knowledge(cora, monkeypatch):
     embeddings, then joint training; each phase's loss is CE + commitment + w_feat·MSE + w_struct·BCE, its
     validation is of the classifier that phase trains; the returned knowledge is the final tokenizer's."""
     from g2m import config
-    from g2m.distill import vqgraph
-    from g2m.distill.vqgraph import feature_loss
-    from g2m.training import graph_input
+    from g2m.distill import vq_teacher
+    from g2m.distill.vq_teacher import feature_loss
+    from g2m.graph_inputs import graph_input
 
     # dataset defaults count: the teacher's hidden width and the code dimension come from them here
     monkeypatch.setitem(config.TEACHER_DATASET_DEFAULTS, ("cora", "sage"), dict(hidden_channels=12))
@@ -881,7 +883,7 @@ def test_tokenizer_training_phases_objective_and_knowledge(cora, monkeypatch):
         return float(loss + 2.0 * structure_loss(net, out["q"], ei, n, 2, 2000))
 
     calls, inits = [], []
-    real_fit, real_init = vqgraph.fit, VectorQuantizer.init_codebook
+    real_fit, real_init = vq_teacher.fit, VectorQuantizer.init_codebook
 
     def fit_spy(net, step, validate, **kw):
         graph = graph_input(net.gnn, ei, n)
@@ -908,7 +910,7 @@ def test_tokenizer_training_phases_objective_and_knowledge(cora, monkeypatch):
         real_init(quantizer, z)
         inits[-1]["codebook"] = quantizer.codebook.clone()
 
-    monkeypatch.setattr(vqgraph, "fit", fit_spy)
+    monkeypatch.setattr(vq_teacher, "fit", fit_spy)
     monkeypatch.setattr(VectorQuantizer, "init_codebook", init_spy)
     seed_everything(0)
     start = time.perf_counter()
@@ -972,7 +974,7 @@ def test_label_source_warm_start_and_the_plain_teacher(cora, monkeypatch):
     """(GCN here.) The plain teacher is the "standard" trainer's for the same model, seed and settings;
     ``warm_start`` starts the tokenizer's GNN from it; ``label_source`` (here "auto" with a margin that always
     prefers it) picks whose logits the students learn."""
-    from g2m.distill import vqgraph
+    from g2m.distill import vq_teacher
 
     split = node_split(cora, 0, "tran")
     x, ei, y, *_ = _observed(cora, split)
@@ -987,7 +989,7 @@ def test_label_source_warm_start_and_the_plain_teacher(cora, monkeypatch):
         inner.append((run, {k: v.clone() for k, v in run.model.state_dict().items()}))
         return run
 
-    monkeypatch.setattr(vqgraph, "train_teacher", plain_spy)
+    monkeypatch.setattr(vq_teacher, "train_teacher", plain_spy)
     seed_everything(0)
     auto = train_vq_teacher(cora, split, "gcn", label_source="auto", label_margin=-1000.0, warm_start=False, **tiny)
     seed_everything(0)
@@ -1027,13 +1029,13 @@ def test_inductive_minibatch_cosine_tokenizer(cora, monkeypatch):
     first-layer code position; in the inductive setting ``test_ind`` is measured on the full graph."""
     import math
 
-    from g2m.distill import vqgraph
-    from g2m.training import as_model_input
+    from g2m.distill import vq_teacher
+    from g2m.graph_inputs import as_model_input
 
     split = node_split(cora, 0, "ind")
     x, ei, y, train, val, test = _observed(cora, split)
     n = y.numel()
-    seen, real = [], vqgraph._tokenizer_batches
+    seen, real = [], vq_teacher._tokenizer_batches
 
     def batches_spy(gnn, xs, edges, train_idx, ys, fan_out, batch_size, graph):
         epoch = real(gnn, xs, edges, train_idx, ys, fan_out, batch_size, graph)
@@ -1046,7 +1048,7 @@ def test_inductive_minibatch_cosine_tokenizer(cora, monkeypatch):
                 yield batch
         return watched
 
-    monkeypatch.setattr(vqgraph, "_tokenizer_batches", batches_spy)
+    monkeypatch.setattr(vq_teacher, "_tokenizer_batches", batches_spy)
     seed_everything(0)
     t = train_vq_teacher(cora, split, "sage", codebook_size=8, code_dim=4, code_metric="cosine",
                          code_layer="first", num_layers=3, hidden_channels=8, warm_start=False,

@@ -2,7 +2,7 @@
 
 Exact: PyG's ``k_hop_subgraph`` (every edge a node's output reads). Sampled: at most ``fan_out`` incoming
 edges per node reached, drawn hop by hop as the teacher's training sampler draws them
-(`g2m.training.sample_around`). Both start from the graph held in memory as a COO ``edge_index``.
+(`g2m.graph_inputs.sample_around`). Both start from the graph held in memory as a COO ``edge_index``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from g2m.training import computation_subgraph, sample_around
+from g2m.graph_inputs import computation_subgraph, sample_around
 
 
 @dataclass

@@ -13,7 +13,7 @@ from torch import Tensor
 from g2m.bench.neighbourhood import gather_neighbourhood
 from g2m.bench.runs import RunModels
 from g2m.bench.timing import Probe
-from g2m.training import graph_input, select_rows
+from g2m.graph_inputs import graph_input, select_rows
 
 
 class TeacherRunner:

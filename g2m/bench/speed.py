@@ -4,7 +4,7 @@ Two regimes:
 
 - **cold start**: a request brings ``B`` nodes. The teacher must gather their L-hop neighbourhood (L = its
   receptive field) from the graph in memory, exactly (``k_hop_subgraph``) or with its training fan-out
-  (`g2m.training.sample_around`), gather the subgraph's features, then run; the student reads the ``B``
+  (`g2m.graph_inputs.sample_around`), gather the subgraph's features, then run; the student reads the ``B``
   nodes' feature rows and runs, in torch eager, TorchScript and onnxruntime (files from `g2m.export`).
 - **full graph**: the teacher on the whole graph (adjacency prepared once, untimed) against the student on
   every node.
@@ -43,7 +43,7 @@ RUNTIMES = ("eager", "torchscript", "onnx")
 NOTES = [
     "Teachers run in torch eager; students in each runtime listed.",
     "The graph is held in memory as a COO edge_index; the teacher's cold-start time includes gathering the "
-    "neighbourhood (exact: torch_geometric.utils.k_hop_subgraph; sampled: g2m.training.sample_around with the "
+    "neighbourhood (exact: torch_geometric.utils.k_hop_subgraph; sampled: g2m.graph_inputs.sample_around with the "
     "teacher's training fan-out), gathering its features, building its adjacency and the forward pass.",
     "The student's cold-start time includes gathering the B nodes' feature rows (dense float32) and the "
     "forward pass with softmax.",
@@ -142,7 +142,7 @@ def _train(dataset: str, seed: int, out: Path, root: str | Path | None, teacher_
 def _measure(run: RunModels, sizes: list[int], repeats: int, warmup: int, runtimes: list[str], seed: int,
              threads: int, tmp: Path, say: Progress) -> dict[str, Any]:
     from g2m.datasets import node_split
-    from g2m.training import as_model_input
+    from g2m.graph_inputs import as_model_input
 
     data = run.dataset.data
     held_out = node_split(run.dataset, run.seed, "ind").test_ind

@@ -7,7 +7,8 @@ Importing a method module registers its loss terms and method name. The subpacka
 from g2m.distill.losses import LOSSES, LossInput, register_loss
 from g2m.distill.methods import METHODS, Method, register_method, resolve_method
 from g2m.distill.student import StudentRun, train_student
-from g2m.distill import vqgraph  # noqa: F401,E402  (registers the "vq" teacher trainer and "vqgraph")
+from g2m.distill import vq_teacher  # noqa: F401,E402  (registers the "vq" teacher trainer)
+from g2m.distill import vqgraph  # noqa: F401,E402  (registers "soft_code_kl" and "vqgraph")
 from g2m.distill import ffg2m  # noqa: F401  (registers the lfd/hfd terms and the ffg2m method)
 from g2m.distill import nosmog  # noqa: F401  (registers pos, rsd and adv)
 from g2m.utils.modules import make_module_callable

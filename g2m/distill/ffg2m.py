@@ -35,7 +35,7 @@ from g2m.config import Settings, setting
 from g2m.distill.losses import LossInput, LossTerm, register_loss
 from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
-from g2m.training import select_rows
+from g2m.graph_inputs import select_rows
 
 EDGE_CHUNK = 1 << 20  # pairs per chunk; above this, chunks are checkpointed
 

@@ -26,7 +26,7 @@ from g2m.distill.losses import LossInput, LossTerm, kl_with_temperature, registe
 from g2m.distill.methods import Method, register_method
 from g2m.distill.position import PositionSettings
 from g2m.errors import ConfigError
-from g2m.training import select_rows
+from g2m.graph_inputs import select_rows
 
 RSD_MAX_NODES = 2048  # rows of the similarity matrices per step (a random subset of a larger batch)
 

@@ -21,7 +21,8 @@ from g2m.distributed import average_gradients, share, sync_rng
 from g2m.errors import ConfigError, TrainingError
 from g2m.models import StudentMLP
 from g2m.teacher import TeacherRun
-from g2m.training import FitResult, accuracy, as_model_input, fit, select_rows
+from g2m.graph_inputs import as_model_input, select_rows
+from g2m.training import FitResult, accuracy, fit
 
 STUDENT_MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm")
 
