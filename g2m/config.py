@@ -98,16 +98,22 @@ class TrainSettings(Settings):
 
 
 @dataclass(frozen=True)
-class TeacherSettings(TrainSettings):
-    """Settings every teacher GNN takes (training, model, minibatches, inference)."""
+class ModelSettings(TrainSettings):
+    """A network's shape and its optimiser: what teachers and the student share."""
 
-    what: ClassVar[str] = "teacher"
     hidden_channels: int = setting(128, "hidden channels, a positive integer", _positive)
     num_layers: int = setting(2, "layers, a positive integer", _positive)
     dropout: float = setting(0.5, "dropout, in [0, 1)", _share)
     lr: float = setting(0.01, "learning rate, positive", lambda v: v > 0)
     weight_decay: float = setting(5e-4, "weight decay, non-negative", _non_negative)
     norm: str | None = setting(None, "normalisation between layers (a PyG name such as 'batch_norm'), or unset")
+
+
+@dataclass(frozen=True)
+class TeacherSettings(ModelSettings):
+    """Settings every teacher GNN takes (training, model, minibatches, inference)."""
+
+    what: ClassVar[str] = "teacher"
     batch_size: int | None = setting(None, "NeighborLoader seed nodes per step (0 or unset: full batch), "
                                         "non-negative", _non_negative)
     fan_out: int | None = setting(None, "neighbours sampled per node and hop (0 or unset: all)", _non_negative)
@@ -169,19 +175,13 @@ TEACHER_DATASET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 @dataclass(frozen=True)
-class StudentSettings(TrainSettings):
+class StudentSettings(ModelSettings):
     """The MLP student and its training. batch_size: GLNN's minibatches of 512 nodes; on the exact CPF splits
     validation accuracy preferred them to full-batch training for GLNN students on all four CPF datasets
     (benchmarks/student_sweep.py, docs/results/student_sweep.json). 0 = full batch."""
 
     what: ClassVar[str] = "student"
-    hidden_channels: int = setting(128, "hidden channels, a positive integer", _positive)
-    num_layers: int = setting(2, "layers, a positive integer", _positive)
-    dropout: float = setting(0.5, "dropout, in [0, 1)", _share)
-    lr: float = setting(0.01, "learning rate, positive", lambda v: v > 0)
-    weight_decay: float = setting(5e-4, "weight decay, non-negative", _non_negative)
     batch_size: int = setting(512, "nodes per minibatch (0: full batch), non-negative", _non_negative)
-    norm: str | None = setting(None, "normalisation between layers (a PyG name such as 'batch_norm'), or unset")
     # record the test accuracy a test-selected epoch would report (benchmarks only; selection stays on validation)
     report_test_selected: bool = setting(False, "True or False")
 

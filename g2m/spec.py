@@ -116,8 +116,8 @@ class NodeRunSpec:
             put("dataset", load_dataset(self.dataset, root=self.root, download=self.download))
             put("load_seconds", time.perf_counter() - started)
         if getattr(self.dataset, "task", None) != "node":
-            raise DatasetError(f"dataset {self.dataset.name!r} is a graph-classification dataset; use "
-                               f"`g2m condense --dataset {self.dataset.name}` for it.")
+            raise DatasetError(f"{self.dataset.name!r} is a graph-classification dataset: use "
+                               f"`g2m condense --dataset {self.dataset.name}`.")
 
     @property
     def trainers(self) -> list[str]:

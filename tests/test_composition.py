@@ -137,7 +137,11 @@ def test_register_loss_makes_a_term_available_under_its_name():
             return inp.student_logits.sum() * 0.0
 
     try:
-        assert LOSSES.get("test_only_zero_term") is Zero
+        assert isinstance(Zero, type) and LOSSES.get("test_only_zero_term") is Zero  # the class itself, kept
+        term = Zero.build(torch.nn.Linear(2, 2), {}, {})  # a term without settings: the default build
+        assert isinstance(term, Zero) and list(term.parameters()) == []
+        with pytest.raises(NotImplementedError):
+            LossTerm()(None)
         with pytest.raises(TypeError, match="register a LossTerm subclass"):
             register_loss("test_only_function")(lambda inp: inp.student_logits.sum())
         assert "test_only_function" not in LOSSES

@@ -294,14 +294,10 @@ def distill_cmd(
                       tokenizer_batch_size=tokenizer_batch_size)
     teacher_over = dict(batch_size=teacher_batch_size, fan_out=fan_out, inference_chunk_size=teacher_chunk_size)
     vq_student = dict(code_temperature=code_temperature, w_soft_code_kl=w_code, w_soft_label_kl=w_label)
-    if any(v is not None for v in {**vq_teacher, **vq_student}.values()) and "vqgraph" not in method.lower():
-        raise ConfigError("--codebook-size/--code-dim/--code-temperature/--w-code/... apply to --method vqgraph only.")
-    student_over.update(vq_student)
-    if (w_lfd is not None or w_hfd is not None) and "ffg2m" not in method.lower():
-        raise ConfigError("--w-lfd/--w-hfd apply to methods with FF-G2M's terms (ffg2m, glnn+ffg2m, ...).")
-    student_over.update(w_lfd=w_lfd, w_hfd=w_hfd)
+    student_over.update(vq_student, w_lfd=w_lfd, w_hfd=w_hfd)
     teacher_over = {k: v for k, v in {**vq_teacher, **teacher_over}.items() if v is not None}
     student_over = {k: v for k, v in student_over.items() if v is not None}
+    _check_method_options(teacher, method, teacher_over, student_over)
     for side, given in zip((teacher_over, student_over), route_params(param or [], teacher, method)):
         twice = sorted(set(side) & set(given))
         if twice:
@@ -324,6 +320,30 @@ def distill_cmd(
     rows = {f"teacher ({teacher})": metrics["teacher"], f"student ({metrics['method']})": metrics["student"]}
     Console().print(_summary(f"{metrics['method']} on {result['dataset']} ({len(result['seeds'])} seeds)", rows))
     console.print(f"wrote {out}/metrics.json (total {result['timings']['total_seconds']:.1f} s)")
+
+
+# The method-specific options of `g2m distill` and the settings they set (any other: --param KEY=VALUE).
+METHOD_OPTIONS = {"codebook_size": "--codebook-size", "code_dim": "--code-dim", "code_metric": "--code-metric",
+                  "ema_decay": "--ema-decay", "commitment": "--commitment", "w_feat": "--w-feat",
+                  "w_struct": "--w-struct", "code_layer": "--code-layer", "label_source": "--label-source",
+                  "warm_start": "--warm-start/--cold-start", "tokenizer_fan_out": "--tokenizer-fan-out",
+                  "tokenizer_batch_size": "--tokenizer-batch-size", "code_temperature": "--code-temperature",
+                  "w_soft_code_kl": "--w-code", "w_soft_label_kl": "--w-label", "w_lfd": "--w-lfd", "w_hfd": "--w-hfd"}
+
+
+def _check_method_options(teacher: str, method: str, teacher_over: dict, student_over: dict) -> None:
+    """A method-specific option given to a method that does not take its setting is an error naming it."""
+    from g2m.config import student_setting_keys, teacher_setting_keys
+    from g2m.distill.methods import resolve_method
+
+    resolved = resolve_method(method)
+    takes = (teacher_setting_keys(teacher, [resolved.teacher_trainer] if resolved.needs_teacher else [])
+             | student_setting_keys(resolved))
+    wrong = [METHOD_OPTIONS[k] for k in {**teacher_over, **student_over} if k in METHOD_OPTIONS and k not in takes]
+    if wrong:
+        raise ConfigError(f"{', '.join(wrong)}: method {method!r} takes no such setting (these options belong to "
+                          "the methods whose settings `g2m methods` lists them under, e.g. --w-lfd to ffg2m, "
+                          "--codebook-size to vqgraph).")
 
 
 @app.command("evaluate")
