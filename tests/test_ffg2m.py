@@ -22,7 +22,7 @@ def make_input(logits, teacher, edge_index=PATH_EDGES, nodes=None, tau=1.0, **ex
     nodes = torch.arange(n) if nodes is None else nodes
     return LossInput(nodes=nodes, student_logits=logits, student_hidden=None, teacher={"logits": teacher},
                      labels=torch.zeros(n, dtype=torch.long), train_mask=torch.zeros(n, dtype=torch.bool),
-                     temperature=tau, extras={"edge_index": edge_index, **extras})
+                     temperature=tau, edge_index=edge_index, **extras)
 
 
 def np_softmax(z):
@@ -274,9 +274,9 @@ def test_full_batch_caches_pairs_and_targets_minibatch_does_not():
 
 def test_missing_edge_index_is_a_config_error():
     inp = make_input(torch.zeros(3, 2), torch.zeros(3, 2))
-    del inp.extras["edge_index"]
+    inp.edge_index = None
     for name in ("lfd", "hfd"):
-        with pytest.raises(ConfigError, match=r"^FF-G2M needs the observed graph: LossInput\.extras\['edge_index'\]"):
+        with pytest.raises(ConfigError, match=r"^FF-G2M needs the observed graph: LossInput\.edge_index is missing"):
             LOSSES.get(name)()(inp)
 
 
@@ -372,7 +372,7 @@ def test_minibatch_hfd_with_every_neighbour_in_the_batch_needs_no_student():
     batch = torch.tensor([1, 0])  # node 1 is batch row 0; its only neighbour 0 is in the batch as well
     logits = torch.randn(2, 3, generator=g)
     s, t = logits.numpy().astype(np.float64), teacher.numpy().astype(np.float64)
-    # pairs (1, 0) and (0, 1) in batch rows (0, 1) and (1, 0): no extras['student'] / extras['x'] needed
+    # pairs (1, 0) and (0, 1) in batch rows (0, 1) and (1, 0): no LossInput.student / .x needed
     hfd_ref = np_kl(np.stack([np_softmax(np.abs(t[1] - t[0])), np_softmax(np.abs(t[0] - t[1]))]),
                     np.stack([np_softmax(np.abs(s[0] - s[1])), np_softmax(np.abs(s[1] - s[0]))]))
     assert LOSSES.get("hfd")()(make_input(logits, teacher, edges, nodes=batch)).item() == pytest.approx(hfd_ref, rel=1e-5)
@@ -383,6 +383,6 @@ def test_minibatch_hfd_needs_both_the_student_and_its_features_for_outside_neigh
     edges = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
     batch = torch.tensor([2, 0])
     for extras in ({"student": net}, {"x": x}, {}):
-        with pytest.raises(ConfigError, match=r"^minibatch FF-G2M needs extras\['student'\] and extras\['x'\] for "
+        with pytest.raises(ConfigError, match=r"^minibatch FF-G2M needs LossInput\.student and LossInput\.x for "
                                               r"neighbour logits\.$"):
             LOSSES.get("hfd")()(make_input(net(x[batch]), teacher, edges, nodes=batch, **extras))

@@ -127,7 +127,7 @@ def loss_input(n=6, classes=3, hidden=4, seed=0, **extras):
                      teacher={"logits": torch.randn(n, classes, generator=g),
                               "hidden": torch.randn(n, 5, generator=g)},
                      labels=torch.zeros(n, dtype=torch.long), train_mask=torch.zeros(n, dtype=torch.bool),
-                     temperature=1.0, extras=extras)
+                     temperature=1.0, **extras)
 
 
 def test_rsd_term_projects_the_student_and_reads_the_batch_rows():
@@ -469,7 +469,7 @@ def test_adversarial_kl_needs_both_the_student_and_its_features():
     net, x = Linear(), torch.randn(6, 3)
     for extras in ({"student": net}, {"x": x}, {}):
         with pytest.raises(ConfigError, match=r"^adversarial_kl needs the student and its input features "
-                                              r"\(extras 'student' and 'x'\)\.$"):
+                                              r"\(LossInput\.student and \.x\)\.$"):
             LOSSES.get("adversarial_kl")()(loss_input(classes=2, **extras))
 
 

@@ -196,7 +196,7 @@ def test_fast_soft_code_kl_equals_the_reference_formula(cached):
     inp = LossInput(nodes=nodes, student_logits=torch.zeros(len(nodes), 3), student_hidden=h1,
                     teacher={"codebook": codebook, "code_z": code_z}, labels=torch.zeros(n, dtype=torch.long),
                     train_mask=torch.zeros(n, dtype=torch.bool),
-                    extras={"cache": cache})
+                    cache=cache)
     fast = soft_code_kl(inp, code_temperature=tau)
     ref = _reference_soft_code_kl(h2, code_z[nodes], codebook, tau)
     assert fast.item() == pytest.approx(ref.item(), rel=1e-4, abs=1e-5)

@@ -1,7 +1,7 @@
 """FF-G2M (Wu et al., AAAI 2023): full-frequency GNN-to-MLP distillation.
 
 Two loss terms over the edges of the *observed* graph (held-out inductive nodes and their edges are
-already gone from ``extras["edge_index"]``):
+already gone from ``LossInput.edge_index``):
 
 * ``lfd`` (low-frequency distillation): for every edge ``(i, j)`` and every node with itself,
   ``KL(softmax(t_j / τ) ‖ softmax(s_i / τ))`` — the student at ``i`` matches the teacher at ``j``.
@@ -13,12 +13,12 @@ already gone from ``extras["edge_index"]``):
 ``τ²`` like `g2m.distill.losses.kl_with_temperature`. The teacher side never receives gradients.
 LFD regroups its pairs by student node (teacher probabilities summed over each node's neighbours). In
 full-batch training the pairs and the teacher's side of both terms do not change between steps, so they
-are computed once per run (``extras["cache"]``). HFD pairs beyond :data:`EDGE_CHUNK` are processed in
+are computed once per run (``LossInput.cache``). HFD pairs beyond :data:`EDGE_CHUNK` are processed in
 chunks, each recomputed during backward (activation checkpointing), so memory beyond the edge list itself
 stays bounded by the chunk size.
 
 In minibatch training the terms use the pairs whose source ``i`` is in the batch; the student is run
-on the destination nodes outside the batch (``extras["student"]`` on rows of ``extras["x"]``).
+on the destination nodes outside the batch (``LossInput.student`` on rows of ``LossInput.x``).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def high_frequency_kl(student: Tensor, s_src: Tensor, s_dst: Tensor, teacher: Te
 def _full_batch_cache(inp: LossInput, key: str, make: Callable[[], object]):
     """``make()``, computed once per training run when the batch is every observed node (full batch): then
     the edge pairs and the teacher's side of the FF-G2M terms are the same at every step."""
-    cache = inp.extras.get("cache")
+    cache = inp.cache
     if cache is None or inp.nodes.numel() != inp.teacher["logits"].size(0):
         return make()
     if key not in cache:
@@ -151,9 +151,9 @@ def _positions(inp: LossInput, num_nodes: int) -> Tensor:
 
 def batch_edges(inp: LossInput) -> tuple[Tensor, Tensor]:
     """Edges ``(i, j)`` of the observed graph with ``i`` in the batch and ``i ≠ j`` (local ids)."""
-    if "edge_index" not in inp.extras:
-        raise ConfigError("FF-G2M needs the observed graph: LossInput.extras['edge_index'] is missing.")
-    src, dst = inp.extras["edge_index"].to(inp.nodes.device)
+    if inp.edge_index is None:
+        raise ConfigError("FF-G2M needs the observed graph: LossInput.edge_index is missing.")
+    src, dst = inp.edge_index.to(inp.nodes.device)
     num_nodes = int(inp.teacher["logits"].size(0))
     keep = (src != dst) & (_positions(inp, num_nodes)[src] >= 0)
     return src[keep], dst[keep]
@@ -162,7 +162,7 @@ def batch_edges(inp: LossInput) -> tuple[Tensor, Tensor]:
 def _chunk(inp: LossInput) -> int:
     if inp.temperature <= 0:
         raise ConfigError(f"temperature must be positive, got {inp.temperature}.")
-    return int(inp.extras.get("edge_chunk", EDGE_CHUNK))
+    return int(EDGE_CHUNK if inp.edge_chunk is None else inp.edge_chunk)
 
 
 def lfd(inp: LossInput) -> Tensor:
@@ -190,9 +190,9 @@ def hfd(inp: LossInput) -> Tensor:
     full_batch = inp.nodes.numel() == teacher.size(0)
     missing = dst[:0] if full_batch else torch.unique(dst[pos[dst] < 0])
     if missing.numel():  # minibatch: run the student on neighbours outside the batch
-        net, x = inp.extras.get("student"), inp.extras.get("x")
+        net, x = inp.student, inp.x
         if net is None or x is None:
-            raise ConfigError("minibatch FF-G2M needs extras['student'] and extras['x'] for neighbour logits.")
+            raise ConfigError("minibatch FF-G2M needs LossInput.student and LossInput.x for neighbour logits.")
         student = torch.cat([student, net(select_rows(x, missing))])
         pos = pos.clone()
         pos[missing] = torch.arange(inp.nodes.numel(), student.size(0), device=pos.device)

@@ -9,7 +9,7 @@ batch of observed nodes plus the teacher's knowledge indexed by the same node id
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch.nn.functional as F
@@ -61,7 +61,15 @@ class LossInput:
     labels: Tensor
     train_mask: Tensor
     temperature: float = 1.0
-    extras: dict[str, Any] = field(default_factory=dict)
+    # the observed graph, for terms over edges (FF-G2M)
+    edge_index: Tensor | None = None
+    # the student and its input features (every observed node), for terms that run it on other rows
+    student: nn.Module | None = None
+    x: Tensor | None = None
+    # what a term may compute once per training run and reuse (e.g. FF-G2M's teacher side in full batch)
+    cache: dict[Any, Any] | None = None
+    # FF-G2M's pairs per chunk (None: `g2m.distill.ffg2m.EDGE_CHUNK`)
+    edge_chunk: int | None = None
 
 
 def kl_with_temperature(student_logits: Tensor, teacher_logits: Tensor, tau: float) -> Tensor:

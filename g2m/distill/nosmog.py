@@ -92,9 +92,9 @@ def adversarial_delta(student: nn.Module, x: Tensor, target_logits: Tensor, eps:
 def adversarial_kl(inp: LossInput, eps: float = 0.05, steps: int = 3) -> Tensor:
     """The soft-label KL of the student on the batch's features under an adversarial perturbation
     (`adversarial_delta` of radius ``eps``, ``steps`` PGD steps)."""
-    student, x = inp.extras.get("student"), inp.extras.get("x")
+    student, x = inp.student, inp.x
     if student is None or x is None:
-        raise ConfigError("adversarial_kl needs the student and its input features (extras 'student' and 'x').")
+        raise ConfigError("adversarial_kl needs the student and its input features (LossInput.student and .x).")
     xb = select_rows(x, inp.nodes)
     xb = xb.to_dense() if xb.layout == torch.sparse_csr else xb
     target = inp.teacher["logits"][inp.nodes]

@@ -106,7 +106,7 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
     train_mask[local[split.train]] = True
     knowledge = {k: v.to(device) for k, v in teacher_knowledge(teacher).items()} if teacher is not None else {}
     # "cache": what a loss term may compute once per run (e.g. FF-G2M's teacher side in full batch)
-    extras = {"edge_index": obs_data.edge_index.to(device), "cache": {}}
+    edge_index, cache = obs_data.edge_index.to(device), {}  # cache: what a term computes once per run
 
     net = StudentMLP(x_obs.size(1), out_channels=dataset.num_classes,
                      **{k: cfg[k] for k in STUDENT_MODEL_KEYS if k in cfg}).to(device)
@@ -126,7 +126,7 @@ def train_student(dataset: NodeDataset, split: NodeSplit, method: str | Method =
         logits, hidden = net(xb, return_hidden=True)
         inp = LossInput(nodes=nodes, student_logits=logits, student_hidden=hidden, teacher=knowledge,
                         labels=y_obs, train_mask=train_mask, temperature=float(dcfg["temperature"]),
-                        extras={**extras, "student": net, "x": x_obs})
+                        edge_index=edge_index, student=net, x=x_obs, cache=cache)
         parts = {"label_ce": label_ce(inp)} if lam > 0 else {}
         parts.update({name: term(inp) for name, term in terms.items()})
         loss = logits.sum() * 0.0 + sum((lam if name == "label_ce" else (1.0 - lam) * weights[name]) * value

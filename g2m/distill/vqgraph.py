@@ -74,7 +74,7 @@ def soft_code_kl(inp: LossInput, projection: nn.Module | None = None, code_tempe
         h = F.normalize(h, dim=-1)
     if h.size(-1) != codebook.size(1):
         raise ConfigError(f"student code dim {h.size(-1)} != codebook dim {codebook.size(1)}.")
-    p_t, neg_entropy = teacher_code_targets(inp.teacher["code_z"], codebook, tau, inp.nodes, inp.extras.get("cache"))
+    p_t, neg_entropy = teacher_code_targets(inp.teacher["code_z"], codebook, tau, inp.nodes, inp.cache)
     log_s = F.log_softmax(code_logits(h, codebook, tau), dim=-1)
     return (neg_entropy.sum() - (p_t * log_s).sum()) / h.size(0)
 
