@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import reference_splits_dir, shared_data_root
+from tests.conftest import reference_splits_dir, shared_data_root
 from g2m import load_dataset
 from g2m.datasets import ids_sha256, node_split, split_fingerprints
 

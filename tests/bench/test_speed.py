@@ -16,7 +16,7 @@ from g2m.bench import gather_neighbourhood, measure_speed
 from g2m.cli import app
 from g2m.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = {"max_epochs": 3, "patience": 1}
 SIZES = (1, 8)
 runner = CliRunner()

@@ -16,7 +16,7 @@ from g2m.condense.mining import graph_items, ranked_single_trees
 from g2m.datasets.base import GraphDataset
 from g2m.errors import ConfigError, DatasetError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 from g2m.graphcls import GraphTrainConfig
 
 FAST = GraphTrainConfig(epochs=2, samples_per_epoch=64, hidden_channels=16, batch_size=16)

@@ -16,7 +16,7 @@ from g2m.graphcls import (GraphContext, GraphStore, GraphTrainConfig, TrainingSe
                           protocol_folds, run_protocol, score)
 from g2m.graphcls.trainer import _better
 from g2m.models.graph_classifier import FeatureSpec, GraphClassifier
-from tests.test_condense_mirage import synthetic
+from tests.condense.test_mirage import synthetic
 
 
 @pytest.fixture(scope="module")
