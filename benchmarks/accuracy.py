@@ -20,7 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for plot_results, beside this script
 
 from g2m.evaluate import format_mean_std
-from g2m.pipeline import environment, run_node_experiment
+from g2m.pipeline import run_node_experiment
+from g2m.run_dir import software_environment
 from g2m.spec import NodeRunSpec
 from g2m.utils import flush_denormals, parse_seeds, write_json_atomic
 from plot_results import plot_ablation, plot_accuracy
@@ -54,7 +55,7 @@ def run(datasets: list[str], methods: list[str], seeds: list[int], teacher: str,
                      "student": result["students"][method], "timings": result["timings"],
                      "splits": result["splits"],
                      "wall_seconds_all_methods": wall, "torch_threads": torch.get_num_threads(),
-                     "command": command, "environment": environment(),
+                     "command": command, "environment": software_environment(),
                      "config": result["config"]["resolved"],
                      "teacher_extra": result.get("teachers_extra", {}).get(trainer)}
             write_json_atomic(RESULTS / "accuracy" / f"{name}__{method}.json", entry)

@@ -137,13 +137,13 @@ def main() -> None:
         print(f"{n:>9} nodes {r['edges']:>10} edges: teacher full {r['teacher_full_ms']:.1f} ms, student "
               f"{r['student_full_ms']:.1f} ms; cold 1024: teacher {r['teacher_cold_1024_ms']:.1f} ms, student "
               f"{r['student_cold_1024_ms']:.2f} ms; peak {r['peak_rss_mb']:.0f} MB", flush=True)
-    from g2m.bench.timing import environment
+    from g2m.bench.timing import machine_environment
     from g2m.utils import write_json_atomic
 
     out = Path(a.out)
     write_json_atomic(out, {"config": {k: getattr(a, k) for k in ("classes", "degree", "features", "repeats",
                                                                     "threads")},
-                            "environment": environment(a.threads), "sizes": rows})
+                            "environment": machine_environment(a.threads), "sizes": rows})
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
 

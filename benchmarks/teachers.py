@@ -20,7 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for plot_results, beside this script
 
 from g2m.evaluate import format_mean_std
-from g2m.pipeline import environment, run_node_experiment
+from g2m.pipeline import run_node_experiment
+from g2m.run_dir import software_environment
 from g2m.spec import NodeRunSpec
 from g2m.utils import flush_denormals, parse_seeds, write_json_atomic
 from plot_results import plot_teachers
@@ -45,7 +46,7 @@ def run(datasets: list[str], teachers: list[str], seeds: list[int], jobs: int, c
                      "seeds": seeds, "metrics": result["teachers"]["standard"],
                      "timings": result["timings"], "wall_seconds": time.perf_counter() - start,
                      "splits": result["splits"], "config": result["config"]["resolved"]["teachers"]["standard"],
-                     "command": command, "environment": environment(), "torch_threads": torch.get_num_threads()}
+                     "command": command, "environment": software_environment(), "torch_threads": torch.get_num_threads()}
             write_json_atomic(RESULTS / "teachers" / f"{name}__{column}.json", entry)
             print(f"{name} {column}: {entry['wall_seconds']:.0f} s", flush=True)
 

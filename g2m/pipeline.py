@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +10,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch_geometric
 from torch_geometric import seed_everything
 
 from g2m.checkpoints import save_checkpoint
@@ -24,16 +21,10 @@ from g2m.distill.student import STUDENT_MODEL_KEYS, StudentRun, train_student
 from g2m.errors import RunInterrupted, TrainingError
 from g2m.evaluate import setting_metrics
 from g2m.spec import NodeRunSpec
-from g2m.run_dir import load_seed_records, prepare_output, run_metrics, save_seed_record, write_run
+from g2m.run_dir import (load_seed_records, prepare_output, run_metrics, save_seed_record, software_environment,
+                         write_run)
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
 from g2m.utils import flush_denormals, resolve_device
-
-def environment() -> dict[str, str]:
-    from g2m import __version__
-
-    return {"g2m": __version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
-            "python": platform.python_version(), "command": " ".join(sys.argv)}
-
 
 @dataclass(frozen=True)
 class SeedJob:
@@ -228,7 +219,7 @@ def run_node_experiment(spec: NodeRunSpec, on_step: Callable[[str], None] | None
     if extra:  # e.g. codebook usage of VQ teachers: scalars aggregated, per-run values kept in "raw"
         result["teachers_extra"] = {t: aggregate_extra(v) for t, v in extra.items()}
         result["teachers_extra_raw"] = extra
-    result["config"] = {**config, "resolved": configs, "environment": environment()}
+    result["config"] = {**config, "resolved": configs, "environment": software_environment()}
     if out_dir is not None and len(methods) <= 1:  # the run's files, written here only
         result["files"] = {k: str(v) for k, v in write_run(out_dir, run_metrics(result), result["config"]).items()}
         if "vq" in result.get("teachers_extra_raw", {}):

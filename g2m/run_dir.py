@@ -84,6 +84,21 @@ def load_seed_records(out: Path, seeds: list[int]) -> dict[int, dict[str, Any]]:
     return done
 
 
+def software_environment() -> dict[str, str]:
+    """What a run's numbers depend on besides its settings: g2m, torch, PyG and Python versions, and the command
+    (``config.json``'s ``"environment"``)."""
+    import platform
+    import sys
+
+    import torch
+    import torch_geometric
+
+    from g2m import __version__
+
+    return {"g2m": __version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
+            "python": platform.python_version(), "command": " ".join(sys.argv)}
+
+
 def write_run(out: str | Path, metrics: dict[str, Any], config: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write a finished run's ``config.json`` (when given) and ``metrics.json`` atomically into ``out``.
 

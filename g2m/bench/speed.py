@@ -35,7 +35,7 @@ from torch import Tensor
 
 from g2m.bench.runners import PositionInputs, StudentRunner, TeacherRunner, student_runtimes
 from g2m.bench.runs import RunModels, file_sha256, load_run
-from g2m.bench.timing import environment, load_average, time_calls, torch_threads
+from g2m.bench.timing import load_average, machine_environment, time_calls, torch_threads
 from g2m.errors import ConfigError
 
 DEFAULT_BATCH_SIZES = (1, 10, 100, 1024)
@@ -106,7 +106,7 @@ def measure_speed(run_dir_or_dataset: str | Path, batch_sizes: Iterable[int] = D
         stack.enter_context(torch.no_grad())
         torch.manual_seed(seed)
         run = load_run(source, seed, method, fan_out, root)
-        env = environment(n_threads)
+        env = machine_environment(n_threads)
         result = _measure(run, sizes, repeats, warmup, list(runtimes), seed, n_threads, tmp, say)
         env["load_average_1m_after"] = load_average()
         result["environment"] = env

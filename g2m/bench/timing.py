@@ -88,7 +88,7 @@ def available_cpus() -> int | None:
         return os.cpu_count()
 
 
-def environment(threads: int) -> dict[str, Any]:
+def machine_environment(threads: int) -> dict[str, Any]:
     """Library versions, CPUs, platform and threads of a measurement (and the load average when it starts)."""
     import torch_geometric
 
