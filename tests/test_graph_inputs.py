@@ -138,3 +138,41 @@ def test_row_selection_and_sampling_on_a_gpu():
     ei = torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]], device="cuda")
     assert sample_fan_out(ei, 3, 1).device.type == "cuda"
     assert sample_around(ei, torch.tensor([1], device="cuda"), 2, 3, 1).device.type == "cuda"
+
+
+def test_sparse_csr_inputs_are_built_without_torch_warnings_and_without_touching_the_filters():
+    """torch warns (once per process) when a sparse CSR tensor is made (to_sparse_csr: "beta state"; the CSR
+    constructor: "invariant checks"); g2m silences exactly those, where it makes them. In a fresh process with
+    every warning an error from then on: torch's own calls fail, g2m's do not, and the filters stay as they were."""
+    import subprocess
+    import sys
+
+    setup = ("import warnings, torch; from g2m.graph_inputs import as_model_input, select_rows; "
+             "x = torch.zeros(40, 30); x[0, 1] = 1; warnings.simplefilter('error'); before = list(warnings.filters); ")
+    cases = {
+        "y = as_model_input(x); z = select_rows(y, torch.tensor([0, 3])); "
+        "assert y.layout == torch.sparse_csr and z.layout == torch.sparse_csr": False,
+        "y = x.to_sparse_csr()": True,
+        "y = as_model_input(x); torch.sparse_csr_tensor(y.crow_indices(), y.col_indices(), y.values(), size=(40, 30))":
+            True,
+    }
+    for code, fails in cases.items():
+        done = subprocess.run([sys.executable, "-c", setup + code + "; assert list(warnings.filters) == before"],
+                              capture_output=True, text=True, timeout=120)
+        assert (done.returncode != 0) == fails, (code, done.stderr[-500:])
+
+
+@pytest.mark.skipif(not __import__("torch_geometric.typing").typing.WITH_TORCH_SPARSE
+                    and not __import__("torch_geometric.typing").typing.WITH_PYG_LIB,
+                    reason="needs the `fast` extra (torch-sparse or pyg-lib) for NeighborLoader")
+def test_neighbor_loader_draws_its_seed_nodes_from_the_given_sampler():
+    from torch.utils.data.distributed import DistributedSampler
+    from torch_geometric.data import Data
+
+    from g2m.graph_inputs import neighbor_loader
+
+    data = Data(x=torch.arange(20.0).unsqueeze(1), edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=20)
+    nodes = torch.arange(10, 20)
+    sampler = DistributedSampler(range(nodes.numel()), num_replicas=2, rank=0, shuffle=False)
+    seen = torch.cat([b.n_id[: b.batch_size] for b in neighbor_loader(data, nodes, [-1], 3, sampler=sampler)])
+    assert sorted(seen.tolist()) == [10, 12, 14, 16, 18]  # rank 0's half, in the sampler's order

@@ -89,6 +89,19 @@ def test_fit_defaults_histories_and_monitor():
     assert result.monitor_history == [7.0, 8.0, 9.0] and result.val_history == [1.0, 2.0, 3.0]
 
 
+def test_fit_records_the_seconds_of_its_own_loop():
+    """``seconds`` is the loop's wall time: positive and within the time the call took (no clock assumption)."""
+    import time
+
+    model = Counter()
+    scores = iter([1.0, 2.0])
+    before = time.perf_counter()
+    result = fit(model, _constant_step(model), lambda: next(scores), lr=1.0, weight_decay=0.0, max_epochs=2,
+                 patience=10)
+    took = time.perf_counter() - before
+    assert isinstance(result.seconds, float) and 0.0 < result.seconds <= took
+
+
 def test_fit_without_epochs_or_without_a_valid_score():
     model = Counter()
     result = fit(model, _constant_step(model), lambda: 1.0, lr=1.0, weight_decay=0.0, max_epochs=0, patience=5)

@@ -191,6 +191,16 @@ def test_adversarial_delta_stays_in_the_ball_raises_the_loss_and_leaves_student_
         adversarial_delta(net, x, target, eps=-1.0, steps=1)
 
 
+def test_adversarial_kl_defaults_are_nosmogs_radius_and_steps(monkeypatch):
+    from g2m.distill import nosmog
+
+    seen = []
+    monkeypatch.setattr(nosmog, "adversarial_delta", lambda student, x, target, eps, steps, tau=1.0:
+                        seen.append((eps, steps)) or torch.zeros_like(x))
+    nosmog.adversarial_kl(loss_input(classes=2, student=Linear(), x=torch.randn(6, 3)))
+    assert seen == [(0.05, 3)]
+
+
 def test_adversarial_kl_with_zero_radius_is_the_soft_label_kl_and_trains_through_the_perturbed_input():
     torch.manual_seed(0)
     net = Linear()
