@@ -62,6 +62,9 @@ class Settings:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     def __post_init__(self) -> None:
+        if "what" in self.keys():  # a ClassVar annotation dataclasses could not resolve (typing imported locally)
+            raise TypeError(f"{type(self).__name__}: declare `what: ClassVar[str]` with ClassVar imported at module "
+                            "level, so that it is not a setting.")
         for f in fields(self):
             check = f.metadata.get("check")
             value = getattr(self, f.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar  # at module level: dataclasses resolve string annotations there
 
 import pytest
 from typer.testing import CliRunner
@@ -152,3 +153,51 @@ def test_typo_in_a_hand_edited_config_json_for_rerun(tmp_path):
     result = runner.invoke(app, ["rerun", str(run)])
     assert isinstance(result.exception, ConfigError) and "did you mean 'hidden_channels'" in str(result.exception)
     assert not (run / "rerun" / "checkpoints").exists()
+
+
+def test_check_keys_message_in_full():
+    with pytest.raises(ConfigError) as err:
+        check_keys({"abcd": 1, "zz": 2}, ["abce", "abcf", "abcg", "abch", "q"], "toy")
+    # the three closest (difflib: equal scores in reverse order), joined by "or"; unknown keys by commas; valid sorted
+    assert str(err.value) == ("unknown toy setting(s): 'abcd' (did you mean 'abch' or 'abcg' or 'abcf'?), 'zz'. "
+                              "Valid settings: abce, abcf, abcg, abch, q.")
+
+
+def test_unknown_teachers_and_trainers():
+    from g2m.config import teacher_settings
+
+    message = "unknown teacher 'sag'; choose one of: sage, gcn, gat, appnp."
+    for call in (lambda: teacher_settings("cora", "sag"), lambda: teacher_setting_keys("sag")):
+        with pytest.raises(ConfigError) as err:
+            call()
+        assert str(err.value) == message
+    assert teacher_setting_keys("sage", ["no-such-trainer"]) == teacher_setting_keys("sage")
+    assert student_config("a-dataset-without-defaults") == {**TRAIN_DEFAULTS, **STUDENT_DEFAULTS}
+
+
+def test_a_settings_class_of_ones_own():
+    """`setting` makes a field with its default, its help and its check (what a method module's settings use)."""
+    from dataclasses import dataclass, fields
+
+    from g2m.config import Settings, setting
+
+    @dataclass(frozen=True)
+    class Own(Settings):
+        what: ClassVar[str] = "own"
+        width: int = setting(4, "a positive width", lambda v: v > 0)
+        name: str = setting("x", "any name")
+
+    assert Own().to_dict() == {"width": 4, "name": "x"} and Own.keys() == {"width", "name"}
+    (width, name) = fields(Own)
+    assert width.metadata["help"] == "a positive width" and name.metadata["check"] is None
+    assert Own().replace(width=2).width == 2 and Own().replace(name=None).to_dict() == {"width": 4}
+    with pytest.raises(ConfigError) as err:
+        Own().replace(width=0)
+    assert str(err.value) == "own setting width=0: a positive width."
+
+    @dataclass(frozen=True)
+    class Unresolved(Settings):
+        what: "Local" = "unresolved"  # noqa: F821  (not ClassVar: it would become a setting)
+
+    with pytest.raises(TypeError, match="declare `what: ClassVar"):
+        Unresolved()
