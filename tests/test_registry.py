@@ -68,6 +68,10 @@ def test_providers_are_imported_once_before_the_first_lookup(monkeypatch):
         reg.get("y")
     with pytest.raises(ValueError, match="already registered"):
         reg.add("x", 2)
+    reg.add("y", 3)
+    with pytest.raises(ConfigError) as err:
+        reg.get("z")
+    assert str(err.value) == "unknown thing 'z'; choose one of: x, y."
 
 
 def test_a_method_with_an_unknown_term_is_refused_and_not_registered():
