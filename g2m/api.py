@@ -15,7 +15,7 @@ from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.distill.student import StudentRun, train_student
 from g2m.errors import ConfigError
-from g2m.teacher import TeacherRun
+from g2m.teacher import TEACHER_TRAINERS, TeacherRun
 from g2m.teacher import train_teacher as _train_teacher
 from g2m.graph_inputs import as_model_input
 from g2m.utils import resolve_device
@@ -115,8 +115,9 @@ class Distiller:
         self.teacher_ = None
         if method.needs_teacher:
             seed_everything(self.seed)
-            self.teacher_ = _train_teacher(self.dataset_, self.split_, self.teacher, device=device,
-                                           **(self.teacher_params or {}))
+            trainer = TEACHER_TRAINERS.get(method.teacher_trainer)  # e.g. VQGraph's tokenizer teacher
+            self.teacher_ = trainer(self.dataset_, self.split_, self.teacher, device=device,
+                                    **(self.teacher_params or {}))
         seed_everything(self.seed)
         self.student_: StudentRun = train_student(self.dataset_, self.split_, method, self.teacher_, device=device,
                                                   batch_size=self.batch_size, **(self.student_params or {}))

@@ -86,3 +86,11 @@ def test_top_level_distill_and_condense_are_callable_subpackages():
         g2m.condense("cora")
     from g2m.condense import DistilledDataset  # the subpackage stays importable
     assert g2m.condense.DistilledDataset is DistilledDataset
+
+
+def test_distiller_trains_the_teacher_its_method_needs():
+    """VQGraph's student learns from a VQ tokenizer teacher: the Distiller trains that one (it trained a plain
+    teacher, and the soft-code term refused it)."""
+    d = g2m.Distiller(method="vqgraph", teacher_params={"max_epochs": 2, "vq_epochs": 2, "codebook_size": 16,
+                                                        "code_dim": 4}, student_params={"max_epochs": 2}).fit("cora")
+    assert d.teacher_.extra_knowledge["codebook"].shape == (16, 4) and d.student_.config["terms"]["soft_code_kl"] == 1
