@@ -200,6 +200,8 @@ def test_soft_code_kl_projection_default_temperature_unit_rows_and_errors():
             float(_reference_soft_code_kl(h, code_z[nodes], codebook, 3.0)), rel=1e-5)
         assert float(SoftCodeKL(proj)(inp())) == pytest.approx(
             float(_reference_soft_code_kl(h, code_z[nodes], codebook, 3.0)), rel=1e-5)
+        assert float(SoftCodeKL(proj, 0.5)(inp())) == pytest.approx(  # the term's own temperature
+            float(_reference_soft_code_kl(h, code_z[nodes], codebook, 0.5)), rel=1e-5)
         cosine = {"code_z": code_z, "codebook": codebook, "code_unit_norm": torch.tensor(True)}
         unit = torch.nn.functional.normalize(h, dim=-1)  # rows, not columns, of the projected student
         assert float(soft_code_kl(inp(cosine), proj, 0.5)) == pytest.approx(
