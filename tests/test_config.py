@@ -199,5 +199,7 @@ def test_a_settings_class_of_ones_own():
     class Unresolved(Settings):
         what: "Local" = "unresolved"  # noqa: F821  (not ClassVar: it would become a setting)
 
-    with pytest.raises(TypeError, match="declare `what: ClassVar"):
+    with pytest.raises(TypeError) as err:
         Unresolved()
+    assert str(err.value) == ("Unresolved: declare `what: ClassVar[str]` with ClassVar imported at module level, "
+                              "so that it is not a setting.")
