@@ -564,6 +564,8 @@ def test_vq_trainer_settings_errors_and_appnp(cora):
         (dict(model="appnp", tokenizer_batch_size=16),
          "appnp propagates over the whole graph (e.g. APPNP): leave tokenizer_batch_size at 0."),
         (dict(num_layers=0, **cold), "sage teacher setting num_layers=0: layers, a positive integer."),
+        (dict(model="gat", hidden_channels=10, heads=3, **cold),  # what only the network itself can refuse
+         "invalid gat teacher settings: hidden_channels (10) must be divisible by heads (3)"),
     ]
     for kw, message in errors:
         with pytest.raises(ConfigError) as err:
@@ -575,6 +577,9 @@ def test_vq_trainer_settings_errors_and_appnp(cora):
                          vq_epochs=1, max_epochs=1, patience=1, **cold)
     assert t.name == "appnp" and t.logits.shape == (cora.num_nodes, cora.num_classes)
     assert set(t.metrics) == {"val", "test"}
+    # every keyword its network was built with, for the checkpoint (tests/test_checkpoints.py reloads them)
+    assert t.model_kwargs == {"hidden_channels": 8, "num_layers": 2, "dropout": 0.5, "K": 10, "alpha": 0.1,
+                              "codebook_size": 4, "code_dim": 2, "code_metric": "euclidean", "code_layer": "embedding"}
 
 
 def _tiny_graph():
