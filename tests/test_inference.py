@@ -267,6 +267,11 @@ def test_layerwise_equals_full_batch_on_a_directed_graph_with_an_isolated_last_n
         torch.testing.assert_close(got_logits, logits, atol=1e-6, rtol=1e-5)
 
 
+def test_a_model_without_the_layerwise_flag_is_refused():
+    with pytest.raises(ConfigError, match=r"^layer-wise inference needs a stack of message-passing layers; Linear "):
+        layerwise_inference(torch.nn.Linear(3, 2), torch.randn(5, 3), TINY_EDGES)
+
+
 def test_refusal_messages_name_the_model_and_the_chunk_size():
     with pytest.raises(ConfigError) as err:
         layerwise_inference(build_teacher("appnp", 3, 2), torch.randn(5, 3), TINY_EDGES)
