@@ -222,13 +222,22 @@ METHOD_DATASET_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def _given(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides actually given (``None`` = not given, e.g. a CLI option left out)."""
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+def _teacher_class(teacher: str) -> type[TeacherSettings]:
+    if teacher not in TEACHER_SETTINGS:
+        raise ConfigError(f"unknown teacher {teacher!r}; choose one of: {', '.join(TEACHER_SETTINGS)}.")
+    return TEACHER_SETTINGS[teacher]
+
+
 def teacher_settings(dataset: str, teacher: str, **overrides: Any) -> TeacherSettings:
     """The typed settings of teacher family ``teacher`` on ``dataset``: class defaults, dataset defaults, then
     ``overrides`` (``None`` values ignored; an unknown key is a `ConfigError`)."""
-    if teacher not in TEACHER_SETTINGS:
-        raise ConfigError(f"unknown teacher {teacher!r}; choose one of: {', '.join(TEACHER_SETTINGS)}.")
-    settings = TEACHER_SETTINGS[teacher]().replace(**TEACHER_DATASET_DEFAULTS.get((dataset, teacher), {}))
-    return settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+    settings = _teacher_class(teacher)().replace(**TEACHER_DATASET_DEFAULTS.get((dataset, teacher), {}))
+    return settings.replace(**_given(overrides))
 
 
 def teacher_config(dataset: str, teacher: str, **overrides: Any) -> dict[str, Any]:
@@ -239,7 +248,7 @@ def teacher_config(dataset: str, teacher: str, **overrides: Any) -> dict[str, An
 def student_config(dataset: str, **overrides: Any) -> dict[str, Any]:
     """Student (MLP) settings for ``dataset`` (`StudentSettings`: defaults, dataset defaults, ``overrides``)."""
     settings = StudentSettings().replace(**STUDENT_DATASET_DEFAULTS.get(dataset, {}))
-    return settings.replace(**{k: v for k, v in overrides.items() if v is not None}).to_dict()
+    return settings.replace(**_given(overrides)).to_dict()
 
 
 def distill_config(dataset: str, method: Any = None, **overrides: Any) -> dict[str, Any]:
@@ -251,7 +260,7 @@ def distill_config(dataset: str, method: Any = None, **overrides: Any) -> dict[s
         from g2m.distill.methods import resolve_method  # the methods module imports this one
 
         cfg.update((resolve_method(method) if isinstance(method, str) else method).distill_settings(dataset))
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    cfg.update(_given(overrides))
     return cfg
 
 # Student settings chosen by a `g2m tune` study (validation only), keyed (dataset, method): any student or
@@ -279,7 +288,8 @@ class VQSettings(Settings):
     settings. See docs/vqgraph.md; ranges are checked when the tokenizer is trained."""
 
     what: ClassVar[str] = "VQGraph tokenizer"
-    codebook_size: int = setting(2048, "K codes: 2048 > 512 on validation on all four CPF datasets (and > 8192 on cora)")
+    codebook_size: int = setting(2048, "K codes: 2048 > 512 on validation on all four CPF datasets (and > 8192 on "
+                                       "cora)")
     code_dim: int = setting(64, "D, the code space (teacher embeddings are projected to it)")
     code_metric: str = setting("euclidean", "or 'cosine': unit vectors and unit-norm codes (the VQGraph reference's)")
     ema_decay: float = setting(0.95, "codebook EMA decay")
@@ -291,7 +301,8 @@ class VQSettings(Settings):
     recon_nodes: int = setting(2048, "nodes sampled per step for the feature loss (0 = all)")
     dead_threshold: float = setting(1e-2, "EMA count below which a code is dead and revived")
     revive_every: int = setting(10, "EMA updates between dead-code revivals (0 = never)")
-    code_layer: str = setting("embedding", "quantize the pre-classifier embedding, or 'first': the first layer's output")
+    code_layer: str = setting("embedding", "quantize the pre-classifier embedding, or 'first': the first layer's "
+                                           "output")
     warm_start: bool = setting(True, "start the tokenizer's GNN from the plain teacher (same seed); beat cold starts "
                                   "on cora/citeseer validation")
     label_source: str = setting("auto", "soft labels from the 'quantized' teacher, the 'plain' one, or 'auto' (see "
@@ -310,11 +321,8 @@ VQ_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
 def vq_config(dataset: str, **overrides: Any) -> dict[str, Any]:
-    """VQ tokenizer settings for ``dataset``: defaults, dataset defaults, then ``overrides``."""
-    cfg = dict(VQ_DEFAULTS)
-    cfg.update(VQ_DATASET_DEFAULTS.get(dataset, {}))
-    cfg.update({k: v for k, v in overrides.items() if v is not None and k in VQ_DEFAULTS})
-    return cfg
+    """VQ tokenizer settings for ``dataset`` (`VQSettings`: defaults, dataset defaults, then ``overrides``)."""
+    return VQSettings().replace(**VQ_DATASET_DEFAULTS.get(dataset, {})).replace(**_given(overrides)).to_dict()
 
 
 # Which settings each teacher trainer takes beside the teacher family's (g2m.teacher.TEACHER_TRAINERS).
@@ -323,9 +331,7 @@ TRAINER_SETTINGS: dict[str, tuple[type[Settings], ...]] = {"standard": (), "vq":
 
 def teacher_setting_keys(teacher: str, trainers: Iterable[str] = ("standard",)) -> frozenset[str]:
     """Every setting a ``teacher`` trained by ``trainers`` takes."""
-    if teacher not in TEACHER_SETTINGS:
-        raise ConfigError(f"unknown teacher {teacher!r}; choose one of: {', '.join(TEACHER_SETTINGS)}.")
-    keys = set(TEACHER_SETTINGS[teacher].keys())
+    keys = set(_teacher_class(teacher).keys())
     for trainer in trainers:
         for extra in TRAINER_SETTINGS.get(trainer, ()):
             keys |= extra.keys()

@@ -143,6 +143,14 @@ class NodeRunSpec:
         return cls(dataset, **options)
 
 
+def method_setting_keys(teacher: str, method: str) -> tuple[frozenset[str], frozenset[str]]:
+    """``(teacher keys, student keys)``: every setting a run of ``method`` with ``teacher`` takes on each side
+    (the teacher family's and its trainer's; the student's and the method's)."""
+    resolved = resolve_method(method)
+    trainers = [resolved.teacher_trainer] if resolved.needs_teacher else []
+    return teacher_setting_keys(teacher, trainers), student_setting_keys(resolved)
+
+
 def route_params(pairs: Iterable[str], teacher: str, method: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``KEY=VALUE`` pairs (the CLI's ``--param``) as ``(teacher settings, student settings)``.
 
@@ -153,9 +161,7 @@ def route_params(pairs: Iterable[str], teacher: str, method: str) -> tuple[dict[
     """
     import json
 
-    resolved = resolve_method(method)
-    student_keys = student_setting_keys(resolved)
-    teacher_keys = teacher_setting_keys(teacher, [resolved.teacher_trainer] if resolved.needs_teacher else [])
+    teacher_keys, student_keys = method_setting_keys(teacher, method)
     sides: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     for pair in pairs:
         key, sep, text = str(pair).partition("=")

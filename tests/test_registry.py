@@ -14,7 +14,8 @@ from g2m.registry import Registry
 
 def _fresh(code: str) -> str:
     """Run ``code`` in a fresh interpreter; its stdout."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    # (timeout: a hang guard only, generous for a loaded machine)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

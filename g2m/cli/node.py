@@ -333,12 +333,10 @@ METHOD_OPTIONS = {"codebook_size": "--codebook-size", "code_dim": "--code-dim", 
 
 def _check_method_options(teacher: str, method: str, teacher_over: dict, student_over: dict) -> None:
     """A method-specific option given to a method that does not take its setting is an error naming it."""
-    from g2m.config import student_setting_keys, teacher_setting_keys
-    from g2m.distill.methods import resolve_method
+    from g2m.spec import method_setting_keys
 
-    resolved = resolve_method(method)
-    takes = (teacher_setting_keys(teacher, [resolved.teacher_trainer] if resolved.needs_teacher else [])
-             | student_setting_keys(resolved))
+    teacher_keys, student_keys = method_setting_keys(teacher, method)
+    takes = teacher_keys | student_keys
     wrong = [METHOD_OPTIONS[k] for k in {**teacher_over, **student_over} if k in METHOD_OPTIONS and k not in takes]
     if wrong:
         raise ConfigError(f"{', '.join(wrong)}: method {method!r} takes no such setting (these options belong to "

@@ -94,8 +94,12 @@ class GNN(nn.Module):
     def apply_layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         """Layer ``layer`` in eval mode (conv, then norm and activation unless it is the last), on ``x``'s nodes;
         ``edge_weight`` from `layer_edge_weight` when the layer needs whole-graph weights."""
-        y = self.convs[layer](x, edge_index)
+        y = self.apply_conv(layer, x, edge_index, edge_weight)
         return y if layer == self.num_layers - 1 else self.act(self.norms[layer](y))
+
+    def apply_conv(self, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """Layer ``layer``'s message passing alone (`apply_layer` adds the norm and activation)."""
+        return self.convs[layer](x, edge_index)
 
     @torch.no_grad()
     def inference(self, x: Tensor, edge_index: Tensor, chunk_size: int, out_dir: str | None = None,
@@ -148,16 +152,15 @@ class GCN(GNN):
             return edge_index, None
         return gcn_norm(edge_index, None, num_nodes, *norm, dtype=torch.float)
 
-    def apply_layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        if edge_weight is None:
-            return super().apply_layer(layer, x, edge_index)
+    def apply_conv(self, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         conv = self.convs[layer]
+        if edge_weight is None:
+            return conv(x, edge_index)
         conv.normalize = False  # the weights were normalised on the whole graph
         try:
-            y = conv(x, edge_index, edge_weight)
+            return conv(x, edge_index, edge_weight)
         finally:
             conv.normalize = True
-        return y if layer == self.num_layers - 1 else self.act(self.norms[layer](y))
 
 
 @TEACHERS.register("gat")
