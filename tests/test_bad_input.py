@@ -23,7 +23,7 @@ from g2m.spec import NodeRunSpec
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def _cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "from g2m.cli import main; main()", *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
@@ -175,7 +175,7 @@ def test_interrupted_run_resumes_to_the_same_metrics(tmp_path):
         assert proc.poll() is None and time.time() < deadline, "the run ended before its first seed was saved"
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
     assert not (out / "metrics.json").exists() and _no_temp_files(out)
     finished = sorted(p.name for p in (out / "seeds").glob("*.json"))

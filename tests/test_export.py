@@ -109,7 +109,7 @@ onnx = onnxruntime.InferenceSession({str(exported["onnx"])!r}).run(["probabiliti
 ts = torch.jit.load({str(exported["torchscript"])!r})(torch.from_numpy(x))[1].numpy()
 np.save({str(tmp_path / "out.npy")!r}, np.stack([onnx, ts]))
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = np.load(tmp_path / "out.npy")
     np.testing.assert_allclose(out[0], reference[:5], atol=ATOL)
@@ -276,7 +276,7 @@ def test_cli_export_and_predict(run, cora_x, reference, tmp_path):
 def test_cli_errors_are_one_line(exported, tmp_path):
     np.save(tmp_path / "narrow.npy", np.zeros((3, 5), dtype=np.float32))
     proc = subprocess.run([sys.executable, "-c", "from g2m.cli import main; main()", "predict", str(exported["onnx"]),
-                           "--features", str(tmp_path / "narrow.npy")], capture_output=True, text=True, timeout=120,
+                           "--features", str(tmp_path / "narrow.npy")], capture_output=True, text=True, timeout=600,
                           cwd=REPO)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().startswith("error: the model expects 1433 features per node, got 5")

@@ -127,7 +127,7 @@ def test_datasets_command_lists_registry():
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "from g2m.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize("args,message", [
