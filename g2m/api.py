@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 
 from g2m.datasets import load_dataset, node_split
 from g2m.datasets.base import NodeDataset
-from g2m.datasets.splits import NodeSplit
+from g2m.datasets.splits import NodeSplit, with_split
 from g2m.distill.student import StudentRun, train_student
 from g2m.errors import ConfigError
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
@@ -45,7 +45,7 @@ def train_teacher(dataset: str | NodeDataset | Data, model: str = "sage", seed: 
     return _train_teacher(ds, split, model, device=resolve_device(device), **overrides)
 
 
-def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: str = "glnn",
+def distill(dataset: str | NodeDataset | Data, teacher: Any = "sage", method: str = "glnn",
             seeds: int | str | Iterable[int] = 10, setting: str = "both",
             teacher_params: dict[str, Any] | None = None, student_params: dict[str, Any] | None = None,
             **options: Any) -> dict[str, Any]:
@@ -53,14 +53,20 @@ def distill(dataset: str | NodeDataset | Data, teacher: str = "sage", method: st
 
     Args:
         dataset: a dataset name, a folder of user files, a PyG ``Data`` or a loaded `NodeDataset`.
-        teacher: the teacher family (``sage``, ``gcn``, ``gat``, ``appnp``).
+        teacher: the teacher family g2m trains (``sage``, ``gcn``, ``gat``, ``appnp``), or your own: a trained
+            ``torch.nn.Module`` called as ``model(x, edge_index)`` (returning logits, or ``(logits, hidden)``),
+            its outputs (a `g2m.TeacherOutputs`, a tensor/array of logits, or a mapping with ``logits`` and
+            optionally ``hidden``; one row per node) or a path to saved outputs (``.npy``, ``.npz``, ``.pt``,
+            or a folder of ``logits.npy``/``hidden.npy``). See docs/own-gnn.md.
         method: a method or a composition such as ``glnn+ffg2m``.
         seeds: a count, a list or a range spec.
         setting: ``tran``, ``ind`` or ``both``.
         teacher_params: settings of the teacher (and its trainer; `g2m.config`); an unknown key is a
             `ConfigError` naming the nearest valid ones.
         student_params: settings of the student and the method, checked the same way.
-        **options: the other fields of `g2m.spec.NodeRunSpec`: ``device``, ``root``, ``output``,
+        **options: the other fields of `g2m.spec.NodeRunSpec`: ``split`` (e.g. ``"masks"``: the ``Data``'s
+            own ``train_mask``/``val_mask``/``test_mask``), ``outputs_are`` (``auto``, ``logits`` or
+            ``probabilities``: how your teacher's outputs are read), ``device``, ``root``, ``output``,
             ``batch_size``, ``jobs`` (seeds in worker processes), ``download``, ``overwrite``, ``resume``.
 
     Examples:
@@ -86,15 +92,23 @@ class Distiller:
     d = g2m.Distiller(teacher="sage", method="glnn").fit("cora")
     d.predict(x_new)          # class ids from node features alone
     d.metrics_["student"]     # val / test accuracy (percent)
+    d.student_model_          # the student: a plain torch.nn.Module (x → logits)
     ```
 
+    Args:
+        teacher: a teacher family g2m trains, or your own trained model or its outputs (as in `g2m.distill`).
+        split: ``None`` (the dataset's own protocol), ``"masks"`` (your ``Data``'s ``train_mask``/``val_mask``/
+            ``test_mask``), another protocol name, a mapping of node ids or a JSON file of them.
+        outputs_are: how your teacher's outputs are read: ``auto``, ``logits`` or ``probabilities``.
+
     Fitted attributes: ``dataset_``, ``split_``, ``teacher_`` (`TeacherRun`, None for ``mlp``),
-    ``student_`` (`StudentRun`), ``metrics_``.
+    ``student_`` (`StudentRun`), ``student_model_`` (its network, in eval mode), ``metrics_``.
     """
 
-    def __init__(self, teacher: str = "sage", method: str = "glnn", seed: int = 0, setting: str = "tran",
+    def __init__(self, teacher: Any = "sage", method: str = "glnn", seed: int = 0, setting: str = "tran",
                  device: str = "auto", teacher_params: dict[str, Any] | None = None,
-                 student_params: dict[str, Any] | None = None, batch_size: int | None = None):
+                 student_params: dict[str, Any] | None = None, batch_size: int | None = None,
+                 split: Any = None, outputs_are: str = "auto"):
         self.teacher = teacher
         self.method = method
         self.seed = seed
@@ -103,24 +117,31 @@ class Distiller:
         self.teacher_params = teacher_params
         self.student_params = student_params
         self.batch_size = batch_size
+        self.split = split
+        self.outputs_are = outputs_are
 
     def fit(self, dataset: str | NodeDataset | Data, root: str | Path | None = None) -> "Distiller":
-        """Train the teacher (unless the method needs none) and the student on ``dataset``."""
+        """Train the teacher (unless the method needs none, or it is yours) and the student on ``dataset``."""
         from g2m.distill.methods import resolve_method
+        from g2m.teacher_outputs import TeacherOutputs, as_teacher, trainer_for
 
         method = resolve_method(self.method)
-        self.dataset_ = _node_dataset(dataset, root)
+        teacher = as_teacher(self.teacher, self.outputs_are)
+        self.dataset_ = with_split(_node_dataset(dataset, root), self.split)
+        if isinstance(teacher, TeacherOutputs):
+            teacher.check(self.dataset_)
         self.split_ = node_split(self.dataset_, self.seed, self.setting)
         device = resolve_device(self.device)
         self.teacher_ = None
         if method.needs_teacher:
             seed_everything(self.seed)
-            trainer = TEACHER_TRAINERS.get(method.teacher_trainer)  # e.g. VQGraph's tokenizer teacher
-            self.teacher_ = trainer(self.dataset_, self.split_, self.teacher, device=device,
+            trainer = TEACHER_TRAINERS.get(trainer_for(teacher, method))  # e.g. VQGraph's tokenizer teacher
+            self.teacher_ = trainer(self.dataset_, self.split_, teacher, device=device,
                                     **(self.teacher_params or {}))
         seed_everything(self.seed)
         self.student_: StudentRun = train_student(self.dataset_, self.split_, method, self.teacher_, device=device,
                                                   batch_size=self.batch_size, **(self.student_params or {}))
+        self.student_model_ = self.student_.model.eval()
         self.metrics_ = {"teacher": self.teacher_.metrics if self.teacher_ else None,
                          "student": self.student_.metrics}
         return self

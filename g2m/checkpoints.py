@@ -133,11 +133,20 @@ def check_fits(path: Path, ckpt: dict[str, Any], dataset, config: dict[str, Any]
 
 
 def dataset_of_run(config: dict[str, Any], root: str | Path | None = None):
-    """The dataset a run's ``config.json`` names (a user's folder by its recorded absolute path)."""
+    """The dataset a run's ``config.json`` names (a user's folder by its recorded absolute path), with the run's
+    split (a split file by its recorded path; a split passed in memory cannot be rebuilt: refused)."""
+    from g2m.datasets.splits import with_split
+
     source = config.get("dataset_source") or ""
     if source.startswith("files:"):
-        return load_dataset(Path(source.removeprefix("files:")))
-    return load_dataset(config["dataset"], root=root or config.get("data_root"))
+        dataset = load_dataset(Path(source.removeprefix("files:")))
+    else:
+        dataset = load_dataset(config["dataset"], root=root or config.get("data_root"))
+    split = config.get("split_source")
+    if split == "in-memory":
+        raise ConfigError("this run's split was passed in memory (a mapping of node ids), which its folder does not "
+                          "hold: save it as a JSON file and pass --split FILE.")
+    return with_split(dataset, split or config.get("split_protocol"))
 
 
 @torch.no_grad()

@@ -19,3 +19,7 @@ class TrainingError(G2MError):
 
 class RunInterrupted(G2MError):
     """A multi-seed run was interrupted (Ctrl-C); its finished seeds are on disk (exit code 130)."""
+
+
+class G2MWarning(UserWarning):
+    """Something g2m did on the user's behalf that the user should know (e.g. outputs read as probabilities)."""

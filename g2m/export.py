@@ -78,13 +78,14 @@ def _plain_norm(norm: nn.Module) -> nn.Module:
                       "(supported: none, batch_norm).")
 
 
-def export_student(path: str | Path, format: str = "onnx", output: str | Path | None = None,
+def export_student(path: Any, format: str = "onnx", output: str | Path | None = None,
                    checkpoint: str | None = None) -> Path:
     """Export a student to ``output`` and return its path.
 
     Args:
         path: a run folder written by `g2m distill` (see `g2m.checkpoints.student_checkpoint` for which
-            student is chosen) or a student checkpoint file.
+            student is chosen), a student checkpoint file, or a student in memory: a fitted `g2m.Distiller` or
+            its ``student_model_`` (a `StudentMLP`; then ``output`` is required).
         format: ``"onnx"`` (needs the ``onnx`` extra; dynamic batch dimension) or ``"torchscript"``.
         output: the file to write (atomically); default ``RUN_DIR/export/<checkpoint>.onnx`` or
             ``.torchscript.pt``.
@@ -95,10 +96,13 @@ def export_student(path: str | Path, format: str = "onnx", output: str | Path | 
     Examples:
         ```python
         g2m.export_student("runs/glnn-cora", format="onnx")   # runs/glnn-cora/export/student-glnn-tran-seed0.onnx
+        g2m.export_student(distiller.student_model_, output="student.onnx")
         ```
     """
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}.")
+    if isinstance(path, nn.Module) or hasattr(path, "student_"):
+        return _export_in_memory(path, format, output, checkpoint)
     source = student_checkpoint(path, checkpoint)
     out = Path(output) if output is not None else default_output(source, format)
     _check_output(out, source, format)
@@ -108,13 +112,43 @@ def export_student(path: str | Path, format: str = "onnx", output: str | Path | 
     if ckpt["kind"] != "student":
         raise ConfigError(f"{source} is a {ckpt['name']!r} teacher checkpoint: only graph-free students can be "
                           "exported (a teacher needs the graph).")
-    module = plain_student(student)
-    meta = {"format": EXPORT_FORMAT, "version": 1, "g2m": _version(), "source": source.name,
-            "method": ckpt["name"], "seed": ckpt["seed"], "setting": ckpt["setting"],
-            "in_features": ckpt["in_channels"], "num_classes": ckpt["out_channels"],
+    meta = {"source": source.name, "method": ckpt["name"], "seed": ckpt["seed"], "setting": ckpt["setting"]}
+    return _write(student, format, out, meta)
+
+
+def _export_in_memory(student: Any, format: str, output: str | Path | None, checkpoint: str | None) -> Path:
+    """`export_student` of a fitted `g2m.Distiller` or a `StudentMLP`."""
+    if checkpoint is not None:
+        raise ConfigError("checkpoint= chooses a student in a run folder; a student in memory is exported as it is.")
+    if output is None:
+        raise ConfigError("exporting a student in memory needs output= (the file to write, e.g. student.onnx).")
+    meta = {"source": "in-memory"}
+    if hasattr(student, "student_"):  # a fitted Distiller
+        run = student.student_
+        if run.positions is not None:
+            raise ConfigError(f"the {run.method.name} student reads DeepWalk positions beside the features; export "
+                              "it from a run folder (g2m distill -o DIR), where its positions are saved.")
+        meta = {**meta, "method": run.method.name, "seed": student.seed, "setting": student.setting}
+        student = run.model
+    if not isinstance(student, StudentMLP):
+        raise ConfigError(f"cannot export a {type(student).__name__}: pass a g2m student (Distiller.student_model_), "
+                          "a fitted Distiller, a run folder or a student checkpoint.")
+    out = Path(output)
+    _check_output(out, None, format)
+    if format == "onnx":
+        require_onnx()
+    return _write(student.eval(), format, out, meta)
+
+
+def _write(student: StudentMLP, format: str, out: Path, meta: dict[str, Any]) -> Path:
+    """Export ``student`` with its ``g2m.json`` record (``meta`` plus format, version and widths), verified."""
+    in_features = student.lins[0].in_channels
+    meta = {"format": EXPORT_FORMAT, "version": 1, "g2m": _version(), **meta,
+            "in_features": in_features, "num_classes": student.lins[-1].out_channels,
             "input": "x", "outputs": list(OUTPUT_NAMES)}
+    module = plain_student(student)
     data = _onnx_bytes(module, meta) if format == "onnx" else _torchscript_bytes(module, meta)
-    _verify(data, format, student, ckpt["in_channels"])
+    _verify(data, format, student, in_features)
     return _atomic(out, lambda fh: fh.write(data))
 
 
@@ -124,8 +158,10 @@ def default_output(source: Path, format: str) -> Path:
     return folder / f"{source.stem}{SUFFIXES[format]}"
 
 
-def _check_output(out: Path, source: Path, format: str) -> None:
-    if out.exists() and out.resolve() == source.resolve():
+def _check_output(out: Path, source: Path | None, format: str) -> None:
+    """Refuse an output that would overwrite ``source`` (the checkpoint; None in memory), a folder, or a name
+    whose suffix does not say the format."""
+    if source is not None and out.exists() and out.resolve() == source.resolve():
         raise ConfigError(f"the output {out} is the checkpoint being exported; choose another -o.")
     if out.is_dir():
         example = out / f"student{SUFFIXES[format]}"

@@ -24,13 +24,15 @@ from g2m.spec import NodeRunSpec
 from g2m.run_dir import (load_seed_records, prepare_output, run_metrics, save_seed_record, software_environment,
                          write_run)
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
+from g2m.teacher_outputs import EXTERNAL, is_external, trainer_for
 from g2m.utils import flush_denormals, resolve_device
 
 @dataclass(frozen=True)
 class SeedJob:
     """Everything one seed's runs need besides the dataset (picklable, for worker processes)."""
 
-    teacher: str
+    teacher: Any  # a family name, or the user's `ModelTeacher` / `TeacherOutputs`
+    teacher_name: str
     methods: tuple[Method, ...]
     trainers: tuple[str, ...]
     settings: tuple[str, ...]
@@ -46,7 +48,7 @@ def step_names(job: SeedJob, seed: int) -> list[str]:
     """The progress steps of one seed, in the order `run_seed` finishes them."""
     names = []
     for st in job.settings:
-        names += [f"teacher {job.teacher} ({t}) seed {seed} {st}" for t in job.trainers]
+        names += [f"teacher {job.teacher_name} ({t}) seed {seed} {st}" for t in job.trainers]
         names += [f"student {m.name} seed {seed} {st}" for m in job.methods]
     return names
 
@@ -71,14 +73,16 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
             where = {}  # a plain teacher's chunked outputs go to the run folder, memory-mapped (g2m.teacher)
             if trainer == "standard" and job.out_dir is not None:
                 where["outputs_dir"] = job.out_dir / "teacher-outputs" / f"{st}-seed{seed}"
-            accepted = teacher_setting_keys(job.teacher, [trainer])  # a plain teacher ignores the tokenizer's
-            overrides = {k: v for k, v in job.teacher_overrides.items() if k in accepted}
+            overrides = {}  # a plain teacher ignores the tokenizer's settings; a user's teacher takes none
+            if not is_external(job.teacher):
+                accepted = teacher_setting_keys(job.teacher, [trainer])
+                overrides = {k: v for k, v in job.teacher_overrides.items() if k in accepted}
             t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **where, **overrides)
             t_runs[trainer] = t_run
             record["teachers"][trainer][st] = {"metrics": t_run.metrics, "extra": t_run.extra_metrics,
                                                "seconds": t_run.seconds, "config": t_run.config}
             _record_peak(record["peak_memory_mb"], f"teacher:{trainer}", dev)
-            if job.out_dir is not None and job.save_checkpoints:
+            if job.out_dir is not None and job.save_checkpoints and trainer != EXTERNAL:  # a user's model stays theirs
                 suffix = "" if trainer == "standard" else f"-{trainer}"
                 save_checkpoint(job.out_dir / "checkpoints" / f"teacher{suffix}-{st}-seed{seed}.pt", t_run.model,
                                 "teacher", job.teacher, t_run.model_kwargs, ds, seed, st, trainer)
@@ -86,7 +90,7 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
                 on_step(next(names))
         for method in job.methods:
             seed_everything(seed)
-            t_run = t_runs.get(method.teacher_trainer) if method.needs_teacher else None
+            t_run = t_runs.get(trainer_for(job.teacher, method)) if method.needs_teacher else None
             s_run: StudentRun = train_student(ds, split, method, t_run, device=dev, batch_size=job.batch_size,
                                               **job.student_overrides)
             record["students"][method.name][st] = {"metrics": s_run.metrics, "seconds": s_run.seconds,
@@ -159,15 +163,19 @@ def run_node_experiment(spec: NodeRunSpec, on_step: Callable[[str], None] | None
     ds, methods, seeds, settings, trainers = (spec.dataset, list(spec.methods), list(spec.seeds), spec.setting,
                                               spec.trainers)
     out_dir = spec.output
-    job = SeedJob(spec.teacher, tuple(methods), tuple(trainers), tuple(settings), spec.device,
+    job = SeedJob(spec.teacher, spec.teacher_name, tuple(methods), tuple(trainers), tuple(settings), spec.device,
                   spec.teacher_overrides, spec.student_overrides, spec.batch_size, out_dir, spec.save_checkpoints)
     config = {
         "dataset": ds.name, "dataset_source": ds.source, "data_root": str(spec.root) if spec.root else None,
-        "teacher": spec.teacher, "methods": {m.name: m.terms for m in methods}, "seeds": seeds,
+        "teacher": spec.teacher_name, "methods": {m.name: m.terms for m in methods}, "seeds": seeds,
         "setting": list(settings), "device": spec.device, "batch_size": spec.batch_size,
         "teacher_overrides": spec.teacher_overrides, "student_overrides": spec.student_overrides,
         "split_protocol": ds.split_protocol,
     }
+    if spec.teacher_source is not None:  # the user's model or outputs: where they came from
+        config["teacher_source"] = spec.teacher_source
+    if spec.split_source is not None:  # a split file (or one passed in memory)
+        config["split_source"] = spec.split_source
     done: dict[int, dict[str, Any]] = {}
     if out_dir is not None:  # what the run is: resuming must not change it (seeds, device and root may differ)
         identity = {k: v for k, v in config.items() if k not in ("data_root", "seeds", "device")}
@@ -205,9 +213,9 @@ def run_node_experiment(spec: NodeRunSpec, on_step: Callable[[str], None] | None
                "students": {m.name: last["students"][m.name][settings[-1]]["config"] for m in methods} if last else {}}
     result = {
         "dataset": ds.name,
-        "teacher_model": spec.teacher if trainers else None,
+        "teacher_model": spec.teacher_name if trainers else None,
         "methods": [m.name for m in methods],
-        "teacher_trainers": {m.name: m.teacher_trainer if m.needs_teacher else None for m in methods},
+        "teacher_trainers": {m.name: trainer_for(spec.teacher, m) if m.needs_teacher else None for m in methods},
         "seeds": seeds,
         "settings": list(settings),
         "teachers": {t: setting_metrics(runs("teachers", t)) for t in trainers},

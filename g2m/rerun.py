@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from g2m.checkpoints import dataset_of_run
+from g2m.errors import ConfigError
 from g2m.run_dir import read_run_config
 
 
@@ -23,12 +24,33 @@ def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = Non
     config = read_run_config(Path(run_dir))
     methods = tuple(config.get("methods") or {})
     result = run_node_experiment(NodeRunSpec(
-        dataset_of_run(config, root), teacher=config["teacher"], methods=methods, seeds=config["seeds"],
+        dataset_of_run(config, root), teacher=teacher_of_run(config), methods=methods, seeds=config["seeds"],
         setting=config["setting"], device=config.get("device", "auto"), root=root or config.get("data_root"),
         output=output, teacher_overrides=config.get("teacher_overrides"),
         student_overrides=config.get("student_overrides"), batch_size=config.get("batch_size"),
-        force_teacher=not methods, jobs=jobs, overwrite=overwrite))
+        force_teacher=not methods, jobs=jobs, overwrite=overwrite,
+        split=config.get("split_source") or config.get("split_protocol"),
+        outputs_are=(config.get("teacher_source") or {}).get("outputs_are", "auto")))
     return result, config
+
+
+def teacher_of_run(config: dict[str, Any]) -> Any:
+    """The teacher a run's ``config.json`` names: a family name, or the user's saved outputs (read again from
+    their recorded path, which must still hold the same bytes). A run distilled from a model in memory cannot be
+    rerun from its folder."""
+    source = config.get("teacher_source")
+    if not source:
+        return config["teacher"]
+    if source.get("kind") != "outputs" or not source.get("path"):
+        raise ConfigError("this run distilled a teacher passed in memory (a model or tensors), which its folder "
+                          "does not hold: rerun it from your code, or save the outputs and pass their path.")
+    from g2m.teacher_outputs import TeacherOutputs
+
+    outputs = TeacherOutputs.load(source["path"], source.get("outputs_are", "auto"))
+    if outputs.source["sha256"] != source.get("sha256"):
+        raise ConfigError(f"the teacher outputs at {source['path']} changed since the run (their sha256 differs): "
+                          "the rerun would distill another teacher. Restore the files, or start a new run.")
+    return outputs
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, float | None, float | None]]:

@@ -23,9 +23,10 @@ from typing import Any, Iterable, Mapping
 from g2m.config import check_keys, student_setting_keys, teacher_setting_keys
 from g2m.datasets import load_dataset
 from g2m.datasets.base import NodeDataset
+from g2m.datasets.splits import SPLIT_PROTOCOLS, with_split
 from g2m.distill.methods import Method, resolve_method
 from g2m.errors import ConfigError, DatasetError
-from g2m.models import TEACHERS
+from g2m.teacher_outputs import EXTERNAL, TeacherOutputs, as_teacher, is_external, trainer_for
 from g2m.utils import parse_seeds, resolve_device
 
 SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
@@ -49,8 +50,11 @@ class NodeRunSpec:
     """What a node-classification run is. Built once; every field is normalised and checked on construction.
 
     Args:
-        dataset: a name, a folder of user files, or a loaded `NodeDataset` (becomes the loaded dataset).
-        teacher: the teacher family (``sage``, ``gcn``, ``gat``, ``appnp``).
+        dataset: a name, a folder of user files, a PyG ``Data`` or a loaded `NodeDataset` (becomes the loaded
+            dataset, with ``split`` applied).
+        teacher: the teacher family (``sage``, ``gcn``, ``gat``, ``appnp``), or the user's own: a trained
+            ``torch.nn.Module``, its outputs or a path to them (`g2m.teacher_outputs.as_teacher`; becomes a
+            `ModelTeacher` or `TeacherOutputs`).
         methods: method specs such as ``"glnn"`` or ``"glnn+ffg2m"`` (become resolved `Method` objects).
         seeds: a count, a list or a range spec (`g2m.utils.parse_seeds`; becomes a tuple of seeds).
         setting: ``tran``, ``ind`` or ``both`` (becomes a tuple of ``tran``/``ind``).
@@ -67,6 +71,11 @@ class NodeRunSpec:
         overwrite: replace a run already in ``output``.
         resume: continue a run already in ``output`` (only its unfinished seeds run).
         download: fetch missing raw files first.
+        split: the split protocol (``cpf``, ``random``, ``public``, ``official``, ``masks``: the user's own masks),
+            a mapping of ``train``/``val``/``test`` node ids or masks, or a JSON file of them; ``None``: the
+            dataset's own (`g2m.datasets.splits.with_split`).
+        outputs_are: how a user's teacher outputs are read: ``auto``, ``logits`` or ``probabilities``
+            (`g2m.teacher_outputs.as_logits`).
     """
 
     dataset: Any
@@ -86,6 +95,8 @@ class NodeRunSpec:
     overwrite: bool = False
     resume: bool = False
     download: bool = False
+    split: Any = None
+    outputs_are: str = "auto"
     load_seconds: float = field(default=0.0, init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,7 +108,7 @@ class NodeRunSpec:
         put("seeds", tuple(parse_seeds(list(self.seeds) if isinstance(self.seeds, (list, tuple)) else self.seeds)))
         put("setting", parse_settings(self.setting))
         put("device", str(resolve_device(self.device)))
-        TEACHERS.get(self.teacher)
+        put("teacher", as_teacher(self.teacher, self.outputs_are))
         put("methods", tuple(m if isinstance(m, Method) else resolve_method(m) for m in self.methods))
         if not isinstance(self.jobs, int) or self.jobs < 1:
             raise ConfigError(f"jobs must be at least 1, got {self.jobs}.")
@@ -107,8 +118,13 @@ class NodeRunSpec:
         put("teacher_overrides", dict(self.teacher_overrides or {}))
         put("student_overrides", dict(self.student_overrides or {}))
         # every key checked before anything trains (a typo, or a key such as a path, is refused)
-        check_keys(self.teacher_overrides, teacher_setting_keys(self.teacher, self.trainers or ["standard"]),
-                   f"{self.teacher} teacher")
+        if is_external(self.teacher):
+            if self.teacher_overrides:
+                raise ConfigError(f"your teacher is already trained: teacher settings "
+                                  f"({', '.join(sorted(self.teacher_overrides))}) do not apply to it.")
+        else:
+            check_keys(self.teacher_overrides, teacher_setting_keys(self.teacher, self.trainers or ["standard"]),
+                       f"{self.teacher} teacher")
         check_keys(self.student_overrides, frozenset().union(*(student_setting_keys(m) for m in self.methods)),
                    "student" if len(self.methods) != 1 else f"{self.methods[0].name} student")
         if not isinstance(self.dataset, NodeDataset):
@@ -118,12 +134,34 @@ class NodeRunSpec:
         if getattr(self.dataset, "task", None) != "node":
             raise DatasetError(f"{self.dataset.name!r} is a graph-classification dataset: use "
                                f"`g2m condense --dataset {self.dataset.name}`.")
+        put("dataset", with_split(self.dataset, self.split))
+        if isinstance(self.teacher, TeacherOutputs):
+            self.teacher.check(self.dataset)  # rows, classes, NaN: before anything trains
+
+    @property
+    def split_source(self) -> str | None:
+        """Where a user's split came from when a protocol name cannot say it: a JSON file's absolute path, or
+        ``"in-memory"`` (a mapping); ``None`` otherwise."""
+        if self.split is None or (isinstance(self.split, str) and self.split in SPLIT_PROTOCOLS):
+            return None
+        return "in-memory" if isinstance(self.split, Mapping) else str(Path(self.split).resolve())
+
+    @property
+    def teacher_name(self) -> str:
+        """The teacher's family name, or ``user-model`` / ``user-outputs`` for the user's own."""
+        return self.teacher if isinstance(self.teacher, str) else self.teacher.name
+
+    @property
+    def teacher_source(self) -> dict[str, Any] | None:
+        """Where the user's teacher came from (kind, path and sha256 of saved outputs); ``None`` for g2m's own."""
+        return self.teacher.source if is_external(self.teacher) else None
 
     @property
     def trainers(self) -> list[str]:
         """The teacher trainers the run needs (``"standard"``: plain supervised training)."""
-        needed = sorted({m.teacher_trainer for m in self.methods if m.needs_teacher})
-        return (["standard"] if self.force_teacher else []) + needed
+        needed = sorted({trainer_for(self.teacher, m) for m in self.methods if m.needs_teacher})
+        plain = [EXTERNAL if is_external(self.teacher) else "standard"] if self.force_teacher else []
+        return plain + needed
 
     @property
     def num_steps(self) -> int:

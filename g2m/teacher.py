@@ -28,7 +28,7 @@ MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn
 # How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
 # registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).
 # TEACHER_BUILDERS rebuilds a trainer's network from a checkpoint: (in_channels, out_channels, name, **kwargs).
-BUILTIN_TRAINERS = ("g2m.distill.vq_teacher",)
+BUILTIN_TRAINERS = ("g2m.distill.vq_teacher", "g2m.teacher_outputs")
 TEACHER_TRAINERS: Registry = Registry("teacher trainer", providers=BUILTIN_TRAINERS)
 TEACHER_BUILDERS: Registry = Registry("teacher builder", providers=BUILTIN_TRAINERS)
 
@@ -49,12 +49,12 @@ class TeacherRun:
     (row ``i`` is global node ``split.observed[i]``); students index them by that local id.
     """
 
-    model: nn.Module
+    model: nn.Module | None  # None: the user's saved outputs (`g2m.teacher_outputs`)
     name: str
     config: dict[str, Any]
     split: NodeSplit
     logits: Tensor
-    hidden: Tensor
+    hidden: Tensor | None  # None: a user's outputs without a hidden layer
     metrics: dict[str, float] = field(default_factory=dict)
     fit: FitResult | None = None
     seconds: float = 0.0

@@ -207,9 +207,21 @@ def teacher_cmd(
 @app.command("distill")
 def distill_cmd(
     dataset: str = DatasetOpt,
-    teacher: str = typer.Option("sage", "--teacher", "-t", help="Teacher GNN: sage, gcn, gat or appnp."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", "-t", help="Teacher GNN g2m trains: sage (default), "
+                                          "gcn, gat or appnp."),
     method: str = typer.Option("glnn", "--method", "-m",
                                help="glnn, mlp (no teacher), vqgraph, ffg2m, or a composition such as glnn+ffg2m."),
+    teacher_outputs: Optional[Path] = typer.Option(None, "--teacher-outputs", help="Distill your own teacher from "
+                                                   "its saved outputs instead of training one: logits as .npy, "
+                                                   ".npz (logits, hidden), .pt (tensors) or a folder of logits.npy "
+                                                   "and hidden.npy; one row per node in node-id order."),
+    outputs_are: str = typer.Option("auto", "--outputs-are", help="How --teacher-outputs are read: logits, "
+                                    "probabilities, or auto (rows that all sum to 1 are probabilities; a warning "
+                                    "says so)."),
+    split: Optional[str] = typer.Option(None, "--split", help="The split: the dataset's own (default), cpf, "
+                                        "random, public, official, masks (your graph's own: split.json in its "
+                                        "folder), or a JSON file of node ids {\"train\": [...], \"val\": [...], "
+                                        "\"test\": [...]}."),
     setting: str = typer.Option("both", "--setting", help="tran, ind or both."),
     seeds: str = SeedsOpt,
     seed: int = SeedOpt,
@@ -280,11 +292,20 @@ def distill_cmd(
         g2m distill -d citeseer -m glnn+ffg2m --lam 0.2 --temperature 1.0 --w-hfd 0.5 --seeds 3
 
         g2m distill -m glnn+adv -p adv_eps=0.1 -p student.lr=0.005
+
+        g2m distill -d citeseer-planetoid --teacher-outputs my_gcn_logits.npy -m glnn --split public
     """
     from g2m.run_dir import run_metrics
     from g2m.spec import route_params
 
-    out = output or _default_output("distill", dataset, f"{teacher}-{method}")
+    if teacher is not None and teacher_outputs is not None:
+        raise ConfigError("--teacher names a GNN for g2m to train and --teacher-outputs gives your own teacher's "
+                          "outputs: pass one of them.")
+    if teacher_outputs is not None and not teacher_outputs.exists():
+        raise ConfigError(f"--teacher-outputs {teacher_outputs}: no such file or folder.")
+    name = "outputs" if teacher_outputs is not None else (teacher or "sage")
+    teacher = teacher or "sage"  # its settings' names route --param keys; a user's teacher takes none
+    out = output or _default_output("distill", dataset, f"{name}-{method}")
     student_over = dict(lam=lam, temperature=temperature, hidden_channels=student_hidden,
                         num_layers=student_layers, dropout=student_dropout, lr=student_lr,
                         weight_decay=student_weight_decay)
@@ -309,15 +330,17 @@ def distill_cmd(
         target, tuned = read_params(params, method)
         chosen = teacher_over if target == "teacher" else student_over
         chosen.update({k: v for k, v in tuned.items() if k not in chosen})
-    result = _run(_spec(dataset, data_root, teacher, [method], seeds, seed, setting, device, output=out,
-                        teacher_overrides=teacher_over, student_overrides=student_over, batch_size=batch_size,
-                        download=download, jobs=jobs, overwrite=overwrite, resume=resume))
+    result = _run(_spec(dataset, data_root, teacher_outputs or teacher, [method], seeds, seed, setting, device,
+                        output=out, teacher_overrides=teacher_over, student_overrides=student_over,
+                        batch_size=batch_size, download=download, jobs=jobs, overwrite=overwrite, resume=resume,
+                        split=split, outputs_are=outputs_are))
     if not _is_main():
         return
     metrics = run_metrics(result)
     if "codebook_usage" in result.get("files", {}):
         console.print(f"wrote {result['files']['codebook_usage']}")
-    rows = {f"teacher ({teacher})": metrics["teacher"], f"student ({metrics['method']})": metrics["student"]}
+    rows = {f"teacher ({metrics['teacher_model']})": metrics["teacher"],
+            f"student ({metrics['method']})": metrics["student"]}
     Console().print(_summary(f"{metrics['method']} on {result['dataset']} ({len(result['seeds'])} seeds)", rows))
     console.print(f"wrote {out}/metrics.json (total {result['timings']['total_seconds']:.1f} s)")
 

@@ -11,6 +11,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
 from g2m.datasets.base import NodeDataset
+from g2m.datasets.splits import SPLIT_PARTS, read_split_file
 from g2m.errors import DatasetError
 
 EXTENSIONS = (".npy", ".txt", ".csv", ".tsv")
@@ -66,8 +67,10 @@ def from_data(data: Data, name: str = "custom", split: str = "random") -> NodeDa
     ei = coalesce(to_undirected(ei, num_nodes=n), num_nodes=n)
     classes, y = torch.unique(y, return_inverse=True)
     clean = Data(x=x.float(), edge_index=ei, y=y)
+    # the user's own split, used with split="masks" (checked then: `g2m.datasets.splits.with_split`)
+    masks = {k: data[f"{k}_mask"] for k in SPLIT_PARTS if getattr(data, f"{k}_mask", None) is not None}
     return NodeDataset(name=name, data=clean, num_classes=int(classes.numel()), split_protocol=split,
-                       source="Data object")
+                       fixed_split=masks if len(masks) == len(SPLIT_PARTS) else None, source="Data object")
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -91,7 +94,9 @@ def _read(path: Path, dtype) -> np.ndarray:
 
 
 def from_files(folder: str | Path, split: str = "random") -> NodeDataset:
-    """Read ``edges.*`` (two ids per row), ``features.*`` (a row per node) and ``labels.*`` from ``folder``."""
+    """Read ``edges.*`` (two ids per row), ``features.*`` (a row per node) and ``labels.*`` from ``folder``,
+    and its own split from ``split.json`` when there is one (``{"train": ids, "val": ids, "test": ids}``, used
+    with ``split="masks"``)."""
     folder = Path(folder)
     edges = _read(_find(folder, "edges"), np.int64)
     if edges.size and (edges.ndim != 2 or edges.shape[1] != 2) and not (edges.ndim == 1 and edges.size == 2):
@@ -103,5 +108,7 @@ def from_files(folder: str | Path, split: str = "random") -> NodeDataset:
     data = Data(x=torch.from_numpy(np.atleast_2d(x)), edge_index=torch.from_numpy(edges.T.copy()),
                 y=torch.from_numpy(y))
     ds = from_data(data, name=folder.name, split=split)
+    if (folder / "split.json").is_file():  # the user's own split, used with split="masks"
+        ds.fixed_split = read_split_file(folder / "split.json")
     ds.source = f"files:{folder.resolve()}"  # runs record it, so `g2m evaluate` finds the files from anywhere
     return ds

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -13,6 +16,10 @@ from torch_geometric.data import Data
 from g2m.errors import ConfigError, DatasetError
 
 SETTINGS = ("tran", "ind")
+# "public" (Planetoid), "official" (OGB) and "masks" (the user's own) are fixed: the same nodes for every seed
+FIXED_PROTOCOLS = ("public", "official", "masks")
+SPLIT_PROTOCOLS = ("cpf", "random", *FIXED_PROTOCOLS)
+SPLIT_PARTS = ("train", "val", "test")
 
 
 @dataclass
@@ -125,17 +132,99 @@ def node_split(dataset, seed: int = 0, setting: str = "tran", protocol: str | No
         train, val, test = cpf_split(y, seed)
     elif protocol == "random":
         train, val, test = random_split(y, seed)
-    elif protocol in ("public", "official"):
+    elif protocol in FIXED_PROTOCOLS:
         if dataset.fixed_split is None:
             raise ConfigError(f"dataset {dataset.name!r} has no fixed split; use protocol 'cpf' or 'random'.")
         train, val, test = (dataset.fixed_split[k].long() for k in ("train", "val", "test"))
     else:
-        raise ConfigError(f"unknown split protocol {protocol!r}; use cpf, random, public or official.")
+        raise ConfigError(f"unknown split protocol {protocol!r}; use one of {', '.join(SPLIT_PROTOCOLS)}.")
     n = dataset.num_nodes
     if setting == "tran":
         return NodeSplit(train, val, test, observed=torch.arange(n), setting="tran", seed=seed)
     test_obs, test_ind, observed = inductive_split(test, n, seed, ind_fraction)
     return NodeSplit(train, val, test_obs, observed=observed, test_ind=test_ind, setting="ind", seed=seed)
+
+
+def split_ids(parts: Mapping[str, Any], num_nodes: int) -> dict[str, Tensor]:
+    """A user's split as node ids: ``parts`` maps ``train``/``val``/``test`` to boolean masks of length
+    ``num_nodes`` or to node ids (tensors, arrays or lists). Ids keep their order; masks give ascending ids.
+    Refused with the reason: a missing or empty part, a mask of the wrong length or shape, ids out of range or
+    repeated, a node in two parts."""
+    missing = [k for k in SPLIT_PARTS if k not in parts]
+    extra = sorted(set(parts) - set(SPLIT_PARTS))
+    if missing or extra:
+        raise ConfigError(f"a split needs exactly the parts train, val and test; missing {missing or 'none'}, "
+                          f"unknown {extra or 'none'}.")
+    out: dict[str, Tensor] = {}
+    for key in SPLIT_PARTS:
+        value = torch.as_tensor(np.asarray(parts[key].cpu() if isinstance(parts[key], Tensor) else parts[key]))
+        if value.dtype == torch.bool:
+            if value.dim() != 1 or value.numel() != num_nodes:
+                raise ConfigError(f"the {key} mask has shape {list(value.shape)} but the graph has {num_nodes} nodes: "
+                                  "give one boolean per node (a mask with one column per split: pick one, e.g. "
+                                  f"data.{key}_mask[:, 0]).")
+            value = value.nonzero().view(-1)
+        elif value.is_floating_point() or value.dim() != 1:
+            raise ConfigError(f"the {key} part must be a boolean mask or a list of integer node ids, got "
+                              f"{value.dtype} of shape {list(value.shape)}.")
+        value = value.long()
+        if value.numel() == 0:
+            raise ConfigError(f"the {key} part of the split is empty: give it at least one node.")
+        if bool(((value < 0) | (value >= num_nodes)).any()):
+            raise ConfigError(f"the {key} part has node ids outside 0..{num_nodes - 1}.")
+        if value.unique().numel() != value.numel():
+            raise ConfigError(f"the {key} part lists a node more than once.")
+        out[key] = value
+    seen = torch.zeros(num_nodes, dtype=torch.long)
+    for value in out.values():
+        seen[value] += 1
+    if bool((seen > 1).any()):
+        raise ConfigError(f"{int((seen > 1).sum())} node(s) are in two parts of the split (e.g. node "
+                          f"{int((seen > 1).nonzero()[0])}): train, val and test must not overlap.")
+    return out
+
+
+def with_split(dataset, split: str | os.PathLike | Mapping[str, Any] | None):
+    """``dataset`` (a `NodeDataset`) with the split a user chose.
+
+    Args:
+        split: ``None`` (the dataset's own protocol), a protocol name (`SPLIT_PROTOCOLS`; ``"masks"``: the
+            ``train_mask``/``val_mask``/``test_mask`` of the user's ``Data``, or the ``split.json`` of a user
+            folder), a mapping of the three parts (`split_ids`), or a path to a JSON file of them.
+    """
+    import dataclasses
+
+    if split is None or split == dataset.split_protocol:
+        return dataset
+    if isinstance(split, str) and split in SPLIT_PROTOCOLS:
+        if split in FIXED_PROTOCOLS:
+            if dataset.fixed_split is None:
+                raise ConfigError(f"dataset {dataset.name!r} has no {split} split: a user graph's split comes from "
+                                  "its Data's train_mask/val_mask/test_mask or its folder's split.json; or pass "
+                                  "a JSON file of node ids (--split PATH), or use cpf or random.")
+            fixed = split_ids(dataset.fixed_split, dataset.num_nodes)
+            return dataclasses.replace(dataset, split_protocol=split, fixed_split=fixed)
+        return dataclasses.replace(dataset, split_protocol=split)
+    if isinstance(split, Mapping):
+        return dataclasses.replace(dataset, split_protocol="masks", fixed_split=split_ids(split, dataset.num_nodes))
+    return dataclasses.replace(dataset, split_protocol="masks",
+                               fixed_split=split_ids(read_split_file(Path(split)), dataset.num_nodes))
+
+
+def read_split_file(path: Path) -> dict[str, Any]:
+    """``{"train": [...], "val": [...], "test": [...]}`` (node ids or booleans) from a JSON file."""
+    import json
+
+    if path.suffix.lower() != ".json" or not path.is_file():
+        raise ConfigError(f"split {str(path)!r}: use one of {', '.join(SPLIT_PROTOCOLS)}, or the path of a JSON file "
+                          'of node ids {"train": [...], "val": [...], "test": [...]}.')
+    try:
+        parts = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the split file {path}: {exc}.") from None
+    if not isinstance(parts, dict):
+        raise ConfigError(f"{path} must hold a JSON object with the keys train, val and test.")
+    return parts
 
 
 def graph_split(dataset, seed: int = 0, fractions: tuple[float, float] = (0.8, 0.1)) -> dict[str, Tensor]:

@@ -41,7 +41,8 @@ def similarity_loss(student_h: Tensor, teacher_h: Tensor) -> Tensor:
 def _rsd_projection(student: nn.Module, knowledge: dict[str, Tensor]) -> nn.Module:
     """The student's map from its hidden layer to the teacher's hidden width (NOSMOG's projection)."""
     if "hidden" not in knowledge:
-        raise ConfigError("rsd needs the teacher's hidden representations (a teacher run's `hidden`).")
+        raise ConfigError("rsd needs the teacher's hidden representations, and this teacher has none: pass outputs "
+                          "with a hidden layer (hidden=..., hidden.npy) or a model that returns (logits, hidden).")
     return nn.Linear(student.hidden_channels, knowledge["hidden"].size(1))
 
 

@@ -45,7 +45,9 @@ class StudentRun:
 
 def teacher_knowledge(teacher: TeacherRun) -> dict[str, Tensor]:
     """Per-observed-node tensors a student may learn from, indexed by local node id."""
-    knowledge = {"logits": teacher.logits, "hidden": teacher.hidden}
+    knowledge = {"logits": teacher.logits}
+    if teacher.hidden is not None:  # a user's outputs may have none
+        knowledge["hidden"] = teacher.hidden
     knowledge.update(getattr(teacher, "extra_knowledge", {}) or {})
     return knowledge
 
