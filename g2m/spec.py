@@ -181,15 +181,17 @@ class NodeRunSpec:
         return cls(dataset, **options)
 
 
-def method_setting_keys(teacher: str, method: str) -> tuple[frozenset[str], frozenset[str]]:
+def method_setting_keys(teacher: str | None, method: str) -> tuple[frozenset[str], frozenset[str]]:
     """``(teacher keys, student keys)``: every setting a run of ``method`` with ``teacher`` takes on each side
-    (the teacher family's and its trainer's; the student's and the method's)."""
+    (the teacher family's and its trainer's; the student's and the method's). ``teacher=None``: the user's own
+    teacher, which takes none."""
     resolved = resolve_method(method)
     trainers = [resolved.teacher_trainer] if resolved.needs_teacher else []
-    return teacher_setting_keys(teacher, trainers), student_setting_keys(resolved)
+    teacher_keys = frozenset() if teacher is None else teacher_setting_keys(teacher, trainers)
+    return teacher_keys, student_setting_keys(resolved)
 
 
-def route_params(pairs: Iterable[str], teacher: str, method: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def route_params(pairs: Iterable[str], teacher: str | None, method: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``KEY=VALUE`` pairs (the CLI's ``--param``) as ``(teacher settings, student settings)``.
 
     A key goes to whichever side declares it: the student of ``method`` (its settings, the method's and its
@@ -200,6 +202,7 @@ def route_params(pairs: Iterable[str], teacher: str, method: str) -> tuple[dict[
     import json
 
     teacher_keys, student_keys = method_setting_keys(teacher, method)
+    who = f"{teacher} teacher" if teacher else "your teacher (which takes no settings)"
     sides: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     for pair in pairs:
         key, sep, text = str(pair).partition("=")
@@ -218,10 +221,10 @@ def route_params(pairs: Iterable[str], teacher: str, method: str) -> tuple[dict[
             raise ConfigError(f"--param {bare}: both the teacher and the student take {bare!r}; write "
                               f"teacher.{bare}=... or student.{bare}=...")
         if not side:
-            check_keys([bare], student_keys | teacher_keys, f"{teacher} teacher or {method} student")
+            check_keys([bare], student_keys | teacher_keys, f"{who} or {method} student")
         target = side or ("student" if in_student else "teacher")
         check_keys([bare], student_keys if target == "student" else teacher_keys,
-                   f"{method} student" if target == "student" else f"{teacher} teacher")
+                   f"{method} student" if target == "student" else who)
         chosen = sides[1] if target == "student" else sides[0]
         if bare in chosen:
             raise ConfigError(f"--param {bare} is given twice.")

@@ -303,9 +303,8 @@ def distill_cmd(
                           "outputs: pass one of them.")
     if teacher_outputs is not None and not teacher_outputs.exists():
         raise ConfigError(f"--teacher-outputs {teacher_outputs}: no such file or folder.")
-    name = "outputs" if teacher_outputs is not None else (teacher or "sage")
-    teacher = teacher or "sage"  # its settings' names route --param keys; a user's teacher takes none
-    out = output or _default_output("distill", dataset, f"{name}-{method}")
+    teacher = None if teacher_outputs is not None else (teacher or "sage")  # None: the user's, which takes no settings
+    out = output or _default_output("distill", dataset, f"{teacher or 'outputs'}-{method}")
     student_over = dict(lam=lam, temperature=temperature, hidden_channels=student_hidden,
                         num_layers=student_layers, dropout=student_dropout, lr=student_lr,
                         weight_decay=student_weight_decay)
@@ -354,7 +353,7 @@ METHOD_OPTIONS = {"codebook_size": "--codebook-size", "code_dim": "--code-dim", 
                   "w_soft_code_kl": "--w-code", "w_soft_label_kl": "--w-label", "w_lfd": "--w-lfd", "w_hfd": "--w-hfd"}
 
 
-def _check_method_options(teacher: str, method: str, teacher_over: dict, student_over: dict) -> None:
+def _check_method_options(teacher: str | None, method: str, teacher_over: dict, student_over: dict) -> None:
     """A method-specific option given to a method that does not take its setting is an error naming it."""
     from g2m.spec import method_setting_keys
 

@@ -30,7 +30,8 @@ def from_data(data: Data, name: str = "custom", split: str = "random") -> NodeDa
     Checked, each with a clear `DatasetError`: missing fields, no nodes, rows of ``x`` vs labels, labels
     that are not non-negative integers, NaN/inf features (the rows are named), edge ids outside
     ``0..N-1``. Handled, not rejected: duplicate edges (merged), self-loops (dropped), isolated nodes
-    (kept), directed edges (made undirected).
+    (kept), directed edges (made undirected); an edge list that needs none of this keeps its order. A ``Data``
+    with ``train_mask``, ``val_mask`` and ``test_mask`` keeps them as its own split (``split="masks"``).
     """
     for attr in ("x", "edge_index", "y"):
         if getattr(data, attr, None) is None:
@@ -63,8 +64,10 @@ def from_data(data: Data, name: str = "custom", split: str = "random") -> NodeDa
         ids = torch.unique(ei[out_of_range])[:10].tolist()
         raise DatasetError(f"edges refer to node ids outside 0..{n - 1} (e.g. {', '.join(map(str, ids))}); node ids "
                            "are row numbers of the feature matrix, counted from 0.")
-    ei, _ = remove_self_loops(ei)
-    ei = coalesce(to_undirected(ei, num_nodes=n), num_nodes=n)
+    clean_ei = coalesce(to_undirected(remove_self_loops(ei)[0], num_nodes=n), num_nodes=n)
+    # an edge list that is already clean keeps its order, so that a user's model sees its own graph exactly
+    same = clean_ei.size(1) == ei.size(1) and torch.equal(coalesce(ei, num_nodes=n), clean_ei)
+    ei = ei if same else clean_ei
     classes, y = torch.unique(y, return_inverse=True)
     clean = Data(x=x.float(), edge_index=ei, y=y)
     # the user's own split, used with split="masks" (checked then: `g2m.datasets.splits.with_split`)

@@ -158,6 +158,8 @@ def split_ids(parts: Mapping[str, Any], num_nodes: int) -> dict[str, Tensor]:
     out: dict[str, Tensor] = {}
     for key in SPLIT_PARTS:
         value = torch.as_tensor(np.asarray(parts[key].cpu() if isinstance(parts[key], Tensor) else parts[key]))
+        if value.numel() == 0:
+            raise ConfigError(f"the {key} part of the split is empty: give it at least one node.")
         if value.dtype == torch.bool:
             if value.dim() != 1 or value.numel() != num_nodes:
                 raise ConfigError(f"the {key} mask has shape {list(value.shape)} but the graph has {num_nodes} nodes: "
@@ -168,7 +170,7 @@ def split_ids(parts: Mapping[str, Any], num_nodes: int) -> dict[str, Tensor]:
             raise ConfigError(f"the {key} part must be a boolean mask or a list of integer node ids, got "
                               f"{value.dtype} of shape {list(value.shape)}.")
         value = value.long()
-        if value.numel() == 0:
+        if value.numel() == 0:  # a mask with no node set
             raise ConfigError(f"the {key} part of the split is empty: give it at least one node.")
         if bool(((value < 0) | (value >= num_nodes)).any()):
             raise ConfigError(f"the {key} part has node ids outside 0..{num_nodes - 1}.")

@@ -131,3 +131,27 @@ def test_user_graph_from_files(tmp_path):
     os.remove(tmp_path / "labels.csv")
     with pytest.raises(DatasetError, match="no labels file"):
         from_files(tmp_path)
+
+
+def test_a_clean_edge_list_keeps_its_order_and_a_messy_one_is_cleaned():
+    """A user's model must see its own graph exactly (sums in the same order); g2m cleans only what needs it."""
+    import torch
+    from torch_geometric.data import Data
+    from torch_geometric.utils import sort_edge_index, to_undirected
+
+    from g2m import load_dataset
+
+    gen = torch.Generator().manual_seed(0)
+    ei = to_undirected(torch.randint(0, 30, (2, 60), generator=gen))
+    ei = ei[:, ei[0] != ei[1]]
+    by_target = sort_edge_index(ei, sort_by_row=False)  # PyG's Planetoid order: clean, but not by source
+    data = Data(x=torch.rand(30, 4, generator=gen), edge_index=by_target, y=torch.arange(30) % 2)
+    assert torch.equal(load_dataset(data).data.edge_index, by_target)
+    messy = torch.cat([by_target, by_target[:, :3], torch.tensor([[5], [5]]), torch.tensor([[0], [29]])], dim=1)
+    cleaned = load_dataset(Data(x=data.x, edge_index=messy, y=data.y)).data.edge_index
+    assert torch.equal(cleaned, sort_edge_index(to_undirected(torch.cat([ei, torch.tensor([[0], [29]])], 1))))
+    half = by_target[:, by_target[0] < by_target[1]]  # one direction only: made undirected
+    assert load_dataset(Data(x=data.x, edge_index=half, y=data.y)).data.edge_index.size(1) == by_target.size(1)
+    # as many edges as the clean list, but one duplicated and one reverse missing: cleaned, not kept
+    tricky = Data(x=torch.rand(2, 1), edge_index=torch.tensor([[0, 0], [1, 1]]), y=torch.tensor([0, 1]))
+    assert load_dataset(tricky).data.edge_index.tolist() == [[0, 1], [1, 0]]

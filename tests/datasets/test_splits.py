@@ -150,7 +150,7 @@ def test_node_split_protocols_and_options(cora):
 
     with pytest.raises(ConfigError, match="unknown setting 'prod'; use 'tran' or 'ind'"):
         node_split(cora, 0, "prod")
-    with pytest.raises(ConfigError, match="unknown split protocol 'geom'; use cpf, random, public or official"):
+    with pytest.raises(ConfigError, match="unknown split protocol 'geom'; use one of cpf, random, public, official, masks"):
         node_split(cora, 0, protocol="geom")
     with pytest.raises(ConfigError, match="has no fixed split; use protocol 'cpf' or 'random'"):
         node_split(cora, 0, protocol="official")
@@ -253,3 +253,110 @@ def test_cv_folds_defaults_boundaries_and_label_shapes():
     assert all(torch.equal(a["test"], b["test"]) for a, b in zip(col, flat))
     with pytest.raises(DatasetError, match=r"the smallest class has 0\. Use fewer folds"):
         cv_folds(np.zeros(0, dtype=np.int64), 3)
+
+
+# --- the user's own split (split="masks", a mapping, a JSON file) ---
+
+def _masked_graph(n: int = 40):
+    from torch_geometric.data import Data
+
+    gen = torch.Generator().manual_seed(0)
+    data = Data(x=torch.rand(n, 5, generator=gen), edge_index=torch.randint(0, n, (2, 80), generator=gen),
+                y=torch.arange(n) % 3)
+    data.train_mask = torch.zeros(n, dtype=torch.bool)
+    data.train_mask[:9] = True
+    data.val_mask = torch.zeros(n, dtype=torch.bool)
+    data.val_mask[9:15] = True
+    data.test_mask = torch.zeros(n, dtype=torch.bool)
+    data.test_mask[20:] = True
+    return data
+
+
+def test_masks_split_uses_the_datas_own_masks_and_holds_out_test_nodes():
+    from g2m.datasets import load_dataset
+    from g2m.datasets.splits import with_split
+
+    ds = with_split(load_dataset(_masked_graph()), "masks")
+    assert ds.split_protocol == "masks"
+    for seed in (0, 1):
+        tran = node_split(ds, seed, "tran")
+        assert tran.train.tolist() == list(range(9)) and tran.val.tolist() == list(range(9, 15))
+        assert tran.test.tolist() == list(range(20, 40))  # nodes 15-19 are in no part: observed, unlabelled
+        ind = node_split(ds, seed, "ind")
+        assert sorted(ind.test.tolist() + ind.test_ind.tolist()) == list(range(20, 40))
+        assert ind.test_ind.numel() == 4 and set(ind.test_ind.tolist()) <= set(range(20, 40))
+        assert not set(ind.test_ind.tolist()) & set(ind.observed.tolist())
+    assert node_split(ds, 0, "ind").test_ind.tolist() != node_split(ds, 1, "ind").test_ind.tolist()  # seeded
+
+
+def test_a_split_from_ids_or_a_json_file_keeps_the_id_order(tmp_path):
+    import json
+
+    from g2m.datasets import load_dataset
+    from g2m.datasets.splits import with_split
+
+    ds = load_dataset(_masked_graph())
+    parts = {"train": [5, 1, 3], "val": [7, 8], "test": [30, 20, 10]}
+    (tmp_path / "split.json").write_text(json.dumps(parts))
+    for given in (parts, {k: torch.tensor(v) for k, v in parts.items()}, str(tmp_path / "split.json")):
+        split = node_split(with_split(ds, given), 0, "tran")
+        assert (split.train.tolist(), split.val.tolist(), split.test.tolist()) == tuple(parts.values())
+    assert with_split(ds, None) is ds and with_split(ds, "random") is ds  # its own protocol: unchanged
+    assert with_split(ds, "cpf").split_protocol == "cpf"
+
+
+def test_a_user_folder_brings_its_split_json(tmp_path):
+    import json
+
+    import numpy as np
+
+    from g2m.datasets import load_dataset
+    from g2m.datasets.splits import with_split
+
+    data = _masked_graph()
+    np.save(tmp_path / "features.npy", data.x.numpy())
+    np.save(tmp_path / "labels.npy", data.y.numpy())
+    np.save(tmp_path / "edges.npy", data.edge_index.T.numpy())
+    (tmp_path / "split.json").write_text(json.dumps({"train": [0, 1, 2], "val": [3, 4, 5], "test": [6, 7, 8]}))
+    split = node_split(with_split(load_dataset(tmp_path), "masks"), 0, "tran")
+    assert split.test.tolist() == [6, 7, 8]
+
+
+@pytest.mark.parametrize("parts, message", [
+    ({"train": [0], "val": [1]}, "missing \\['test'\\]"),
+    ({"train": [0], "val": [1], "test": [2], "unlabelled": [3]}, "unknown \\['unlabelled'\\]"),
+    ({"train": [], "val": [1], "test": [2]}, "train part of the split is empty"),
+    ({"train": [0], "val": torch.zeros(40, dtype=torch.bool), "test": [2]}, "val part of the split is empty"),
+    ({"train": [0, 40], "val": [1], "test": [2]}, "outside 0..39"),
+    ({"train": [0, -1], "val": [1], "test": [2]}, "outside 0..39"),
+    ({"train": [0, 0], "val": [1], "test": [2]}, "more than once"),
+    ({"train": [0, 1], "val": [1], "test": [2]}, "1 node\\(s\\) are in two parts .*node 1"),
+    ({"train": [0.5], "val": [1], "test": [2]}, "boolean mask or a list of integer node ids"),
+    ({"train": torch.zeros(40, 2, dtype=torch.bool), "val": [1], "test": [2]}, "pick one, e.g"),
+    ({"train": torch.zeros(39, dtype=torch.bool), "val": [1], "test": [2]}, "shape \\[39\\] but the graph has 40"),
+])
+def test_a_bad_user_split_is_refused_with_the_reason(parts, message):
+    from g2m.datasets import load_dataset
+    from g2m.datasets.splits import with_split
+    from g2m.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        with_split(load_dataset(_masked_graph()), parts)
+
+
+def test_masks_on_a_dataset_without_them_and_a_bad_split_name_are_refused(tmp_path):
+    from torch_geometric.data import Data
+
+    from g2m.datasets import load_dataset
+    from g2m.datasets.splits import with_split
+    from g2m.errors import ConfigError
+
+    data = _masked_graph()
+    plain = load_dataset(Data(x=data.x, edge_index=data.edge_index, y=data.y))
+    with pytest.raises(ConfigError, match="has no masks split"):
+        with_split(plain, "masks")
+    with pytest.raises(ConfigError, match="use one of cpf, random, public, official, masks, or the path of a JSON"):
+        with_split(plain, "mask")
+    (tmp_path / "s.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="JSON object with the keys train, val and test"):
+        with_split(plain, tmp_path / "s.json")

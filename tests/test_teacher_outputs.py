@@ -1,0 +1,286 @@
+"""The user's own teacher: a trained module or its saved outputs, checked and distilled (g2m/teacher_outputs.py)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.nn import GCNConv
+
+import g2m
+from g2m.datasets import node_split
+from g2m.errors import ConfigError, G2MWarning
+from g2m.teacher_outputs import (ModelTeacher, TeacherOutputs, as_logits, as_teacher, external_teacher,
+                                 read_outputs_file)
+
+FAST = {"max_epochs": 30}  # students: enough to learn something, fast
+
+
+class GCN(torch.nn.Module):
+    def __init__(self, i: int, o: int, hidden: int = 16, return_hidden: bool = False):
+        super().__init__()
+        self.c1, self.c2, self.return_hidden = GCNConv(i, hidden), GCNConv(hidden, o), return_hidden
+
+    def forward(self, x, edge_index):
+        h = F.dropout(F.relu(self.c1(x, edge_index)), 0.5, self.training)
+        out = self.c2(h, edge_index)
+        return (out, h) if self.return_hidden else out
+
+
+@pytest.fixture(scope="module")
+def cora():
+    return g2m.load_dataset("cora")
+
+
+@pytest.fixture(scope="module")
+def trained(cora):
+    """A GCN trained in plain PyTorch on cora's seed-0 training nodes (as a user would), in eval mode."""
+    torch.manual_seed(0)
+    data, split = cora.data, node_split(cora, 0, "tran")
+    model = GCN(cora.num_features, cora.num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
+    for _ in range(60):
+        model.train()
+        opt.zero_grad()
+        F.cross_entropy(model(data.x, data.edge_index)[split.train], data.y[split.train]).backward()
+        opt.step()
+    return model.eval()
+
+
+def logits_of(model, cora) -> torch.Tensor:
+    with torch.no_grad():
+        return model(cora.data.x, cora.data.edge_index)
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_student_from_the_module_equals_the_student_from_its_saved_outputs(cora, trained, tmp_path):
+    np.save(tmp_path / "logits.npy", logits_of(trained, cora).numpy())
+    kw = dict(method="glnn", seed=0, student_params=FAST)
+    from_module = g2m.Distiller(teacher=trained, **kw).fit(cora)
+    from_file = g2m.Distiller(teacher=str(tmp_path / "logits.npy"), **kw).fit(cora)
+    assert same_weights(from_module.student_model_, from_file.student_model_)
+    assert from_module.metrics_ == from_file.metrics_
+    # the teacher's accuracy is measured from its outputs, on the split
+    split = from_module.split_
+    want = (logits_of(trained, cora).argmax(-1)[split.test] == cora.data.y[split.test]).float().mean().item() * 100
+    assert from_module.metrics_["teacher"]["test"] == pytest.approx(want)
+    assert from_module.metrics_["student"]["test"] > 60  # it learnt from the teacher (MLP alone: ~58 here)
+
+
+def test_every_file_layout_reads_the_same_outputs(cora, tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    logits, hidden = torch.randn(cora.num_nodes, cora.num_classes, generator=gen), torch.randn(cora.num_nodes, 4)
+    np.save(tmp_path / "a.npy", logits.numpy())
+    np.savez(tmp_path / "b.npz", logits=logits.numpy(), hidden=hidden.numpy())
+    torch.save({"logits": logits, "hidden": hidden}, tmp_path / "c.pt")
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "logits.npy", logits.numpy())
+    np.save(tmp_path / "d" / "hidden.npy", hidden.numpy())
+    for name in ("a.npy", "b.npz", "c.pt", "d"):
+        out = TeacherOutputs.load(tmp_path / name, "logits")
+        assert torch.equal(out.logits, logits), name
+        assert (out.hidden is None) == (name == "a.npy")
+        if out.hidden is not None:
+            assert torch.equal(out.hidden, hidden), name
+        assert set(out.source["sha256"]) == ({"logits.npy", "hidden.npy"} if name == "d" else {name})
+    assert isinstance(read_outputs_file(tmp_path / "d")[0]["logits"], np.memmap)  # never read whole
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("pickled code ran",))
+
+
+def test_pickled_objects_in_an_outputs_file_are_refused(tmp_path):
+    torch.save({"logits": torch.zeros(3, 2), "extra": Payload()}, tmp_path / "evil.pt")
+    np.save(tmp_path / "evil.npy", np.array([Payload()], dtype=object), allow_pickle=True)
+    for name in ("evil.pt", "evil.npy"):
+        with pytest.raises(ConfigError, match="no pickled objects"):
+            TeacherOutputs.load(tmp_path / name)
+
+
+def test_outputs_that_do_not_fit_the_graph_are_refused(cora):
+    n, c = cora.num_nodes, cora.num_classes
+    with pytest.raises(ConfigError, match=f"{n - 1} rows but 'cora' has {n} nodes"):
+        TeacherOutputs(torch.zeros(n - 1, c)).check(cora)
+    with pytest.raises(ConfigError, match=f"{c + 1} columns but 'cora' has {c} classes"):
+        TeacherOutputs(torch.zeros(n, c + 1)).check(cora)
+    bad = torch.zeros(n, c)
+    bad[7, 2], bad[420, 0] = float("nan"), float("inf")
+    with pytest.raises(ConfigError, match=r"NaN or inf at node\(s\) 7, 420:"):
+        TeacherOutputs(bad).check(cora)
+    with pytest.raises(ConfigError, match="hidden layer has 3 rows"):
+        TeacherOutputs(torch.zeros(n, c), torch.zeros(3, 4))
+    with pytest.raises(ConfigError, match="2-D"):
+        TeacherOutputs(torch.zeros(n))
+    with pytest.raises(ConfigError, match="expected the keys 'logits'"):
+        TeacherOutputs.of({"logit": torch.zeros(n, c)})
+    with pytest.raises(ConfigError, match="outputs have 5 rows"):  # checked by the run, before any training
+        g2m.distill(cora, teacher=torch.zeros(5, c), seeds=1, setting="tran")
+
+
+def test_nan_rows_are_named_beyond_the_first_chunk(cora, monkeypatch):
+    import g2m.teacher_outputs as mod
+
+    monkeypatch.setattr(mod, "CHECK_ROWS", 100)
+    bad = torch.zeros(cora.num_nodes, cora.num_classes)
+    bad[250, 1] = float("nan")
+    with pytest.raises(ConfigError, match=r"node\(s\) 250:"):
+        TeacherOutputs(bad).check(cora)
+
+
+def test_probabilities_are_read_as_probabilities_with_a_warning():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    probs = logits.softmax(-1)
+    with pytest.warns(G2MWarning, match="reads them as probabilities"):
+        got = as_logits(probs, "auto")
+    assert torch.allclose(got.softmax(-1), probs, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.allclose(as_logits(probs, "probabilities").softmax(-1), probs, atol=1e-6)  # said: no warning
+        assert torch.equal(as_logits(probs, "logits"), probs)  # said: taken as they are
+        assert torch.equal(as_logits(logits, "auto"), logits)  # logits are not probabilities
+        log_probs = logits.log_softmax(-1)  # log_softmax outputs are logits
+        assert torch.equal(as_logits(log_probs, "auto"), log_probs)
+    with pytest.raises(ConfigError, match="negative or do not sum to 1"):
+        as_logits(logits, "probabilities")
+    almost = probs.clone()
+    almost[1] *= 0.9  # one row that does not sum to 1: logits
+    assert torch.equal(as_logits(almost, "auto"), almost)
+    with pytest.raises(ConfigError, match="use one of auto, logits, probabilities"):
+        as_teacher(probs, "probs")
+
+
+def test_a_module_that_fails_or_returns_the_wrong_thing_is_a_clear_error(cora):
+    class NeedsBatch(torch.nn.Module):
+        def forward(self, x, edge_index, batch):
+            return x
+
+    class ReturnsDict(torch.nn.Module):
+        def forward(self, x, edge_index):
+            return {"out": x}
+
+    class ReturnsFeatures(torch.nn.Module):
+        def forward(self, x, edge_index):
+            return x
+
+    split = node_split(cora, 0, "tran")
+    with pytest.raises(ConfigError, match=r"calling your teacher as model\(x, edge_index\) failed \(TypeError"):
+        external_teacher(cora, split, ModelTeacher(NeedsBatch().eval()))
+    with pytest.raises(ConfigError, match="returned dict"):
+        external_teacher(cora, split, ModelTeacher(ReturnsDict().eval()))
+    with pytest.raises(ConfigError, match="1433 columns but 'cora' has 7 classes"):
+        external_teacher(cora, split, ModelTeacher(ReturnsFeatures().eval()))
+
+
+def test_a_model_in_training_mode_is_evaluated_in_eval_mode_and_put_back(cora, trained):
+    split = node_split(cora, 0, "tran")
+    trained.train()
+    try:
+        with pytest.warns(G2MWarning, match="was in training mode"):
+            run = external_teacher(cora, split, ModelTeacher(trained))
+        assert trained.training  # put back as it was
+    finally:
+        trained.eval()
+    assert torch.equal(run.logits, logits_of(trained, cora))  # dropout was off
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        external_teacher(cora, split, ModelTeacher(trained))  # eval mode: nothing to say
+
+
+def test_inductive_outputs_of_a_module_come_from_the_observed_graph(cora, trained):
+    split = node_split(cora, 0, "ind")
+    run = external_teacher(cora, split, ModelTeacher(trained))
+    obs, _ = split.observed_graph(cora.data)
+    with torch.no_grad():
+        assert torch.equal(run.logits, trained(obs.x, obs.edge_index))  # held-out nodes and edges removed
+        full = trained(cora.data.x, cora.data.edge_index)
+    want = (full.argmax(-1)[split.test_ind] == cora.data.y[split.test_ind]).float().mean().item() * 100
+    assert run.metrics["test_ind"] == pytest.approx(want)  # held-out nodes evaluated on the full graph
+    assert run.hidden is None
+
+
+def test_saved_outputs_in_the_inductive_setting_use_observed_rows_and_warn(cora, trained):
+    split = node_split(cora, 0, "ind")
+    full = logits_of(trained, cora)
+    with pytest.warns(G2MWarning, match="inductive numbers are optimistic"):
+        run = external_teacher(cora, split, TeacherOutputs(full, torch.arange(cora.num_nodes * 2.0).view(-1, 2)))
+    assert torch.equal(run.logits, full[split.observed])
+    assert torch.equal(run.hidden[:, 0], split.observed.float() * 2)  # hidden rows follow the same nodes
+
+
+def test_a_hidden_layer_from_the_module_feeds_rsd_and_its_absence_is_explained(cora, trained):
+    with_hidden = GCN(cora.num_features, cora.num_classes, return_hidden=True)
+    with_hidden.load_state_dict(trained.state_dict())
+    d = g2m.Distiller(teacher=with_hidden.eval(), method="glnn+rsd", student_params={"max_epochs": 2}).fit(cora)
+    assert d.teacher_.hidden.shape == (cora.num_nodes, 16)
+    with pytest.raises(ConfigError, match="rsd needs the teacher's hidden representations"):
+        g2m.Distiller(teacher=trained, method="glnn+rsd", student_params={"max_epochs": 2}).fit(cora)
+
+
+def test_methods_that_train_their_own_teacher_and_teacher_settings_are_refused(cora, trained):
+    with pytest.raises(ConfigError, match="'vqgraph' trains its own teacher"):
+        g2m.distill(cora, teacher=trained, method="vqgraph", seeds=1, setting="tran")
+    with pytest.raises(ConfigError, match=r"already trained: teacher settings \(hidden_channels\)"):
+        g2m.distill(cora, teacher=trained, seeds=1, setting="tran", teacher_params={"hidden_channels": 8})
+    with pytest.raises(ConfigError, match=r"already trained: teacher settings \(lr\)"):
+        g2m.Distiller(teacher=trained, teacher_params={"lr": 0.1}).fit(cora)
+    with pytest.raises(ConfigError, match="pass a teacher name"):
+        as_teacher(3)
+    with pytest.raises(ConfigError, match="unknown teacher 'no-such-teacher'"):
+        as_teacher("no-such-teacher")
+
+
+def test_ffg2m_derives_its_neighbourhood_terms_from_the_logits_and_the_graph(cora, trained):
+    d = g2m.Distiller(teacher=trained, method="glnn+ffg2m", student_params=FAST).fit(cora)
+    assert d.metrics_["student"]["test"] > 60
+
+
+def test_the_cli_distills_saved_outputs_and_records_where_they_came_from(cora, trained, tmp_path):
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+
+    np.save(tmp_path / "t.npy", logits_of(trained, cora).numpy())
+    args = ["distill", "-d", "cora", "--teacher-outputs", str(tmp_path / "t.npy"), "-m", "glnn", "--seeds", "1",
+            "--setting", "tran", "-p", "max_epochs=20", "-o", str(tmp_path / "run")]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "teacher (user-outputs)" in r.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    from g2m.datasets.download import sha256_of
+
+    assert config["teacher_source"]["path"] == str((tmp_path / "t.npy").resolve())
+    assert config["teacher_source"]["sha256"] == {"t.npy": sha256_of(tmp_path / "t.npy")}
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["teacher_model"] == "user-outputs"
+    assert not list((tmp_path / "run" / "checkpoints").glob("teacher*"))  # the teacher is the user's
+    r = CliRunner().invoke(app, ["rerun", str(tmp_path / "run"), "-o", str(tmp_path / "again")])
+    assert r.exit_code == 0 and "every number identical" in r.output, r.output
+    np.save(tmp_path / "t.npy", logits_of(trained, cora).numpy() * 2)  # the outputs changed since
+    r = CliRunner().invoke(app, ["rerun", str(tmp_path / "run"), "-o", str(tmp_path / "third")])
+    assert r.exit_code != 0 and "sha256 differs" in str(r.exception)
+    r = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "x"), "-t", "gcn"])
+    assert r.exit_code != 0 and "pass one of them" in str(r.exception)
+    r = CliRunner().invoke(app, [*args[:3], "--teacher-outputs", str(tmp_path / "missing.npy")])
+    assert r.exit_code != 0 and "no such file or folder" in str(r.exception)
+
+
+def test_a_student_in_memory_exports_directly(cora, trained, tmp_path):
+    d = g2m.Distiller(teacher=trained, student_params={"max_epochs": 2}).fit(cora)
+    path = g2m.export_student(d.student_model_, format="torchscript", output=tmp_path / "s.torchscript.pt")
+    student = g2m.load_student(path, trust_torchscript=True)
+    x = cora.data.x[:20]
+    assert torch.equal(torch.as_tensor(student.predict(x)), d.predict(x))
+    assert g2m.export_student(d, format="torchscript", output=tmp_path / "d.pt").is_file()  # the Distiller too
+    with pytest.raises(ConfigError, match="needs output="):
+        g2m.export_student(d.student_model_)
+    with pytest.raises(ConfigError, match="cannot export a GCN"):
+        g2m.export_student(trained, output=tmp_path / "t.onnx")
