@@ -2,7 +2,8 @@
 
 The library API: `load_dataset`, `train_teacher`, `distill` (multi-seed runs),
 `Distiller` (one fitted teacher→student pair, scikit-learn style) and, for graph datasets,
-`condense` (Mirage); `export_student` and `load_student` deploy a student without the graph.
+`condense` (Mirage); `export_student` and `load_student` deploy a student without the graph;
+`TeacherOutputs` holds a teacher of your own's saved outputs (``teacher=`` also takes your trained model).
 ``g2m.distill`` and ``g2m.condense`` are also the subpackages, so ``from g2m.condense import
 DistilledDataset`` works.
 """
@@ -15,6 +16,7 @@ from g2m.datasets import list_datasets, load_dataset  # noqa: E402
 from g2m.errors import ConfigError, DatasetError, G2MError, RunInterrupted, TrainingError  # noqa: E402
 from g2m.export import export_student  # noqa: E402
 from g2m.predict import load_student  # noqa: E402
+from g2m.teacher_outputs import TeacherOutputs  # noqa: E402
 
-__all__ = ["load_dataset", "list_datasets", "train_teacher", "distill", "condense", "Distiller", "export_student", "load_student", "G2MError", "ConfigError",
+__all__ = ["load_dataset", "list_datasets", "train_teacher", "distill", "condense", "Distiller", "export_student", "load_student", "TeacherOutputs", "G2MError", "ConfigError",
            "DatasetError", "TrainingError", "RunInterrupted", "__version__"]
