@@ -34,6 +34,7 @@ declare -A TESTS_FOR=(
   [g2m/tune.py]="tests/test_tune.py"
   [g2m/config.py]="tests/test_config.py"
   [g2m/registry.py]="tests/test_registry.py"
+  [g2m/teacher_outputs.py]="tests/test_teacher_outputs.py"
 )
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${!TESTS_FOR[@]}")

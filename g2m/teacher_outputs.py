@@ -190,7 +190,7 @@ def read_outputs_file(path: Path) -> tuple[Any, list[Path]]:
     except Exception as exc:  # noqa: BLE001 - a pickled object, a truncated or foreign file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot read the teacher outputs in {path}: {first}. g2m reads numbers only (no "
-                          "pickled objects): save them with np.save / np.savez or torch.save of tensors.") from None
+                          "pickled objects): save numbers with NumPy (np.save, np.savez) or tensors with torch.") from None
     raise ConfigError(f"teacher outputs file {path.name}: use .npy, .npz, .pt or a folder of .npy files.")
 
 
@@ -316,10 +316,10 @@ def external_teacher(dataset: NodeDataset, split: NodeSplit, model: ModelTeacher
                           "were, the inductive numbers are optimistic. For a strict inductive run pass the model "
                           "(g2m computes its outputs on the observed graph).", G2MWarning, stacklevel=2)
         full_logits = outputs.logits
-        keep = split.observed
-        logits = outputs.logits[keep]
-        hidden = None if outputs.hidden is None else outputs.hidden[keep]
-        outputs = TeacherOutputs(logits, hidden, outputs.source)
+        if split.setting == "ind":  # the observed nodes' rows (transductive: all rows, memory-mapped ones stay so)
+            keep = split.observed
+            hidden = None if outputs.hidden is None else outputs.hidden[keep]
+            outputs = TeacherOutputs(outputs.logits[keep], hidden, outputs.source)
     local = torch.full((data.num_nodes,), -1, dtype=torch.long)
     local[split.observed] = torch.arange(split.observed.numel())
     metrics = {"val": accuracy(outputs.logits[local[split.val]], y[split.val]),

@@ -60,6 +60,7 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
+@pytest.mark.slow
 def test_student_from_the_module_equals_the_student_from_its_saved_outputs(cora, trained, tmp_path):
     np.save(tmp_path / "logits.npy", logits_of(trained, cora).numpy())
     kw = dict(method="glnn", seed=0, student_params=FAST)
@@ -216,6 +217,7 @@ def test_saved_outputs_in_the_inductive_setting_use_observed_rows_and_warn(cora,
     assert torch.equal(run.hidden[:, 0], split.observed.float() * 2)  # hidden rows follow the same nodes
 
 
+@pytest.mark.slow
 def test_a_hidden_layer_from_the_module_feeds_rsd_and_its_absence_is_explained(cora, trained):
     with_hidden = GCN(cora.num_features, cora.num_classes, return_hidden=True)
     with_hidden.load_state_dict(trained.state_dict())
@@ -238,11 +240,13 @@ def test_methods_that_train_their_own_teacher_and_teacher_settings_are_refused(c
         as_teacher("no-such-teacher")
 
 
+@pytest.mark.slow
 def test_ffg2m_derives_its_neighbourhood_terms_from_the_logits_and_the_graph(cora, trained):
     d = g2m.Distiller(teacher=trained, method="glnn+ffg2m", student_params=FAST).fit(cora)
     assert d.metrics_["student"]["test"] > 60
 
 
+@pytest.mark.slow
 def test_the_cli_distills_saved_outputs_and_records_where_they_came_from(cora, trained, tmp_path):
     from typer.testing import CliRunner
 
@@ -273,6 +277,34 @@ def test_the_cli_distills_saved_outputs_and_records_where_they_came_from(cora, t
     assert r.exit_code != 0 and "no such file or folder" in str(r.exception)
 
 
+@pytest.mark.slow
+def test_the_cli_uses_a_user_folders_own_split(tmp_path):
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+
+    gen = np.random.default_rng(0)
+    n = 60
+    y = np.arange(n) % 3
+    np.save(tmp_path / "features.npy", (np.eye(3)[y] + gen.normal(0, 0.5, (n, 3))).astype(np.float32))
+    np.save(tmp_path / "labels.npy", y)
+    np.save(tmp_path / "edges.npy", np.stack([np.arange(n), (np.arange(n) + 3) % n], 1))
+    (tmp_path / "split.json").write_text(json.dumps({"train": list(range(12)), "val": list(range(12, 24)),
+                                                     "test": list(range(30, 60))}))
+    np.save(tmp_path / "t.npy", np.eye(3)[y].astype(np.float32) * 4)
+    r = CliRunner().invoke(app, ["distill", "-d", str(tmp_path), "--teacher-outputs", str(tmp_path / "t.npy"),
+                                 "--split", "masks", "--seeds", "1", "-p", "max_epochs=5", "-o", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["teacher"]["transductive"]["mean"] == 100.0  # the outputs are the labels
+    assert metrics["teacher"]["inductive"]["mean"] == 100.0
+    from g2m.datasets.splits import ids_sha256
+
+    assert metrics["splits"]["0"]["train_sha256"] == ids_sha256(torch.arange(12))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["split_protocol"] == "masks"
+
+
+@pytest.mark.slow
 def test_a_student_in_memory_exports_directly(cora, trained, tmp_path):
     d = g2m.Distiller(teacher=trained, student_params={"max_epochs": 2}).fit(cora)
     path = g2m.export_student(d.student_model_, format="torchscript", output=tmp_path / "s.torchscript.pt")
