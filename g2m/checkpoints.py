@@ -17,7 +17,7 @@ from g2m.evaluate import setting_metrics
 from g2m.models import StudentMLP
 from g2m.graph_inputs import as_model_input
 from g2m.training import accuracy
-from g2m.run_dir import read_run_config
+from g2m.run_dir import file_sha256, read_run_config, recorded_files
 from g2m.utils import resolve_device, save_torch_atomic, write_json_atomic
 
 
@@ -39,12 +39,22 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, name: s
     """
     ckpt = {"format": "g2m-node-checkpoint", "version": 1, "kind": kind, "name": name, "kwargs": kwargs,
             "trainer": trainer, "in_channels": dataset.num_features, "out_channels": dataset.num_classes,
-            "seed": seed, "setting": setting, "state_dict": model.state_dict()}
+            "seed": seed, "setting": setting, "state_dict": model.state_dict(),
+            "dataset": dataset_fingerprint(dataset)}
     if positions is not None:
         table, observed = positions
         ckpt.update(in_channels=dataset.num_features + table.size(1), num_features=dataset.num_features,
                     positions=table.detach().cpu(), observed=observed.cpu())
     return save_torch_atomic(path, ckpt)
+
+
+def dataset_fingerprint(dataset: NodeDataset) -> dict[str, Any]:
+    """What tells a checkpoint's dataset apart from another of the same width: its name, node count and the sha256
+    of its labels in node order (the splits follow from these and the seed)."""
+    import hashlib
+
+    labels = dataset.data.y.to(torch.int64).cpu().numpy().tobytes()
+    return {"name": dataset.name, "num_nodes": dataset.num_nodes, "labels_sha256": hashlib.sha256(labels).hexdigest()}
 
 
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -125,6 +135,11 @@ def check_fits(path: Path, ckpt: dict[str, Any], dataset, config: dict[str, Any]
         raise ConfigError(f"{path} was trained on {features} features / {ckpt['out_channels']} classes, "
                           f"but this run's dataset {dataset.name!r} has {dataset.num_features} / {dataset.num_classes}: "
                           "it comes from another dataset; remove it from the run folder.")
+    recorded = ckpt.get("dataset")  # checkpoints written before the fingerprint have none
+    if recorded is not None and recorded != dataset_fingerprint(dataset):
+        raise ConfigError(f"{path} was trained on {recorded['name']!r} ({recorded['num_nodes']} nodes), not on this "
+                          f"run's {dataset.name!r} ({dataset.num_nodes} nodes, or other labels): the same widths, "
+                          "another graph. Evaluate it on its own dataset, or remove it from the run folder.")
     if ckpt["kind"] == "student" and ckpt["name"] not in (config.get("methods") or {}):
         raise ConfigError(f"{path} is a {ckpt['name']!r} student, but this run trained "
                           f"{', '.join(config.get('methods') or {}) or 'no student'}: remove it from the run folder.")
@@ -164,8 +179,14 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: st
         raise ConfigError(f"{run_dir}/checkpoints holds no .pt files to evaluate.")
     dataset = dataset_of_run(config, root)
     dev = resolve_device(device)
+    recorded = recorded_files(run_dir, config.get("seeds") or [])
     runs: dict[str, dict[str, list]] = {}
     for file in files:
+        if recorded is not None:  # the run's seed records list every checkpoint it wrote, with its sha256
+            rel = file.relative_to(run_dir).as_posix()
+            if rel not in recorded or recorded[rel] != file_sha256(file):
+                raise ConfigError(f"{file} is {'not a checkpoint this run wrote' if rel not in recorded else 'not the file this run wrote (its sha256 differs)'}: "
+                                  "its numbers would not be this run's. Remove it, or rerun the run.")
         model, ckpt = load_model(file)
         check_fits(file, ckpt, dataset, config)
         model = model.to(dev)

@@ -63,7 +63,7 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
     """
     dev = resolve_device(job.device)
     record: dict[str, Any] = {"seed": seed, "teachers": {t: {} for t in job.trainers},
-                              "students": {m.name: {} for m in job.methods}, "peak_memory_mb": {}}
+                              "students": {m.name: {} for m in job.methods}, "peak_memory_mb": {}, "checkpoints": []}
     names = iter(step_names(job, seed))
     for st in job.settings:
         split = node_split(ds, seed, st)
@@ -84,8 +84,10 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
             _record_peak(record["peak_memory_mb"], f"teacher:{trainer}", dev)
             if job.out_dir is not None and job.save_checkpoints and trainer != EXTERNAL:  # a user's model stays theirs
                 suffix = "" if trainer == "standard" else f"-{trainer}"
-                save_checkpoint(job.out_dir / "checkpoints" / f"teacher{suffix}-{st}-seed{seed}.pt", t_run.model,
-                                "teacher", job.teacher, t_run.model_kwargs, ds, seed, st, trainer)
+                rel = f"checkpoints/teacher{suffix}-{st}-seed{seed}.pt"
+                save_checkpoint(job.out_dir / rel, t_run.model, "teacher", job.teacher, t_run.model_kwargs, ds, seed,
+                                st, trainer)
+                record["checkpoints"].append(rel)
             if on_step:
                 on_step(next(names))
         for method in job.methods:
@@ -98,9 +100,10 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
             _record_peak(record["peak_memory_mb"], f"student:{method.name}", dev)
             if job.out_dir is not None and job.save_checkpoints:
                 kw = {k: s_run.config[k] for k in STUDENT_MODEL_KEYS if k in s_run.config}
-                save_checkpoint(job.out_dir / "checkpoints" / f"student-{method.name}-{st}-seed{seed}.pt",
-                                s_run.model, "student", method.name, kw, ds, seed, st,
+                rel = f"checkpoints/student-{method.name}-{st}-seed{seed}.pt"
+                save_checkpoint(job.out_dir / rel, s_run.model, "student", method.name, kw, ds, seed, st,
                                 positions=None if s_run.positions is None else (s_run.positions, s_run.observed))
+                record["checkpoints"].append(rel)
             if on_step:
                 on_step(next(names))
     record = json.loads(json.dumps(record))  # exactly what a resumed run reads back from disk

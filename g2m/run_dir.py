@@ -19,9 +19,11 @@ from typing import Any
 
 from g2m.errors import ConfigError
 from g2m.utils import write_json_atomic
+from g2m.utils.io import refuse_links
 
 RUN_FILES = ("run.json", "metrics.json", "config.json", "evaluation.json", "codebook_usage.png")
-RUN_DIRS = ("seeds", "checkpoints", "export")  # export/: models `g2m export` made from the checkpoints
+# export/: models `g2m export` made from the checkpoints; teacher-outputs/: memory-mapped teacher outputs
+RUN_DIRS = ("seeds", "checkpoints", "export", "teacher-outputs")
 
 
 def holds_run(out: Path) -> bool:
@@ -37,6 +39,7 @@ def prepare_output(out: Path, identity: dict[str, Any], overwrite: bool = False,
     """
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other: replace the run, or continue it.")
+    refuse_links(out, RUN_FILES + RUN_DIRS)  # before anything is deleted or written there
     if holds_run(out):
         if resume:
             _check_same_run(out, identity)
@@ -47,7 +50,10 @@ def prepare_output(out: Path, identity: dict[str, Any], overwrite: bool = False,
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
         for name in RUN_DIRS:
-            shutil.rmtree(out / name, ignore_errors=True)
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+            else:
+                (out / name).unlink(missing_ok=True)  # a file where a folder should be
     write_json_atomic(out / "run.json", identity)  # resuming a folder that holds nothing starts afresh
 
 
@@ -69,19 +75,70 @@ def seed_record_path(out: Path, seed: int) -> Path:
 
 
 def save_seed_record(out: Path, record: dict[str, Any]) -> None:
+    """Write a finished seed's record, tied to its run and files: ``run_sha256`` (of ``run.json``) and
+    ``files`` (the sha256 of every checkpoint it lists in ``record["checkpoints"]``, paths relative to ``out``)."""
+    record = {**record, "run_sha256": file_sha256(out / "run.json"),
+              "files": {rel: file_sha256(out / rel) for rel in record.get("checkpoints", [])}}
     write_json_atomic(seed_record_path(out, int(record["seed"])), record)
 
 
+SEED_RECORD_KEYS = ("seed", "teachers", "students", "peak_memory_mb", "run_sha256", "files")
+
+
 def load_seed_records(out: Path, seeds: list[int]) -> dict[int, dict[str, Any]]:
-    """The finished seeds' records under ``out`` (unreadable ones are ignored and rerun)."""
+    """The finished seeds' records under ``out``. A record that cannot be read (cut short) is ignored and its seed
+    runs again; one that reads but does not belong to this run (another ``run.json``, edited, or its checkpoints
+    changed or missing) is refused, naming the file."""
     done = {}
+    run_sha = file_sha256(out / "run.json") if (out / "run.json").is_file() else None
     for seed in seeds:
         path = seed_record_path(out, seed)
         try:
-            done[seed] = json.loads(path.read_text())
+            record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        missing = [k for k in SEED_RECORD_KEYS if not isinstance(record, dict) or k not in record]
+        if missing or record["seed"] != seed:
+            raise ConfigError(f"{path} is not a g2m seed record of seed {seed} (missing {', '.join(missing) or 'none'}"
+                              "): it was edited or comes from another g2m version. Delete it to run that seed "
+                              "again, or pass --overwrite to start over.")
+        if record["run_sha256"] != run_sha:
+            raise ConfigError(f"{path} belongs to another run than {out / 'run.json'} describes: delete it to run "
+                              "that seed again, or pass --overwrite to start over.")
+        for rel, sha in record["files"].items():
+            file = out / rel
+            if not file.is_file() or file_sha256(file) != sha:
+                raise ConfigError(f"{file} is {'missing' if not file.is_file() else 'not the file'} that {path} "
+                                  "recorded (its sha256 differs): the seed's numbers cannot be trusted. Delete the "
+                                  "record to run that seed again, or pass --overwrite to start over.")
+        done[seed] = record
     return done
+
+
+def recorded_files(out: Path, seeds: list[int]) -> dict[str, str] | None:
+    """``{checkpoint path relative to out: sha256}`` over the seed records of ``seeds``; ``None`` when a record is
+    missing or predates the record of files (nothing to verify against)."""
+    files: dict[str, str] = {}
+    for seed in seeds:
+        try:
+            record = json.loads(seed_record_path(out, seed).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+            return None
+        files.update(record["files"])
+    return files
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (read in 1 MiB blocks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def software_environment() -> dict[str, str]:

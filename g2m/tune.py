@@ -19,8 +19,9 @@ from torch_geometric import seed_everything
 
 from g2m.datasets import load_dataset, node_split
 from g2m.datasets.base import NodeDataset
-from g2m.errors import ConfigError, TrainingError
+from g2m.errors import ConfigError, G2MWarning, OutputError, TrainingError, describe_os_error
 from g2m.utils import write_json_atomic
+from g2m.utils.io import write_bytes_atomic
 
 # (kind, low, high) for "float"/"log"/"int", ("choice", [options]).
 TEACHER_SPACE: dict[str, tuple] = {
@@ -121,8 +122,12 @@ def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student"
     identity = {"dataset": ds.name, "target": target, "method": method if target == "student" else None,
                 "teacher": teacher, "seeds": seeds, "setting": setting}
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(describe_os_error(exc, "create the study folder", out)) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    repair_journal(out / "study.journal")
     storage = JournalStorage(JournalFileBackend(str(out / "study.journal")))
     study = optuna.create_study(study_name="g2m-tune", storage=storage, load_if_exists=True, direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=sampler_seed),
@@ -138,6 +143,7 @@ def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student"
     teachers: dict = {}
 
     def objective(trial) -> float:
+        check_appendable(out / "study.journal")  # a trial whose result cannot be recorded is not started
         params = suggest(trial, space)
         scores = []
         for step, seed in enumerate(seeds):
@@ -168,6 +174,53 @@ def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student"
     }
     write_json_atomic(out / "best.json", result)
     return result
+
+
+JOURNAL_MIN_FREE = 1 << 20  # bytes a study folder must have free before a trial starts
+
+
+def repair_journal(path: Path) -> None:
+    """Make a study journal Optuna can read: a truncated last record (a write cut short by a full disk or a kill)
+    is removed, with a warning, after the whole file is copied to ``study.journal.damaged``; damage anywhere else
+    is a `ConfigError` (move the file away to start a new study)."""
+    import json
+    import shutil
+    import warnings
+
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    ends_cleanly = data.endswith(b"\n") or not data
+    records = lines[:-1] if ends_cleanly else lines  # split leaves "" after a final newline
+    for number, line in enumerate(records, start=1):
+        try:
+            json.loads(line)
+        except ValueError:
+            if number < len(records):
+                raise ConfigError(f"{path} is damaged at record {number} of {len(records)} (not JSON): the study "
+                                  "cannot be read. Move the file away to start a new study.") from None
+            shutil.copyfile(path, path.with_name(path.name + ".damaged"))
+            good = b"".join(r + b"\n" for r in records[:-1])
+            write_bytes_atomic(path, good)
+            warnings.warn(f"{path}: its last record was cut short ({len(line)} bytes, e.g. by a full disk) and is "
+                          f"ignored; the file as it was is kept in {path.name}.damaged. The trial it recorded "
+                          "runs again.", G2MWarning, stacklevel=3)
+            return
+
+
+def check_appendable(path: Path) -> None:
+    """Refuse to start a trial whose result could not be recorded: the journal is not writable, or its folder
+    has less than `JOURNAL_MIN_FREE` bytes free."""
+    import os
+    import shutil
+
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"cannot append to {path} (not writable): the trial would be lost; fix its permissions.")
+    free = shutil.disk_usage(path.parent).free
+    if free < JOURNAL_MIN_FREE:
+        raise OutputError(f"only {free} bytes are free where {path} is: the trial's result could not be recorded. "
+                          "Free some space, then run the same command again to continue the study.")
 
 
 def read_params(path: str | Path, method: str | None = None) -> tuple[str, dict[str, Any]]:

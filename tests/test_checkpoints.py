@@ -56,3 +56,28 @@ def test_a_three_layer_vq_teacher_quantizing_its_first_layer_reloads_as_trained(
     edges = torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]])
     with torch.no_grad():
         assert not torch.allclose(model(x, edges), other(x, edges))
+
+
+def test_a_checkpoint_evaluated_on_another_graph_of_the_same_width_is_refused(tmp_path):
+    """cora (CPF) and a relabelled copy have the same widths: only the recorded dataset tells them apart."""
+    import dataclasses
+
+    from g2m.checkpoints import check_fits, dataset_fingerprint, save_checkpoint
+    from g2m.errors import ConfigError
+    from g2m.models import StudentMLP
+
+    cora = g2m.load_dataset("cora")
+    model = StudentMLP(cora.num_features, 8, cora.num_classes)
+    path = save_checkpoint(tmp_path / "student-glnn-tran-seed0.pt", model, "student", "glnn",
+                           {"hidden_channels": 8}, cora, 0, "tran")
+    _, ckpt = load_model(path)
+    assert ckpt["dataset"] == dataset_fingerprint(cora) and ckpt["dataset"]["num_nodes"] == 2485
+    config = {"methods": {"glnn": {}}}
+    check_fits(path, ckpt, cora, config)  # its own dataset: fine
+    data = cora.data.clone()
+    data.y = data.y.roll(1)
+    other = dataclasses.replace(cora, name="cora-shuffled", data=data)
+    with pytest.raises(ConfigError, match="was trained on 'cora' \\(2485 nodes\\), not on this run's 'cora-shuffled'"):
+        check_fits(path, ckpt, other, config)
+    del ckpt["dataset"]  # a checkpoint from before the fingerprint: widths only, as then
+    check_fits(path, ckpt, other, config)

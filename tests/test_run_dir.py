@@ -133,3 +133,105 @@ def test_no_function_outside_the_cli_takes_more_than_ten_parameters():
     assert many == MANY_PARAMETERS, f"fixed, remove from the list: {sorted(MANY_PARAMETERS - many)}"
     counts = dict(_parameter_counts())
     assert counts["pipeline.py:run_node_experiment"] == 2 and counts["checkpoints.py:save_checkpoint"] == 10
+
+
+# --- run folders that are what they claim, and never written through links ---
+
+FAST_RUN = dict(seeds=2, setting="tran", teacher_params={"max_epochs": 5}, student_params={"max_epochs": 5})
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished two-seed glnn run on cora (few epochs), copied fresh for each test by `fresh_run`."""
+    out = tmp_path_factory.mktemp("run") / "glnn"
+    g2m.distill("cora", output=out, **FAST_RUN)
+    return out
+
+
+@pytest.fixture
+def fresh_run(finished_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "glnn"
+    shutil.copytree(finished_run, out)
+    return out
+
+
+def test_seed_records_tie_the_run_and_its_checkpoints(fresh_run):
+    from g2m.run_dir import file_sha256, load_seed_records
+
+    record = json.loads((fresh_run / "seeds" / "seed0.json").read_text())
+    assert record["run_sha256"] == file_sha256(fresh_run / "run.json")
+    assert record["files"] == {rel: file_sha256(fresh_run / rel) for rel in
+                               ("checkpoints/teacher-tran-seed0.pt", "checkpoints/student-glnn-tran-seed0.pt")}
+    assert set(load_seed_records(fresh_run, [0, 1])) == {0, 1}
+
+
+def test_resume_refuses_a_fabricated_or_mismatched_seed_record(fresh_run):
+    (fresh_run / "metrics.json").unlink()
+    path = fresh_run / "seeds" / "seed1.json"
+    record = json.loads(path.read_text())
+    fabricated = {"seed": 1, "teachers": {}, "students": {"glnn": {"tran": {"metrics": {"test": 99.9}}}},
+                  "peak_memory_mb": {}}
+    path.write_text(json.dumps(fabricated))
+    with pytest.raises(ConfigError, match="seed1.json is not a g2m seed record of seed 1 .*missing run_sha256, files"):
+        g2m.distill("cora", output=fresh_run, resume=True, **FAST_RUN)
+    path.write_text(json.dumps({**record, "run_sha256": "0" * 64}))
+    with pytest.raises(ConfigError, match="belongs to another run"):
+        g2m.distill("cora", output=fresh_run, resume=True, **FAST_RUN)
+    path.write_text(json.dumps(record))
+    (fresh_run / "checkpoints" / "student-glnn-tran-seed1.pt").write_bytes(b"other weights")
+    with pytest.raises(ConfigError, match="student-glnn-tran-seed1.pt is not the file that .*seed1.json recorded"):
+        g2m.distill("cora", output=fresh_run, resume=True, **FAST_RUN)
+    (fresh_run / "checkpoints" / "student-glnn-tran-seed1.pt").unlink()
+    with pytest.raises(ConfigError, match="student-glnn-tran-seed1.pt is missing"):
+        g2m.distill("cora", output=fresh_run, resume=True, **FAST_RUN)
+    path.write_text('{"seed": 1, "teach')  # cut short: unreadable, so the seed simply runs again
+    result = g2m.distill("cora", output=fresh_run, resume=True, **FAST_RUN)
+    assert len(result["student"]["transductive"]["runs"]) == 2
+
+
+def test_evaluate_refuses_a_checkpoint_the_run_did_not_write(fresh_run):
+    import shutil
+
+    from g2m.checkpoints import evaluate_run
+
+    assert evaluate_run(fresh_run)["models"]  # as written: fine
+    shutil.copy(fresh_run / "checkpoints" / "student-glnn-tran-seed0.pt",
+                fresh_run / "checkpoints" / "student-glnn-tran-seed7.pt")
+    with pytest.raises(ConfigError, match="student-glnn-tran-seed7.pt is not a checkpoint this run wrote"):
+        evaluate_run(fresh_run)
+    (fresh_run / "checkpoints" / "student-glnn-tran-seed7.pt").unlink()
+    shutil.copy(fresh_run / "checkpoints" / "student-glnn-tran-seed1.pt",
+                fresh_run / "checkpoints" / "student-glnn-tran-seed0.pt")
+    with pytest.raises(ConfigError, match="seed0.pt is not the file this run wrote"):
+        evaluate_run(fresh_run)
+
+
+@pytest.mark.parametrize("planted", ["checkpoints", "seeds/seed0.json", "checkpoints/student-glnn-tran-seed0.pt",
+                                     "metrics.json", "teacher-outputs", "export"])
+def test_no_write_or_delete_goes_through_a_link_planted_in_the_run_folder(fresh_run, tmp_path, planted):
+    import shutil
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep me")
+    target = fresh_run / planted
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+    target.symlink_to(outside if planted in ("checkpoints", "teacher-outputs", "export") else outside / "precious.txt")
+    for how in ({"overwrite": True}, {"resume": True}):
+        with pytest.raises(g2m.G2MError, match=f"{planted} is a symbolic link inside the run folder"):
+            g2m.distill("cora", output=fresh_run, **how, **FAST_RUN)
+    assert (outside / "precious.txt").read_text() == "keep me" and len(list(outside.iterdir())) == 1
+
+
+def test_a_file_where_a_run_folder_should_be_is_replaced_by_overwrite(fresh_run):
+    import shutil
+
+    shutil.rmtree(fresh_run / "checkpoints")
+    (fresh_run / "checkpoints").write_text("not a folder")
+    g2m.distill("cora", output=fresh_run, overwrite=True, **FAST_RUN)
+    assert (fresh_run / "checkpoints" / "student-glnn-tran-seed1.pt").is_file()

@@ -359,3 +359,41 @@ def test_tune_resumes_a_shipped_study_without_running_a_trial(tmp_path, monkeypa
                            setting=best["setting"], trials=len(best["trials"]))
     assert result["best_params"] == best["best_params"] and result["trials"] == best["trials"]
     assert result["search_space"] == best["search_space"]
+
+
+def test_a_truncated_journal_record_is_dropped_with_a_warning_and_the_study_goes_on(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    import g2m.tune as tune_mod
+    from g2m.errors import G2MWarning
+
+    monkeypatch.setattr(tune_mod, "validation_score", lambda ds, target, method, *a: 50.0)
+    out = tmp_path / "s"
+    tune_mod.tune("cora", out, method="mlp", trials=2, seeds=[0])
+    journal = out / "study.journal"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[:-7])  # a write cut short (full disk, kill): half a record
+    with pytest.warns(G2MWarning, match="last record was cut short"):
+        result = tune_mod.tune("cora", out, method="mlp", trials=3, seeds=[0])
+    assert result["trials_complete"] == 3  # the cut trial ran again
+    assert (out / "study.journal.damaged").read_bytes() == whole[:-7]  # kept as it was
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join(lines[:2] + [b"garbage"] + lines[3:]))
+    with pytest.raises(ConfigError, match="damaged at record 3 .*Move the file away"):
+        tune_mod.tune("cora", out, method="mlp", trials=4, seeds=[0])
+
+
+def test_a_trial_is_not_started_when_its_result_could_not_be_recorded(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    import shutil
+    from collections import namedtuple
+
+    import g2m.tune as tune_mod
+    from g2m.errors import OutputError
+
+    ran = []
+    monkeypatch.setattr(tune_mod, "validation_score", lambda *a: ran.append(1) or 50.0)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))  # a full disk
+    with pytest.raises(OutputError, match="only 1000 bytes are free .*run the same command again"):
+        tune_mod.tune("cora", tmp_path / "s", method="mlp", trials=2, seeds=[0])
+    assert not ran

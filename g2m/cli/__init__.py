@@ -37,3 +37,8 @@ def main() -> None:
     except G2MError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except OSError as exc:  # a full disk, permissions, a folder where a file should be: one line, no traceback
+        from g2m.errors import describe_os_error
+
+        typer.secho(f"error: {describe_os_error(exc, 'read or write')}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
