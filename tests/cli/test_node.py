@@ -153,3 +153,22 @@ def test_missing_data_root_files(tmp_path):
 
 def test_main_is_console_entry_point():
     assert callable(main)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [
+    ["--teacher-chunk-size", "500"],  # memory-mapped teacher-outputs/ in the run folder
+    ["--teacher-batch-size", "256", "--fan-out", "3"],  # NeighborLoader minibatches
+    ["--split", "random", "--batch-size", "0"],
+])
+def test_rerun_reproduces_runs_whose_options_change_the_run_folder(tmp_path, extra):
+    if "--teacher-batch-size" in extra:
+        pytest.importorskip("torch_sparse", reason="NeighborLoader needs torch-sparse or pyg-lib (the fast extra)")
+    args = ["distill", "--seeds", "1", "--setting", "both", "-p", "teacher.max_epochs=10",
+            "-p", "student.max_epochs=10", "-o", str(tmp_path / "run"), *extra]
+    if "-m" not in extra:
+        args += ["-m", "glnn"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(app, ["rerun", str(tmp_path / "run"), "-o", str(tmp_path / "again")])
+    assert again.exit_code == 0 and "every number identical" in again.output, (again.output, again.exception)

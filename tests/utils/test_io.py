@@ -86,3 +86,72 @@ def test_figure_format_follows_the_suffix_and_options_reach_savefig(tmp_path):
 
     assert png_width(save_figure_atomic(tmp_path / "a.png", fig, dpi=20)) == 40  # 2 inches × 20 dpi
     plt.close(fig)
+
+
+def test_a_failed_write_is_one_clear_error_and_keeps_the_previous_file(tmp_path):
+    import errno
+
+    from g2m.errors import OutputError
+    from g2m.utils.io import _atomic, write_text_atomic
+
+    path = write_text_atomic(tmp_path / "metrics.json", "good")
+
+    def full_disk(fh):
+        fh.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OutputError, match="cannot write .*metrics.json: No space left on device; free some space"):
+        _atomic(path, full_disk)
+    assert path.read_text() == "good" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file
+
+    def torch_full_disk(fh):  # what torch.save raises when its writer fails
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file")
+
+    with pytest.raises(OutputError, match="is the disk full"):
+        _atomic(path, torch_full_disk)
+    assert path.read_text() == "good"
+    with pytest.raises(ValueError):  # anything else is not g2m's to explain
+        _atomic(path, lambda fh: (_ for _ in ()).throw(ValueError("a bug")))
+
+
+def test_links_folders_and_files_in_the_way_are_refused(tmp_path):
+    from g2m.errors import OutputError
+    from g2m.utils.io import refuse_links, write_text_atomic
+
+    (tmp_path / "real.txt").write_text("outside")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
+    with pytest.raises(OutputError, match="link.txt is a symbolic link; g2m never writes through links"):
+        write_text_atomic(tmp_path / "link.txt", "x")
+    assert (tmp_path / "real.txt").read_text() == "outside"
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(OutputError, match="folder.csv is a folder; pass a file name"):
+        write_text_atomic(tmp_path / "folder.csv", "x")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputError, match="cannot create .*a file is where a folder should be"):
+        write_text_atomic(tmp_path / "file" / "inner.json", "x")
+    run = tmp_path / "run"
+    (run / "checkpoints" / "deep").mkdir(parents=True)
+    refuse_links(run)  # no link: nothing to say
+    (run / "checkpoints" / "deep" / "x.pt").symlink_to(tmp_path / "real.txt")
+    with pytest.raises(OutputError, match="deep/x.pt is a symbolic link inside the run folder"):
+        refuse_links(run, ("checkpoints",))
+    refuse_links(run, ("seeds",))  # only the named entries are looked at
+
+
+def test_the_cli_prints_an_os_error_as_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+    import sys
+
+    import g2m.cli as cli
+
+    def boom():
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "x"))
+
+    monkeypatch.setattr(cli, "app", boom)
+    monkeypatch.setattr(sys, "argv", ["g2m"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: cannot read or write" in err and "Permission denied; check the permissions" in err
+    assert "Traceback" not in err
