@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ from g2m.distill.student import STUDENT_MODEL_KEYS, StudentRun, train_student
 from g2m.errors import RunInterrupted, TrainingError
 from g2m.evaluate import setting_metrics
 from g2m.spec import NodeRunSpec
-from g2m.run_dir import (load_seed_records, prepare_output, run_metrics, save_seed_record, software_environment,
-                         write_run)
+from g2m.run_dir import (load_seed_records, prepare_output, run_lock, run_metrics, save_seed_record,
+                         software_environment, write_run)
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
 from g2m.teacher_outputs import EXTERNAL, is_external, trainer_for
 from g2m.utils import flush_denormals, resolve_device
@@ -179,6 +180,15 @@ def run_node_experiment(spec: NodeRunSpec, on_step: Callable[[str], None] | None
         config["teacher_source"] = spec.teacher_source
     if spec.split_source is not None:  # a split file (or one passed in memory)
         config["split_source"] = spec.split_source
+    with run_lock(out_dir) if out_dir is not None else contextlib.nullcontext():  # one writer per run folder
+        return _run_locked(spec, job, config, on_step, started)
+
+
+def _run_locked(spec: NodeRunSpec, job: SeedJob, config: dict[str, Any], on_step, started: float) -> dict[str, Any]:
+    """`run_node_experiment` once its run folder (if any) is locked."""
+    ds, methods, seeds, settings, trainers = (spec.dataset, list(spec.methods), list(spec.seeds), spec.setting,
+                                              spec.trainers)
+    out_dir = spec.output
     done: dict[int, dict[str, Any]] = {}
     if out_dir is not None:  # what the run is: resuming must not change it (seeds, device and root may differ)
         identity = {k: v for k, v in config.items() if k not in ("data_root", "seeds", "device")}

@@ -12,12 +12,14 @@ node-classification runner result into the ``metrics.json`` schema.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from g2m.errors import ConfigError
+from g2m.errors import ConfigError, OutputError, describe_os_error
 from g2m.utils import write_json_atomic
 from g2m.utils.io import refuse_links
 
@@ -55,6 +57,39 @@ def prepare_output(out: Path, identity: dict[str, Any], overwrite: bool = False,
             else:
                 (out / name).unlink(missing_ok=True)  # a file where a folder should be
     write_json_atomic(out / "run.json", identity)  # resuming a folder that holds nothing starts afresh
+
+
+LOCK_FILE = ".g2m.lock"
+
+
+@contextlib.contextmanager
+def run_lock(out: Path):
+    """Hold an exclusive lock on the run folder ``out`` (``out/.g2m.lock``, with the owner's pid) while a run
+    writes there: a second g2m process writing to the same folder is refused, instead of deleting or mixing the
+    first one's files. The lock is the operating system's (``flock``): it ends with the process, even a killed one.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no lock
+        yield
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise OutputError(describe_os_error(exc, "lock the run folder", out / LOCK_FILE)) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise OutputError(f"another g2m process (pid {owner}) is writing to {out}: wait for it to finish, or "
+                              "choose another --output.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _check_same_run(out: Path, identity: dict[str, Any]) -> None:

@@ -235,3 +235,18 @@ def test_a_file_where_a_run_folder_should_be_is_replaced_by_overwrite(fresh_run)
     (fresh_run / "checkpoints").write_text("not a folder")
     g2m.distill("cora", output=fresh_run, overwrite=True, **FAST_RUN)
     assert (fresh_run / "checkpoints" / "student-glnn-tran-seed1.pt").is_file()
+
+
+def test_a_second_writer_of_a_run_folder_is_refused_and_the_first_ones_files_stay(fresh_run):
+    import os
+
+    from g2m.errors import OutputError
+    from g2m.run_dir import run_lock
+
+    before = sorted(p.name for p in (fresh_run / "checkpoints").iterdir())
+    with run_lock(fresh_run):  # a first process writing there
+        assert (fresh_run / ".g2m.lock").read_text() == str(os.getpid())
+        with pytest.raises(OutputError, match=f"another g2m process \\(pid {os.getpid()}\\) is writing to"):
+            g2m.distill("cora", output=fresh_run, overwrite=True, **FAST_RUN)
+        assert sorted(p.name for p in (fresh_run / "checkpoints").iterdir()) == before  # nothing deleted
+    g2m.distill("cora", output=fresh_run, overwrite=True, **FAST_RUN)  # released: the next writer may go

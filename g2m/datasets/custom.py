@@ -89,7 +89,16 @@ def _find(folder: Path, stem: str) -> Path:
 def _read(path: Path, dtype) -> np.ndarray:
     try:
         if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False).astype(dtype)
+            array = np.load(path, allow_pickle=False)
+            if dtype is np.int64 and array.dtype.kind == "f":  # ids and labels: whole numbers, never truncated
+                bad = ~np.isfinite(array) | (array != np.round(array))
+                if bad.any():
+                    first = np.argwhere(bad)[0].tolist()
+                    raise DatasetError(f"{path} holds non-integer values (e.g. {float(array[tuple(first)])} at index "
+                                       f"{first}); node ids and labels must be whole numbers: fix the file.")
+            if array.dtype.kind not in "biuf":
+                raise DatasetError(f"{path} holds {array.dtype} values, not numbers.")
+            return array.astype(dtype)
         delim = "," if path.suffix == ".csv" else None
         return np.loadtxt(path, delimiter=delim, dtype=dtype, ndmin=2 if dtype is np.float32 else 1)
     except (OSError, ValueError) as exc:

@@ -155,3 +155,20 @@ def test_a_clean_edge_list_keeps_its_order_and_a_messy_one_is_cleaned():
     # as many edges as the clean list, but one duplicated and one reverse missing: cleaned, not kept
     tricky = Data(x=torch.rand(2, 1), edge_index=torch.tensor([[0, 0], [1, 1]]), y=torch.tensor([0, 1]))
     assert load_dataset(tricky).data.edge_index.tolist() == [[0, 1], [1, 0]]
+
+
+@pytest.mark.parametrize("stem, values, message", [
+    ("labels", np.array([0, 1, 0.7, 1]), "non-integer values \\(e.g. 0.7 at index \\[2\\]\\)"),
+    ("edges", np.array([[0, 1], [1.9, 2]]), "non-integer values \\(e.g. 1.9 at index \\[1, 0\\]\\)"),
+    ("labels", np.array([0, 1, np.nan, 1]), "non-integer values"),
+])
+def test_fractional_ids_and_labels_in_npy_files_are_refused_not_truncated(tmp_path, stem, values, message):
+    from g2m.datasets import load_dataset
+    from g2m.errors import DatasetError
+
+    files = {"features": np.eye(4, dtype=np.float32), "labels": np.array([0, 1, 0, 1]),
+             "edges": np.array([[0, 1], [1, 2], [2, 3]]), stem: values}
+    for name, array in files.items():
+        np.save(tmp_path / f"{name}.npy", array)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(tmp_path)
