@@ -40,7 +40,7 @@ def _tensor(value: Any, what: str) -> Tensor:
     """A float32 2-D tensor view of a tensor or array (a memory-mapped array stays on disk)."""
     if isinstance(value, np.ndarray):
         if value.dtype == object:
-            raise ConfigError(f"the teacher's {what} is an array of Python objects; pass numbers.")
+            raise ConfigError(f"the teacher's {what}: an array of Python objects; pass numbers.")
         with warnings.catch_warnings():  # read-only memory maps: torch warns that writes are undefined; none happen
             warnings.simplefilter("ignore", UserWarning)
             value = torch.from_numpy(value)
@@ -61,7 +61,7 @@ def _check_finite(t: Tensor, what: str) -> None:
         if bool(bad.any()):
             nodes = bad.nonzero().view(-1) + start
             shown = ", ".join(str(int(i)) for i in nodes[:5]) + (f" (and {nodes.numel() - 5} more)" if nodes.numel() > 5 else "")
-            raise ConfigError(f"the teacher's {what} hold NaN or inf at node(s) {shown}: the student cannot learn "
+            raise ConfigError(f"NaN or inf in the teacher's {what} at node(s) {shown}: the student cannot learn "
                               "from them; fix the teacher, or drop those nodes from the graph.")
 
 
@@ -304,7 +304,7 @@ def external_teacher(dataset: NodeDataset, split: NodeSplit, model: ModelTeacher
     if isinstance(model, ModelTeacher):
         obs, _ = split.observed_graph(data)
         logits, hidden = model.outputs(obs.x, obs.edge_index)
-        outputs = TeacherOutputs(logits, hidden, model.source)
+        outputs = TeacherOutputs(logits, hidden)
         outputs.check(dataset if split.setting == "tran" else _observed(dataset, obs))
         full_logits = logits if split.test_ind is None else model.outputs(data.x, data.edge_index)[0]
     else:
@@ -319,7 +319,7 @@ def external_teacher(dataset: NodeDataset, split: NodeSplit, model: ModelTeacher
         if split.setting == "ind":  # the observed nodes' rows (transductive: all rows, memory-mapped ones stay so)
             keep = split.observed
             hidden = None if outputs.hidden is None else outputs.hidden[keep]
-            outputs = TeacherOutputs(outputs.logits[keep], hidden, outputs.source)
+            outputs = TeacherOutputs(outputs.logits[keep], hidden)
     local = torch.full((data.num_nodes,), -1, dtype=torch.long)
     local[split.observed] = torch.arange(split.observed.numel())
     metrics = {"val": accuracy(outputs.logits[local[split.val]], y[split.val]),

@@ -115,7 +115,7 @@ def test_outputs_that_do_not_fit_the_graph_are_refused(cora):
         TeacherOutputs(torch.zeros(n, c + 1)).check(cora)
     bad = torch.zeros(n, c)
     bad[7, 2], bad[420, 0] = float("nan"), float("inf")
-    with pytest.raises(ConfigError, match=r"NaN or inf at node\(s\) 7, 420:"):
+    with pytest.raises(ConfigError, match=r"NaN or inf in the teacher's logits at node\(s\) 7, 420:"):
         TeacherOutputs(bad).check(cora)
     with pytest.raises(ConfigError, match="hidden layer has 3 rows"):
         TeacherOutputs(torch.zeros(n, c), torch.zeros(3, 4))
@@ -316,3 +316,217 @@ def test_a_student_in_memory_exports_directly(cora, trained, tmp_path):
         g2m.export_student(d.student_model_)
     with pytest.raises(ConfigError, match="cannot export a GCN"):
         g2m.export_student(trained, output=tmp_path / "t.onnx")
+
+
+# --- fast checks of every branch and message (no student training: these run in mutation testing) ---
+
+def _error(call) -> str:
+    with pytest.raises(ConfigError) as info:
+        call()
+    return str(info.value)
+
+
+def test_every_refusal_says_exactly_what_was_wrong(cora, tmp_path):
+    from g2m.distill.methods import resolve_method
+    from g2m.teacher_outputs import _tensor, trainer_for
+
+    np.save(tmp_path / "obj.npy", np.array([object()], dtype=object), allow_pickle=True)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "objdir").mkdir()
+    np.save(tmp_path / "objdir" / "logits.npy", np.array([object()], dtype=object), allow_pickle=True)
+    (tmp_path / "x.txt").write_text("1")
+    np.savez(tmp_path / "pick.npz", logits=np.array([object()], dtype=object))
+    cases = {
+        lambda: _tensor(np.array([object()], dtype=object), "logits"):
+            "the teacher's logits: an array of Python objects; pass numbers.",
+        lambda: _tensor([[1.0]], "logits"): "the teacher's logits must be a tensor or an array, got list.",
+        lambda: _tensor(torch.zeros(2, 2, 2), "hidden layer"):
+            "the teacher's hidden layer must be 2-D (one row per node), got shape [2, 2, 2].",
+        lambda: _tensor(torch.zeros(2, 2, dtype=torch.bool), "logits"):
+            "the teacher's logits must hold numbers, got torch.bool.",
+        lambda: as_logits(torch.zeros(2, 2), "probs"): "outputs_are='probs': use one of auto, logits, probabilities.",
+        lambda: as_logits(torch.tensor([[2.0, -1.0]]), "probabilities"):
+            "outputs_are='probabilities', but some rows of the teacher's outputs are negative or do not sum to 1: "
+            "pass outputs_are='logits' (--outputs-are logits) if they are logits.",
+        lambda: TeacherOutputs(torch.zeros(4, 2), torch.zeros(3, 5)):
+            "the teacher's hidden layer has 3 rows but its logits have 4: give one row per node in both.",
+        lambda: TeacherOutputs.of({"logits": torch.zeros(2, 2), "extra": 1}):
+            "teacher outputs: expected the keys 'logits' (and optionally 'hidden'), got ['extra', 'logits'].",
+        lambda: TeacherOutputs.of(torch.zeros(3)): "the teacher's logits must be 2-D (one row per node), got shape [3].",
+        lambda: TeacherOutputs(torch.zeros(5, 7)).check(cora):
+            "the teacher's outputs have 5 rows but 'cora' has 2485 nodes: give one row per node, in node-id order "
+            "(row i = node i).",
+        lambda: TeacherOutputs(torch.zeros(2485, 3)).check(cora):
+            "the teacher's outputs have 3 columns but 'cora' has 7 classes: give one logit per class, in class-id "
+            "order.",
+        lambda: TeacherOutputs(torch.zeros(2485, 7), torch.full((2485, 2), float("nan"))).check(cora):
+            "NaN or inf in the teacher's hidden layer at node(s) 0, 1, 2, 3, 4 (and 2480 more): the student cannot "
+            "learn from them; fix the teacher, or drop those nodes from the graph.",
+        lambda: read_outputs_file(tmp_path / "empty"):
+            f"{tmp_path}/empty has no logits.npy: a folder of teacher outputs holds logits.npy (one row per node) "
+            "and optionally hidden.npy.",
+        lambda: read_outputs_file(tmp_path / "objdir"):
+            f"cannot read the teacher outputs in {tmp_path}/objdir as numeric .npy arrays (Array can't be "
+            "memory-mapped: Python objects in dtype.).",
+        lambda: read_outputs_file(tmp_path / "nope.npy"): f"no such teacher outputs file or folder: {tmp_path}/nope.npy.",
+        lambda: read_outputs_file(tmp_path / "x.txt"):
+            "teacher outputs file x.txt: use .npy, .npz, .pt or a folder of .npy files.",
+        lambda: read_outputs_file(tmp_path / "pick.npz"):
+            f"cannot read the teacher outputs in {tmp_path}/pick.npz: Object arrays cannot be loaded when "
+            "allow_pickle=False. g2m reads numbers only (no pickled objects): save numbers with NumPy (np.save, "
+            "np.savez) or tensors with torch.",
+        lambda: as_teacher(3):
+            "teacher=int: pass a teacher name (sage, gcn, gat, appnp), a trained torch.nn.Module, its outputs "
+            "(TeacherOutputs, a tensor/array or a mapping of them) or a path to saved outputs.",
+        lambda: trainer_for(ModelTeacher(torch.nn.Linear(1, 1)), resolve_method("vqgraph")):
+            "method 'vqgraph' trains its own teacher (its 'vq' trainer: a GNN and a structure-aware tokenizer learnt "
+            "together on the graph), so it cannot learn from your model or outputs. Use a method that distills "
+            "logits (glnn, ffg2m, pos, adv, rsd with a hidden layer, or a composition), or let g2m train the "
+            "teacher (-t sage).",
+        lambda: external_teacher(cora, node_split(cora, 0, "tran"), TeacherOutputs(torch.zeros(2485, 7)), lr=1):
+            "your teacher is already trained: teacher settings (lr) do not apply to it.",
+    }
+    for call, message in cases.items():
+        assert _error(call) == message
+
+
+def test_tensors_arrays_and_sparse_outputs_become_dense_float32():
+    from g2m.teacher_outputs import _tensor
+
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    assert _tensor(x, "logits") is x  # float32 as it is: no copy
+    for value in (x.double(), x.long(), x.int(), x.numpy(), x.to_sparse(), x.to_sparse_csr()):
+        got = _tensor(value, "logits")
+        assert got.dtype == torch.float32 and got.layout == torch.strided and torch.equal(got, x)
+
+
+def test_probability_detection_reads_every_row_in_chunks(monkeypatch):
+    import g2m.teacher_outputs as mod
+    from g2m.teacher_outputs import _look_like_probabilities
+
+    monkeypatch.setattr(mod, "CHECK_ROWS", 100)
+    one_hot = torch.eye(3)[torch.arange(250) % 3]  # exact zeros are probabilities too
+    assert _look_like_probabilities(one_hot)
+    for bad_row in (0, 240):
+        for broken in ("negative", "sum"):
+            rows = one_hot.clone()
+            if broken == "negative":
+                rows[bad_row] = torch.tensor([1.5, -0.5, 0.0])  # sums to 1, one negative
+            else:
+                rows[bad_row] = torch.tensor([0.5, 0.4, 0.0])
+            assert not _look_like_probabilities(rows), (bad_row, broken)
+    assert _look_like_probabilities(torch.tensor([[0.3, 0.7 + 5e-4]]))  # rounding in saved files is tolerated
+    assert not _look_like_probabilities(torch.tensor([[0.3, 0.7 + 5e-3]]))
+    assert not _look_like_probabilities(torch.zeros(0, 3))  # no rows: nothing says probabilities
+
+
+def test_nan_in_the_first_row_is_found(cora, monkeypatch):
+    import g2m.teacher_outputs as mod
+
+    monkeypatch.setattr(mod, "CHECK_ROWS", 100)
+    bad = torch.zeros(cora.num_nodes, cora.num_classes)
+    bad[0, 0] = float("inf")
+    assert "at node(s) 0:" in _error(lambda: TeacherOutputs(bad).check(cora))
+
+
+def test_outputs_files_record_where_they_came_from_and_how_they_were_read(tmp_path):
+    from g2m.datasets.download import sha256_of
+
+    probs = torch.tensor([[0.2, 0.8], [0.6, 0.4]])
+    np.save(tmp_path / "p.npy", probs.numpy())
+    out = TeacherOutputs.load(tmp_path / "p.npy", "probabilities")
+    assert out.source == {"kind": "outputs", "outputs_are": "probabilities", "path": str((tmp_path / "p.npy").resolve()),
+                          "sha256": {"p.npy": sha256_of(tmp_path / "p.npy")}}
+    assert torch.allclose(out.logits.softmax(-1), probs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(TeacherOutputs.load(tmp_path / "p.npy", "logits").logits, probs)
+    with pytest.warns(G2MWarning):
+        TeacherOutputs.load(tmp_path / "p.npy")  # auto by default
+    with pytest.raises(ConfigError, match="no pickled objects"):
+        np.savez(tmp_path / "q.npz", logits=np.array([Payload()], dtype=object))
+        TeacherOutputs.load(tmp_path / "q.npz")
+    with pytest.raises(ConfigError, match="cannot read the teacher outputs in .*t.pt: .*no pickled objects"):
+        (tmp_path / "t.pt").write_bytes(b"truncated")
+        TeacherOutputs.load(tmp_path / "t.pt")
+
+
+def test_as_teacher_passes_how_outputs_are_read_to_every_kind(cora, tmp_path, monkeypatch):
+    probs = torch.tensor([[0.2, 0.8]])
+    np.save(tmp_path / "p.npy", probs.numpy())
+    model = torch.nn.Linear(2, 2)
+    got = as_teacher(model, "logits")
+    assert isinstance(got, ModelTeacher) and got.model is model and got.outputs_are == "logits"
+    assert got.source == {"kind": "module", "class": "torch.nn.modules.linear.Linear", "outputs_are": "logits"}
+    for given in (tmp_path / "p.npy", str(tmp_path / "p.npy"), {"logits": probs}, probs, probs.numpy()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "logits" said: no detection, no warning
+            out = as_teacher(given, "logits")
+        assert isinstance(out, TeacherOutputs) and torch.equal(out.logits, probs) and out.source["outputs_are"] == "logits"
+    outputs = TeacherOutputs(probs)
+    assert as_teacher(outputs) is outputs and as_teacher(got) is got
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sage").mkdir()  # a folder named like a teacher: the name wins
+    assert as_teacher("sage") == "sage"
+
+
+class _Fixed(torch.nn.Module):
+    """Returns what it was built with (its class name shows in messages)."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def forward(self, x, edge_index):
+        return self.out
+
+
+def test_what_a_module_may_return(monkeypatch):
+    x, ei = torch.zeros(2, 3), torch.tensor([[0, 1], [1, 0]])
+    two_rows = torch.tensor([[2.0, -1.0], [0.5, 3.0]])
+    logits, hidden = ModelTeacher(_Fixed(two_rows).eval()).outputs(x, ei)  # a tensor of 2 rows is not a pair
+    assert torch.equal(logits, two_rows) and hidden is None
+    logits, hidden = ModelTeacher(_Fixed([two_rows, two_rows * 2]).eval()).outputs(x, ei)  # a list pair works too
+    assert torch.equal(hidden, two_rows * 2)
+    for out in ((two_rows,), (two_rows, two_rows, two_rows)):
+        assert "returned tuple: forward(x, edge_index) must return the logits, or a pair" in _error(
+            lambda: ModelTeacher(_Fixed(out).eval()).outputs(x, ei))
+    assert _error(lambda: ModelTeacher(_Fixed((two_rows, torch.zeros(2))).eval()).outputs(x, ei)) == \
+        "the teacher's hidden layer must be 2-D (one row per node), got shape [2]."
+    with pytest.warns(G2MWarning, match=r"your teacher \(_Fixed\) was in training mode"):
+        ModelTeacher(_Fixed(two_rows).train()).outputs(x, ei)
+    probs = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(ModelTeacher(_Fixed(probs).eval(), "logits").outputs(x, ei)[0], probs)
+    with pytest.warns(G2MWarning, match="reads them as probabilities"):
+        ModelTeacher(_Fixed(probs).eval()).outputs(x, ei)
+
+    class Fails(torch.nn.Module):
+        def forward(self, x, edge_index):
+            raise RuntimeError("shapes do not match")
+
+    assert _error(lambda: ModelTeacher(Fails().eval()).outputs(x, ei)) == (
+        "calling your teacher as model(x, edge_index) failed (RuntimeError: shapes do not match). g2m calls it with "
+        "x: float32 [2, 3] and edge_index: int64 [2, 2] (undirected, no self-loops) on the model's device; a model "
+        "with another signature needs a small wrapper module whose forward(x, edge_index) calls it.")
+
+
+def test_the_external_trainer_records_the_teacher_and_keeps_rows_in_step(cora, trained):
+    with_hidden = GCN(cora.num_features, cora.num_classes, return_hidden=True)
+    with_hidden.load_state_dict(trained.state_dict())
+    teacher = ModelTeacher(with_hidden.eval())
+    split = node_split(cora, 0, "ind")
+    run = external_teacher(cora, split, teacher)
+    obs, _ = split.observed_graph(cora.data)
+    with torch.no_grad():
+        assert torch.equal(run.hidden, with_hidden(obs.x, obs.edge_index)[1])
+    assert run.model is with_hidden and run.name == "user-model" and run.config == {"source": teacher.source}
+    outputs = TeacherOutputs(logits_of(trained, cora), source={"kind": "outputs", "path": "x"})
+    with pytest.warns(G2MWarning):
+        run = external_teacher(cora, split, outputs)  # inductive, no hidden layer
+    assert run.hidden is None and run.model is None and run.name == "user-outputs"
+    assert run.config == {"source": {"kind": "outputs", "path": "x"}}
+    assert set(run.metrics) == {"val", "test", "test_ind"}
+    wrong = _Fixed(torch.zeros(2485 - split.test_ind.numel(), 3)).eval()
+    assert "but 'cora' has 7 classes" in _error(lambda: external_teacher(cora, split, ModelTeacher(wrong)))
