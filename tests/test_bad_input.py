@@ -241,6 +241,9 @@ def test_checkpoint_from_another_dataset_is_refused(small_run, tmp_path):
     ckpt["state_dict"] = {k: torch.zeros(v.shape[0], 3703) if v.dim() == 2 and v.shape[1] == 1433 else v
                           for k, v in ckpt["state_dict"].items()}
     torch.save(ckpt, run / "checkpoints" / "student-mlp-tran-seed9.pt")
+    with pytest.raises(ConfigError, match="student-mlp-tran-seed9.pt is not a checkpoint this run wrote"):
+        evaluate_run(run)
+    shutil.rmtree(run / "seeds")  # a run folder without seed records (older g2m): the checkpoint's widths decide
     with pytest.raises(ConfigError, match="comes from another dataset"):
         evaluate_run(run, device="cpu")
 
@@ -268,5 +271,8 @@ def test_checkpoint_of_another_method_is_refused(small_run, tmp_path):
     ckpt = torch.load(src, weights_only=True)
     ckpt["name"] = "glnn"  # a glnn student in an mlp run
     torch.save(ckpt, run / "checkpoints" / "student-glnn-tran-seed0.pt")
+    with pytest.raises(ConfigError, match="student-glnn-tran-seed0.pt is not a checkpoint this run wrote"):
+        evaluate_run(run)
+    shutil.rmtree(run / "seeds")  # without seed records: the checkpoint's own record decides
     with pytest.raises(ConfigError, match="'glnn' student, but this run trained mlp"):
         evaluate_run(run, device="cpu")

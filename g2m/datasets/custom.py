@@ -64,16 +64,45 @@ def from_data(data: Data, name: str = "custom", split: str = "random") -> NodeDa
         ids = torch.unique(ei[out_of_range])[:10].tolist()
         raise DatasetError(f"edges refer to node ids outside 0..{n - 1} (e.g. {', '.join(map(str, ids))}); node ids "
                            "are row numbers of the feature matrix, counted from 0.")
-    clean_ei = coalesce(to_undirected(remove_self_loops(ei)[0], num_nodes=n), num_nodes=n)
-    # an edge list that is already clean keeps its order, so that a user's model sees its own graph exactly
-    same = clean_ei.size(1) == ei.size(1) and torch.equal(coalesce(ei, num_nodes=n), clean_ei)
-    ei = ei if same else clean_ei
+    ei = undirected_edges(ei, n)
     classes, y = torch.unique(y, return_inverse=True)
     clean = Data(x=x.float(), edge_index=ei, y=y)
     # the user's own split, used with split="masks" (checked then: `g2m.datasets.splits.with_split`)
     masks = {k: data[f"{k}_mask"] for k in SPLIT_PARTS if getattr(data, f"{k}_mask", None) is not None}
     return NodeDataset(name=name, data=clean, num_classes=int(classes.numel()), split_protocol=split,
                        fixed_split=masks if len(masks) == len(SPLIT_PARTS) else None, source="Data object")
+
+
+def undirected_edges(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """``edge_index`` without self-loops, with both directions of every edge, each once, sorted by (source,
+    target) as PyG's ``coalesce`` sorts them. An edge list that is already so, in any order, keeps its order, so
+    that a user's model sees its own graph exactly.
+
+    Works on one int64 key per edge (``source * num_nodes + target``): on 2·10⁷ edges about 3x faster than PyG's
+    ``to_undirected`` + ``coalesce`` with half the peak memory (benchmarks/load_graph.py)."""
+    n = int(num_nodes)
+    if n > 3_000_000_000:  # keys would overflow int64: PyG's own way
+        return coalesce(to_undirected(remove_self_loops(edge_index)[0], num_nodes=n), num_nodes=n)
+    src, dst = edge_index
+    loops = src == dst
+    s, d = src[~loops], dst[~loops]
+    keys = (torch.minimum(s, d) * n + torch.maximum(s, d)).numpy()
+    del s, d
+    keys.sort()  # in place: no index array beside it
+    pairs = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if keys.size else keys  # each edge once
+    del keys
+    both = np.concatenate([pairs, (pairs % n) * n + pairs // n])  # both directions
+    del pairs
+    both.sort()
+    if both.size == src.numel() and not bool(loops.any()):  # as many edges as the clean list: the same one?
+        given = (src * n + dst).numpy()
+        given.sort()
+        if np.array_equal(given, both):
+            return edge_index.contiguous()
+    out = np.empty((2, both.size), dtype=np.int64)
+    np.floor_divide(both, n, out=out[0])
+    np.remainder(both, n, out=out[1])
+    return torch.from_numpy(out)
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -117,7 +146,7 @@ def from_files(folder: str | Path, split: str = "random") -> NodeDataset:
     edges = edges.reshape(-1, 2)
     x = _read(_find(folder, "features"), np.float32)
     y = _read(_find(folder, "labels"), np.int64).reshape(-1)
-    data = Data(x=torch.from_numpy(np.atleast_2d(x)), edge_index=torch.from_numpy(edges.T.copy()),
+    data = Data(x=torch.from_numpy(np.atleast_2d(x)), edge_index=torch.from_numpy(edges).t(),
                 y=torch.from_numpy(y))
     ds = from_data(data, name=folder.name, split=split)
     if (folder / "split.json").is_file():  # the user's own split, used with split="masks"

@@ -172,3 +172,20 @@ def test_fractional_ids_and_labels_in_npy_files_are_refused_not_truncated(tmp_pa
         np.save(tmp_path / f"{name}.npy", array)
     with pytest.raises(DatasetError, match=message):
         load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_undirected_edges_is_pyg_coalesce_of_the_undirected_graph_without_loops(seed):
+    from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
+
+    from g2m.datasets.custom import undirected_edges
+
+    gen = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(1, 60, (1,), generator=gen))
+    edges = torch.randint(0, n, (2, int(torch.randint(0, 300, (1,), generator=gen))), generator=gen)
+    want = coalesce(to_undirected(remove_self_loops(edges)[0], num_nodes=n), num_nodes=n)
+    got = undirected_edges(edges, n)
+    assert torch.equal(got, want) or (got is edges and torch.equal(coalesce(edges, num_nodes=n), want))
+    shuffled = want[:, torch.randperm(want.size(1), generator=gen)]
+    assert undirected_edges(shuffled, n) is shuffled  # already clean, in another order: kept as it is
+    assert torch.equal(undirected_edges(shuffled.t().contiguous().t(), n), shuffled)  # a view works too
