@@ -184,7 +184,7 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: st
     for file in files:
         if recorded is not None:  # the run's seed records list every checkpoint it wrote, with its sha256
             rel = file.relative_to(run_dir).as_posix()
-            if rel not in recorded or recorded[rel] != file_sha256(file):
+            if rel not in recorded or not file.is_file() or recorded[rel] != file_sha256(file):
                 raise ConfigError(f"{file} is {'not a checkpoint this run wrote' if rel not in recorded else 'not the file this run wrote (its sha256 differs)'}: "
                                   "its numbers would not be this run's. Remove it, or rerun the run.")
         model, ckpt = load_model(file)

@@ -21,7 +21,7 @@ def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = Non
     from g2m.pipeline import run_node_experiment
     from g2m.spec import NodeRunSpec
 
-    config = read_run_config(Path(run_dir))
+    config = read_run_config(Path(run_dir), required=("dataset", "teacher", "seeds", "setting"))
     methods = tuple(config.get("methods") or {})
     result = run_node_experiment(NodeRunSpec(
         dataset_of_run(config, root), teacher=teacher_of_run(config), methods=methods, seeds=config["seeds"],

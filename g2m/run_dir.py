@@ -96,7 +96,13 @@ def _check_same_run(out: Path, identity: dict[str, Any]) -> None:
     path = out / "run.json"
     if not path.exists():
         raise ConfigError(f"{out} holds no run.json, so it cannot be resumed; pass --overwrite to start over.")
-    old = json.loads(path.read_text())
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}), so the run cannot be resumed; pass --overwrite to start "
+                          "over.") from None
+    if not isinstance(old, dict):
+        raise ConfigError(f"{path} is not a g2m run description; pass --overwrite to start over.")
     canon = json.loads(json.dumps(identity))  # tuples → lists, as on disk
     diff = sorted(k for k in set(old) | set(canon) if old.get(k) != canon.get(k))
     if diff:
@@ -203,15 +209,20 @@ def write_run(out: str | Path, metrics: dict[str, Any], config: dict[str, Any] |
     return written
 
 
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """A run folder's ``config.json``, or a clear error."""
+def read_run_config(run_dir: str | Path, required: tuple[str, ...] = ("dataset",)) -> dict[str, Any]:
+    """A run folder's ``config.json`` holding at least the ``required`` keys, or a clear error."""
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise ConfigError(f"{run_dir} has no config.json: pass a folder written by `g2m distill` or `g2m teacher`.")
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc}); it was not written by g2m or was edited.") from exc
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read as JSON ({exc}); it was not written by g2m or was edited.") from None
+    missing = [k for k in required if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise ConfigError(f"{path} lacks {', '.join(missing)}: it was not written by g2m or was edited. Run the "
+                          "command that made the run again (with --overwrite).")
+    return config
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:

@@ -108,3 +108,66 @@ def test_tree_ids_are_invariant_under_relabelling(graph, depth):
     for shallow, deep in zip(out, out[1:]):  # deeper trees refine shallower ones
         for tree in np.unique(deep):
             assert len(np.unique(shallow[deep == tree])) == 1
+
+
+# --- the CLI on corrupted run folders: a clear error or a correct answer, never a traceback ---
+
+_RUN_CACHE: dict = {}
+CORRUPTIBLE = ("run.json", "config.json", "metrics.json", "seeds/seed0.json", "seeds/seed1.json",
+               "checkpoints/student-glnn-tran-seed0.pt", "checkpoints/teacher-tran-seed1.pt")
+
+
+def _finished_run():
+    """A finished two-seed glnn run on cora (few epochs), made once per session."""
+    if "run" not in _RUN_CACHE:
+        import tempfile
+        from pathlib import Path
+
+        import g2m
+
+        out = Path(tempfile.mkdtemp()) / "run"
+        g2m.distill("cora", seeds=2, setting="tran", output=out, teacher_params={"max_epochs": 3},
+                    student_params={"max_epochs": 3})
+        _RUN_CACHE["run"] = out
+    return _RUN_CACHE["run"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(name=st.sampled_from(CORRUPTIBLE),
+       damage=st.sampled_from(["truncate", "garbage", "delete", "empty-json", "folder"]),
+       keep=st.integers(0, 200))
+def test_the_cli_on_a_corrupted_run_folder_answers_or_refuses_clearly(name, damage, keep):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+    from g2m.errors import G2MError
+
+    run = Path(tempfile.mkdtemp()) / "run"
+    shutil.copytree(_finished_run(), run)
+    target = run / name
+    data = target.read_bytes()
+    if damage == "truncate":
+        target.write_bytes(data[:keep])
+    elif damage == "garbage":
+        target.write_bytes(bytes(np.random.default_rng(keep).integers(0, 256, keep + 1, dtype=np.uint8)))
+    elif damage == "delete":
+        target.unlink()
+    elif damage == "empty-json":
+        target.write_text("{}")
+    else:
+        target.unlink()
+        target.mkdir()
+    for args in (["evaluate", str(run)],
+                 ["distill", "-d", "cora", "--seeds", "2", "--setting", "tran", "-p", "teacher.max_epochs=3",
+                  "-p", "student.max_epochs=3", "-o", str(run), "--resume"],
+                 ["rerun", str(run), "-o", str(run.parent / "again"), "--overwrite"]):
+        result = CliRunner().invoke(app, args)
+        if result.exit_code != 0:  # refused: g2m's own error, or an OS error (the CLI's entry point prints both as
+            # one line: tests/utils/test_io.py), never another exception
+            assert isinstance(result.exception, (G2MError, OSError, SystemExit)), (name, damage, args[0],
+                                                                                   repr(result.exception))
+    shutil.rmtree(run.parent)

@@ -75,8 +75,15 @@ def test_write_and_read_a_run(tmp_path):
     with pytest.raises(ConfigError, match="has no config.json"):
         read_run_config(tmp_path / "m")
     (tmp_path / "m" / "config.json").write_text("{broken")
-    with pytest.raises(ConfigError, match="is not valid JSON"):
+    with pytest.raises(ConfigError, match="cannot be read as JSON"):
         read_run_config(tmp_path / "m")
+    for text in ("{}", "[1]"):
+        (tmp_path / "m" / "config.json").write_text(text)
+        with pytest.raises(ConfigError, match="config.json lacks dataset: it was not written by g2m or was edited"):
+            read_run_config(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text('{"dataset": "cora"}')
+    with pytest.raises(ConfigError, match="lacks teacher, seeds"):
+        read_run_config(tmp_path / "m", required=("dataset", "teacher", "seeds"))
 
 
 def _result(methods, trainers=None, extra=None):
