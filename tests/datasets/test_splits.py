@@ -360,3 +360,38 @@ def test_masks_on_a_dataset_without_them_and_a_bad_split_name_are_refused(tmp_pa
     (tmp_path / "s.json").write_text("[1, 2]")
     with pytest.raises(ConfigError, match="JSON object with the keys train, val and test"):
         with_split(plain, tmp_path / "s.json")
+
+
+def test_user_split_refusals_say_exactly_what_to_do(tmp_path):
+    from torch_geometric.data import Data
+
+    from g2m.datasets import load_dataset
+    from g2m.datasets.splits import read_split_file, split_ids, with_split
+    from g2m.errors import ConfigError
+
+    def message(call) -> str:
+        with pytest.raises(ConfigError) as info:
+            call()
+        return str(info.value)
+
+    data = _masked_graph()
+    plain = load_dataset(Data(x=data.x, edge_index=data.edge_index, y=data.y))
+    assert message(lambda: with_split(plain, "masks")) == (
+        "dataset 'custom' has no masks split: a user graph's split comes from its Data's train_mask/val_mask/test_mask "
+        "or its folder's split.json; or pass a JSON file of node ids (--split PATH), or use cpf or random.")
+    assert message(lambda: split_ids({"train": [0], "val": [1]}, 40)) == (
+        "a split needs exactly the parts train, val and test; missing ['test'], unknown none.")
+    assert message(lambda: split_ids({"train": [0], "val": [1], "test": [2], "x": [3]}, 40)) == (
+        "a split needs exactly the parts train, val and test; missing none, unknown ['x'].")
+    assert message(lambda: split_ids({"train": torch.zeros(40, 2, dtype=torch.bool), "val": [1], "test": [2]}, 40)) == (
+        "the train mask has shape [40, 2] but the graph has 40 nodes: give one boolean per node (a mask with one "
+        "column per split: pick one, e.g. data.train_mask[:, 0]).")
+    missing = tmp_path / "none.json"
+    assert message(lambda: read_split_file(missing)) == (
+        f"split {str(missing)!r}: use one of cpf, random, public, official, masks, or the path of a JSON file of node "
+        'ids {"train": [...], "val": [...], "test": [...]}.')
+    (tmp_path / "split.txt").write_text('{"train": [0], "val": [1], "test": [2]}')  # JSON, but not named so
+    assert "or the path of a JSON file" in message(lambda: read_split_file(tmp_path / "split.txt"))
+    (tmp_path / "bad.json").write_text("{broken")
+    assert message(lambda: read_split_file(tmp_path / "bad.json")).startswith(
+        f"cannot read the split file {tmp_path / 'bad.json'}: Expecting property name")
