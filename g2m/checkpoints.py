@@ -19,6 +19,7 @@ from g2m.graph_inputs import as_model_input
 from g2m.training import accuracy
 from g2m.run_dir import file_sha256, read_run_config, recorded_files
 from g2m.utils import resolve_device, save_torch_atomic, write_json_atomic
+from g2m.utils.io import load_tensors
 
 
 CHECKPOINT_KEYS = ("kind", "name", "kwargs", "in_channels", "out_channels", "seed", "setting", "state_dict")
@@ -64,7 +65,7 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     foreign file, or weights that do not fit the recorded model, is a clear `ConfigError`.
     """
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = load_tensors(path)
     except Exception as exc:  # noqa: BLE001  (any unreadable file)
         raise ConfigError(f"cannot read checkpoint {path}: it is truncated, corrupt or not a torch file ({exc}).") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != "g2m-node-checkpoint":
@@ -72,16 +73,25 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
     if missing:
         raise ConfigError(f"{path} is an incomplete g2m checkpoint (missing {', '.join(missing)}).")
-    try:
+    def build() -> torch.nn.Module:
         if ckpt["kind"] == "teacher":
             from g2m.teacher import TEACHER_BUILDERS
 
             builder = TEACHER_BUILDERS.get(ckpt.get("trainer", "standard"))
-            model = builder(ckpt["in_channels"], ckpt["out_channels"], ckpt["name"], **ckpt["kwargs"])
-        else:
-            model = StudentMLP(ckpt["in_channels"], out_channels=ckpt["out_channels"], **ckpt["kwargs"])
+            return builder(ckpt["in_channels"], ckpt["out_channels"], ckpt["name"], **ckpt["kwargs"])
+        return StudentMLP(ckpt["in_channels"], out_channels=ckpt["out_channels"], **ckpt["kwargs"])
+
+    try:
+        with torch.device("meta"):  # the recorded model's shapes, allocating nothing
+            shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+        held = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items() if isinstance(v, torch.Tensor)}
+        if shapes != held:  # e.g. a declared width of 2e7 with small weights: refused before any allocation
+            wrong = sorted(k for k in set(shapes) | set(held) if shapes.get(k) != held.get(k))[:3]
+            raise ValueError(f"the recorded sizes make {', '.join(f'{k} {shapes.get(k)}' for k in wrong)}, the file "
+                             f"holds {', '.join(f'{k} {held.get(k)}' for k in wrong)}")
+        model = build()
         model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ConfigError(f"{path}: its weights do not fit the model it records ({exc}); the file was altered "
                           "or written by another version of g2m.") from exc
     model.eval()

@@ -143,11 +143,18 @@ def run_seeds(ds: NodeDataset, seeds: list[int], job: SeedJob, jobs: int = 1,
     with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(run_seed, ds, seed, job): seed for seed in todo}
-        for future in as_completed(futures):
-            seed = futures[future]
-            records[seed] = future.result()
-            for name in step_names(job, seed) if on_step else ():
-                on_step(name)
+        try:
+            for future in as_completed(futures):
+                seed = futures[future]
+                records[seed] = future.result()
+                for name in step_names(job, seed) if on_step else ():
+                    on_step(name)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: no queued seed starts, running ones stop now
+            for future in futures:
+                future.cancel()
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            raise
     return [records[seed] for seed in seeds]
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from g2m.errors import ConfigError
+from g2m.utils.io import load_tensors
 
 DEFAULT_BATCH_SIZE = 8192
 FEATURE_SUFFIXES = (".npy", ".pt", ".csv")
@@ -162,13 +163,14 @@ def read_features(path: str | Path) -> np.ndarray:
             raise ConfigError(f"cannot read {path} as a numeric .npy array ({_first_line(exc)}).") from None
     elif suffix == ".pt":
         try:
-            x = torch.load(path, map_location="cpu", weights_only=True)
+            x = load_tensors(path)  # a crafted sparse tensor is refused, not densified out of bounds
         except Exception as exc:  # noqa: BLE001
             raise ConfigError(f"cannot read {path}: it is truncated, corrupt or not a torch file "
                               f"({_first_line(exc)}).") from None
         if not isinstance(x, torch.Tensor):
             raise ConfigError(f"{path} holds a {type(x).__name__}, not a tensor: save the features alone "
                               "(torch.save(x, path)).")
+        check_dense_size(x, path)
     elif suffix == ".csv":
         x = _read_csv(path)
     else:
@@ -198,6 +200,22 @@ def read_edges(path: str | Path) -> np.ndarray:
         raise ConfigError(f"{path} must hold E rows of two integer ids (training-graph node, new node row), "
                           f"got an array of shape {tuple(e.shape)} and type {e.dtype}.")
     return e.astype(np.int64).T
+
+
+MAX_DENSE_GROWTH = 1000  # a sparse file may stand for at most this many times its bytes once dense (or 1 GiB)
+
+
+def check_dense_size(x: torch.Tensor, path: Path) -> None:
+    """Refuse a sparse tensor whose dense form would be far larger than its file (a few KB declaring a huge
+    shape): at most `MAX_DENSE_GROWTH` times the file's size, or 1 GiB, whichever is more."""
+    if x.layout == torch.strided:
+        return
+    dense = 4 * x.shape.numel()
+    allowed = max(1 << 30, MAX_DENSE_GROWTH * path.stat().st_size)
+    if dense > allowed:
+        raise ConfigError(f"{path} is a sparse tensor of shape {list(x.shape)}: {dense / 2**30:.1f} GiB once dense, "
+                          f"from a file of {path.stat().st_size} bytes. Save the features densely (.npy), or in "
+                          "files of fewer rows.")
 
 
 def as_features(x: Any, in_features: int | None = None) -> np.ndarray:

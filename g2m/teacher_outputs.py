@@ -29,6 +29,7 @@ from g2m.datasets.splits import NodeSplit
 from g2m.errors import ConfigError, G2MWarning
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
 from g2m.training import accuracy
+from g2m.utils.io import load_tensors
 
 EXTERNAL = "external"  # the teacher trainer of a user's model or outputs
 OUTPUTS_ARE = ("auto", "logits", "probabilities")
@@ -186,7 +187,7 @@ def read_outputs_file(path: Path) -> tuple[Any, list[Path]]:
             with np.load(path, allow_pickle=False) as arrays:
                 return {k: arrays[k] for k in arrays.files}, [path]
         if suffix == ".pt":
-            return torch.load(path, map_location="cpu", weights_only=True), [path]
+            return load_tensors(path), [path]
     except Exception as exc:  # noqa: BLE001 - a pickled object, a truncated or foreign file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot read the teacher outputs in {path}: {first}. g2m reads numbers only (no "

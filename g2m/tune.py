@@ -19,7 +19,7 @@ from torch_geometric import seed_everything
 
 from g2m.datasets import load_dataset, node_split
 from g2m.datasets.base import NodeDataset
-from g2m.errors import ConfigError, G2MWarning, OutputError, TrainingError, describe_os_error
+from g2m.errors import ConfigError, G2MWarning, OutputError, RunInterrupted, TrainingError, describe_os_error
 from g2m.utils import write_json_atomic
 from g2m.utils.io import write_bytes_atomic
 
@@ -156,7 +156,12 @@ def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student"
     start = time.perf_counter()
     remaining = trials - len(study.get_trials(deepcopy=False, states=finished))
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(TrainingError,))
+        try:
+            study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(TrainingError,))
+        except KeyboardInterrupt:  # Optuna has marked the running trial failed; finished trials are in the journal
+            kept = len(study.get_trials(deepcopy=False, states=finished))
+            raise RunInterrupted(f"interrupted. The study in {out} keeps its {kept} finished trial(s) (the one "
+                                 "that was running is marked failed); run the same command to continue it.") from None
     done = study.get_trials(deepcopy=False, states=finished)
     complete = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:

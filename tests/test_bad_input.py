@@ -276,3 +276,23 @@ def test_checkpoint_of_another_method_is_refused(small_run, tmp_path):
     shutil.rmtree(run / "seeds")  # without seed records: the checkpoint's own record decides
     with pytest.raises(ConfigError, match="'glnn' student, but this run trained mlp"):
         evaluate_run(run, device="cpu")
+
+
+def test_sigterm_with_worker_processes_stops_at_once_with_a_message(tmp_path):
+    """SIGTERM (as a scheduler or `kill` sends it) to a --jobs 2 run: the running seeds stop, no queued seed
+    starts, finished seeds are kept, and the exit is 143 with one line saying so."""
+    out = tmp_path / "cut"
+    args = ["distill", "-d", "cora", "-m", "glnn", "--seeds", "4", "--setting", "tran", "--jobs", "2", "-o", str(out)]
+    proc = subprocess.Popen([sys.executable, "-c", "from g2m.cli import main; main()", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.time() + 600  # a hang guard only: the test waits for the first seed's record, not for time
+    while not any((out / "seeds").glob("seed*.json")) if (out / "seeds").exists() else True:
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its first seed was saved"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 143, err
+    assert "SIGTERM: interrupted." in err and "--resume" in err and "Traceback" not in err
+    finished = sorted(p.name for p in (out / "seeds").glob("*.json"))
+    assert 1 <= len(finished) < 4 and "seed3.json" not in finished  # the queued seed never started
+    assert not (out / "metrics.json").exists() and _no_temp_files(out)

@@ -397,3 +397,29 @@ def test_a_trial_is_not_started_when_its_result_could_not_be_recorded(tmp_path, 
     with pytest.raises(OutputError, match="only 1000 bytes are free .*run the same command again"):
         tune_mod.tune("cora", tmp_path / "s", method="mlp", trials=2, seeds=[0])
     assert not ran
+
+
+def test_ctrl_c_during_a_trial_keeps_the_study_and_marks_that_trial_failed(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    import optuna
+
+    import g2m.tune as tune_mod
+    from g2m.errors import RunInterrupted
+
+    calls = []
+
+    def score(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return 50.0 + len(calls)
+
+    monkeypatch.setattr(tune_mod, "validation_score", score)
+    with pytest.raises(RunInterrupted, match="keeps its 2 finished trial\\(s\\) .*run the same command to continue"):
+        tune_mod.tune("cora", tmp_path / "s", method="mlp", trials=5, seeds=[0])
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "s" / "study.journal")))
+    states = [t.state.name for t in optuna.load_study(study_name="g2m-tune", storage=storage).trials]
+    assert states == ["COMPLETE", "COMPLETE", "FAIL"]  # none left RUNNING
+    result = tune_mod.tune("cora", tmp_path / "s", method="mlp", trials=5, seeds=[0])  # continues
+    assert result["trials_complete"] == 5

@@ -175,3 +175,41 @@ def test_torchscript_payload_runs_only_with_the_opt_in(torchscript_payload, tmp_
     assert marker.read_bytes() == b"F" * 8
     with pytest.raises(ConfigError, match="loads one TorchScript file"):
         load_student(tmp_path, trust_torchscript=True)
+
+
+def test_small_files_that_declare_huge_sizes_are_refused_before_allocating(tmp_path):
+    """A checkpoint declaring a 2e7-wide input, a 2 KB sparse features file declaring a million rows, a sparse
+    tensor whose indices lie outside its shape: each refused with the reason, nothing large allocated."""
+    import torch
+
+    import g2m
+    from g2m.checkpoints import load_model, save_checkpoint
+    from g2m.errors import ConfigError
+    from g2m.models import StudentMLP
+    from g2m.predict import read_features
+
+    cora = g2m.load_dataset("cora")
+    path = save_checkpoint(tmp_path / "s.pt", StudentMLP(cora.num_features, 8, cora.num_classes), "student", "glnn",
+                           {"hidden_channels": 8}, cora, 0, "tran")
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["in_channels"] = 20_000_000
+    torch.save(ckpt, tmp_path / "wide.pt")
+    with pytest.raises(ConfigError, match=r"the recorded sizes make lins.0.weight \(8, 20000000\), the file holds "
+                                          r"lins.0.weight \(8, 1433\)"):
+        load_model(tmp_path / "wide.pt")
+    index, value = torch.tensor([[0], [0]]), torch.tensor([1.0])
+    torch.save(torch.sparse_coo_tensor(index, value, (1_000_000, 1433)), tmp_path / "huge.pt")
+    assert (tmp_path / "huge.pt").stat().st_size < 4096
+    with pytest.raises(ConfigError, match=r"shape \[1000000, 1433\]: 5.3 GiB once dense, from a file of \d+ bytes"):
+        read_features(tmp_path / "huge.pt")
+    torch.save(torch.sparse_coo_tensor(index, value, (100, 1433)), tmp_path / "small.pt")
+    assert read_features(tmp_path / "small.pt").shape == (100, 1433)  # a plausible sparse file is read
+    bad = torch.sparse_coo_tensor(torch.tensor([[5000], [0]]), value, (10, 1433), check_invariants=False)
+    torch.save(bad, tmp_path / "outside.pt")
+    with pytest.raises(ConfigError, match="size is inconsistent with indices"):
+        read_features(tmp_path / "outside.pt")
+    from g2m.teacher_outputs import TeacherOutputs
+
+    torch.save({"logits": bad}, tmp_path / "outputs.pt")
+    with pytest.raises(ConfigError, match="size is inconsistent with indices"):
+        TeacherOutputs.load(tmp_path / "outputs.pt")

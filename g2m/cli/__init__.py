@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -29,11 +30,22 @@ def main() -> None:
     from g2m.utils import flush_denormals
 
     flush_denormals()  # before torch starts its threads, so that every thread has it
+    stopped_by = {"signal": "Ctrl-C", "code": 130}
+
+    def on_sigterm(signum, frame):  # a polite stop: the same path as Ctrl-C (finished seeds kept), then exit 143
+        stopped_by.update(signal="SIGTERM", code=143)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         app()
     except RunInterrupted as exc:
-        typer.secho(str(exc), fg=typer.colors.YELLOW, err=True)
-        sys.exit(130)
+        typer.secho(f"{stopped_by['signal']}: {exc}", fg=typer.colors.YELLOW, err=True)
+        sys.exit(stopped_by["code"])
+    except KeyboardInterrupt:
+        typer.secho(f"{stopped_by['signal']}: stopped; nothing half-written was left (g2m writes files whole).",
+                    fg=typer.colors.YELLOW, err=True)
+        sys.exit(stopped_by["code"])
     except G2MError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)

@@ -32,6 +32,7 @@ from torch_geometric.data import Data
 
 from g2m.errors import DatasetError
 from g2m.utils import save_torch_atomic
+from g2m.utils.io import load_tensors
 
 FORMAT = "g2m-distilled"
 VERSION = 1
@@ -217,7 +218,7 @@ class DistilledDataset:
             raise DatasetError(f"distilled dataset {path} does not exist; pass the file written by "
                                "`g2m condense --output DIR` (DIR/distilled.pt).")
         try:
-            d = torch.load(path, map_location="cpu", weights_only=True)
+            d = load_tensors(path)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unreadable file
             raise DatasetError(f"cannot read distilled dataset {path}: {type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}. Is it a file written by "

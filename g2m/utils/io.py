@@ -93,3 +93,11 @@ def refuse_links(root: str | os.PathLike, names: tuple[str, ...] | None = None) 
 def _link_error(path: Path) -> None:
     raise OutputError(f"{path} is a symbolic link inside the run folder; g2m never writes or deletes through "
                       "links: remove it (or choose another output folder).")
+
+
+def load_tensors(path: str | os.PathLike) -> Any:
+    """``torch.load`` of a file g2m did not write itself: tensors and plain containers only
+    (``weights_only=True``: nothing in the file runs), on the CPU, with every sparse tensor's indices checked
+    (an index outside its declared shape is refused here instead of corrupting memory later)."""
+    with torch.sparse.check_sparse_tensor_invariants(True):
+        return torch.load(path, map_location="cpu", weights_only=True)
