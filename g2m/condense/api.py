@@ -25,6 +25,7 @@ from g2m.errors import ConfigError, DatasetError
 from g2m.graphcls import (Fold, GraphContext, GraphTrainConfig, TrainingSet, map_folds, protocol_folds, summary,
                           train_and_test, train_config)
 from g2m.run_dir import write_run
+from g2m.utils.io import refuse_links
 from g2m.utils import parse_seeds, resolve_device
 
 BASELINES = ("full", "random", "herding", "size_only")
@@ -165,6 +166,9 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
     if output is not None:
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
+        refuse_links(out, CONDENSE_FILES)
+        for stale in ("metrics.json", "config.json"):  # never an old run's numbers beside a new distilled.pt
+            (out / stale).unlink(missing_ok=True)
         result.files["distilled"] = str(distilled.save(out / "distilled.pt"))
         config = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol,
                   "folds": metrics["folds"], "seeds": seeds, "device": str(device),

@@ -204,6 +204,28 @@ def test_mutag_condense_and_evaluate_distilled(tmp_path):
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["gnn"] == "gat"
 
 
+def test_overwrite_never_leaves_old_numbers_beside_a_new_distilled_file(tmp_path, monkeypatch):
+    from g2m.errors import OutputError
+
+    kw = dict(gnn="gin", depth=1, support=0.3, folds=[0], output=tmp_path, train=FAST, baselines=())
+    condense("mutag", **kw)
+    old_distilled = (tmp_path / "distilled.pt").read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OutputError("cannot write metrics.json: No space left on device")
+
+    monkeypatch.setattr("g2m.condense.api.write_run", full_disk)  # the disk fills after distilled.pt
+    with pytest.raises(OutputError):
+        condense("mutag", overwrite=True, **{**kw, "support": 0.4})
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "config.json").exists()
+    assert (tmp_path / "distilled.pt").read_bytes() != old_distilled  # the new one, alone: nothing claims it
+    monkeypatch.undo()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "metrics.json").symlink_to(tmp_path / "checkpoints")
+    with pytest.raises(OutputError, match="metrics.json is a symbolic link inside the run folder"):
+        condense("mutag", overwrite=True, **kw)
+
+
 def test_cli_condense(tmp_path):
     from typer.testing import CliRunner
 
