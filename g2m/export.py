@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from g2m.checkpoints import load_model, student_checkpoint
 from g2m.errors import ConfigError, G2MError
 from g2m.models.mlp import StudentMLP
-from g2m.utils.io import _atomic
+from g2m.utils.io import _atomic, refuse_links
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -104,6 +104,8 @@ def export_student(path: Any, format: str = "onnx", output: str | Path | None = 
     if isinstance(path, nn.Module) or hasattr(path, "student_"):
         return _export_in_memory(path, format, output, checkpoint)
     source = student_checkpoint(path, checkpoint)
+    if output is None and source.parent.name == "checkpoints":  # into RUN/export/: never through a planted link
+        refuse_links(source.parent.parent, ("export",))
     out = Path(output) if output is not None else default_output(source, format)
     _check_output(out, source, format)
     if format == "onnx":

@@ -281,3 +281,17 @@ def test_cli_errors_are_one_line(exported, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().startswith("error: the model expects 1433 features per node, got 5")
     assert "Traceback" not in proc.stderr
+
+
+def test_export_into_a_run_folder_never_writes_through_a_link(tmp_path):
+    import g2m
+    from g2m.errors import OutputError
+
+    run = tmp_path / "run"
+    g2m.distill("cora", method="mlp", seeds=1, setting="tran", output=run, student_params={"max_epochs": 2})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (run / "export").symlink_to(outside)
+    with pytest.raises(OutputError, match="export is a symbolic link inside the run folder"):
+        g2m.export_student(run, format="torchscript")
+    assert not list(outside.iterdir())
