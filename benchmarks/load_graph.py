@@ -5,8 +5,8 @@ and a label per node (`.npy`). The folder is made once (``--folder``, default a 
 loads it in a fresh process and reports wall time and the process's peak resident memory, beside the size of the
 tensors the load produces (edge_index, x, y).
 
-    python benchmarks/load_graph.py --folder /tmp/big            # prints one JSON line
-    python benchmarks/load_graph.py --folder /tmp/big --write docs/results/load_graph.json --label after
+    python benchmarks/load_graph.py --folder big-graph           # prints one JSON line
+    python benchmarks/load_graph.py --folder big-graph --write docs/results/load_graph.json --label after
 """
 
 from __future__ import annotations
