@@ -410,8 +410,11 @@ def test_random_start_fills_the_ball_and_coordinates_without_gradient_stay_there
 
 def test_rsd_needs_the_teachers_hidden_representations():
     student = type("S", (), {"hidden_channels": 7})()
-    with pytest.raises(ConfigError, match=r"^rsd needs the teacher's hidden representations"):
+    with pytest.raises(ConfigError) as info:
         LOSSES.get("rsd").build(student, {"logits": torch.zeros(3, 2)}, {})
+    assert str(info.value) == ("rsd needs the teacher's hidden representations, and this teacher has none: pass "
+                               "outputs with a hidden layer (hidden=..., hidden.npy) or a model that returns "
+                               "(logits, hidden).")
 
 
 def test_deepwalk_defaults_are_the_configured_ones_and_every_setting_is_checked_by_name():
