@@ -530,3 +530,63 @@ def test_the_external_trainer_records_the_teacher_and_keeps_rows_in_step(cora, t
     assert set(run.metrics) == {"val", "test", "test_ind"}
     wrong = _Fixed(torch.zeros(2485 - split.test_ind.numel(), 3)).eval()
     assert "but 'cora' has 7 classes" in _error(lambda: external_teacher(cora, split, ModelTeacher(wrong)))
+
+
+def test_defaults_labels_and_the_exact_warnings(cora, trained, monkeypatch):
+    probs = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    with pytest.warns(G2MWarning) as caught:
+        as_logits(probs)  # auto by default
+        TeacherOutputs.of(probs)  # auto by default
+    assert [str(w.message) for w in caught] == 2 * [
+        "every row of the teacher's outputs is non-negative and sums to 1, so g2m reads them as probabilities (and "
+        "distills from their logarithm). If they are logits, say so: outputs_are='logits' (--outputs-are logits)."]
+    out = TeacherOutputs(np.array([[1.0, 2.0]]), np.array([[3.0]]))  # arrays become float32 tensors, in place
+    assert out.logits.dtype == torch.float32 and isinstance(out.hidden, torch.Tensor)
+    assert _error(lambda: TeacherOutputs(torch.zeros(3))) == \
+        "the teacher's logits must be 2-D (one row per node), got shape [3]."
+    assert _error(lambda: TeacherOutputs(torch.zeros(2, 2), torch.zeros(2))) == \
+        "the teacher's hidden layer must be 2-D (one row per node), got shape [2]."
+    x, ei = torch.zeros(2, 3), torch.tensor([[0, 1], [1, 0]])
+    assert _error(lambda: ModelTeacher(_Fixed(torch.zeros(2)).eval()).outputs(x, ei)) == \
+        "the teacher's logits must be 2-D (one row per node), got shape [2]."
+    with pytest.warns(G2MWarning) as caught:
+        ModelTeacher(_Fixed(torch.tensor([[2.0, -1.0], [0.5, 3.0]])).train()).outputs(x, ei)
+    assert str(caught[0].message) == (
+        "your teacher (_Fixed) was in training mode: g2m computes its outputs in eval mode (dropout off, normalisation "
+        "statistics fixed) and puts it back in training mode after.")
+    split = node_split(cora, 0, "ind")
+    with pytest.warns(G2MWarning) as caught:
+        run = external_teacher(cora, split, TeacherOutputs(logits_of(trained, cora)))
+    assert str(caught[0].message) == (
+        "inductive run from saved teacher outputs: g2m uses only the observed nodes' rows, but cannot tell whether "
+        "they were computed with the held-out nodes in the graph; if they were, the inductive numbers are "
+        "optimistic. For a strict inductive run pass the model (g2m computes its outputs on the observed graph).")
+    assert run.split is split
+    assert _error(lambda: external_teacher(cora, split, TeacherOutputs(torch.zeros(2485, 7)), lr=1, fan_out=2)) == \
+        "your teacher is already trained: teacher settings (fan_out, lr) do not apply to it."
+
+
+def test_nan_rows_are_listed_five_at_most_with_the_rest_counted(cora, monkeypatch):
+    import g2m.teacher_outputs as mod
+
+    for count, tail in ((5, ""), (6, " (and 1 more)")):
+        bad = torch.zeros(cora.num_nodes, cora.num_classes)
+        bad[10:10 + count, 0] = float("nan")
+        shown = ", ".join(str(i) for i in range(10, 15))
+        assert f"at node(s) {shown}{tail}: the student" in _error(lambda: TeacherOutputs(bad).check(cora))
+    monkeypatch.setattr(mod, "CHECK_ROWS", 100)
+    bad = torch.zeros(cora.num_nodes, cora.num_classes)
+    bad[250, 0] = bad[260, 1] = float("nan")
+    assert "at node(s) 250, 260: the student" in _error(lambda: TeacherOutputs(bad).check(cora))  # one chunk, both
+
+
+def test_an_unreadable_file_is_named_even_when_its_error_has_no_text(tmp_path, monkeypatch):
+    np.save(tmp_path / "l.npy", np.zeros((2, 2), dtype=np.float32))
+
+    def silent(*args, **kwargs):
+        raise ValueError("")
+
+    monkeypatch.setattr(np, "load", silent)
+    assert _error(lambda: read_outputs_file(tmp_path / "l.npy")) == (
+        f"cannot read the teacher outputs in {tmp_path / 'l.npy'}: ValueError. g2m reads numbers only (no pickled "
+        "objects): save numbers with NumPy (np.save, np.savez) or tensors with torch.")
