@@ -7,7 +7,7 @@ from typing import Any
 
 from g2m.checkpoints import dataset_of_run
 from g2m.errors import ConfigError
-from g2m.run_dir import read_run_config
+from g2m.run_dir import check_config_of_run, read_run_config
 
 
 def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = None, jobs: int = 1,
@@ -22,6 +22,7 @@ def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = Non
     from g2m.spec import NodeRunSpec
 
     config = read_run_config(Path(run_dir), required=("dataset", "teacher", "seeds", "setting"))
+    check_config_of_run(run_dir, config)
     methods = tuple(config.get("methods") or {})
     result = run_node_experiment(NodeRunSpec(
         dataset_of_run(config, root), teacher=teacher_of_run(config), methods=methods, seeds=config["seeds"],

@@ -225,6 +225,26 @@ def read_run_config(run_dir: str | Path, required: tuple[str, ...] = ("dataset",
     return config
 
 
+def check_config_of_run(run_dir: str | Path, config: dict[str, Any]) -> None:
+    """Refuse a ``config.json`` that does not describe the run its folder's ``run.json`` records (it was edited,
+    or copied from another run): every key of ``run.json`` but ``trainers`` must have the same value in it. A
+    folder without ``run.json`` (written by another command) is not checked."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}); the run folder is damaged.") from None
+    if not isinstance(run, dict):
+        raise ConfigError(f"{path} is not a g2m run description; the run folder is damaged.")
+    differ = sorted(k for k in run if k != "trainers" and config.get(k) != run[k])
+    if differ:
+        raise ConfigError(f"{Path(run_dir) / 'config.json'} differs from the run its folder records ({path}) in "
+                          f"{', '.join(differ)}: it was edited or copied from another run. Rerun from a folder g2m "
+                          "wrote, or start a new run with the options you want.")
+
+
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     """A run folder's ``metrics.json`` (empty when there is none or it cannot be read)."""
     try:

@@ -257,3 +257,16 @@ def test_a_second_writer_of_a_run_folder_is_refused_and_the_first_ones_files_sta
             g2m.distill("cora", output=fresh_run, overwrite=True, **FAST_RUN)
         assert sorted(p.name for p in (fresh_run / "checkpoints").iterdir()) == before  # nothing deleted
     g2m.distill("cora", output=fresh_run, overwrite=True, **FAST_RUN)  # released: the next writer may go
+
+
+def test_rerun_refuses_a_config_that_is_not_the_runs(fresh_run, tmp_path):
+    from g2m.rerun import rerun
+
+    config = json.loads((fresh_run / "config.json").read_text())
+    (fresh_run / "config.json").write_text(json.dumps({**config, "student_overrides": {"max_epochs": 50}}))
+    with pytest.raises(ConfigError, match="config.json differs from the run its folder records .* in "
+                                          "student_overrides: it was edited"):
+        rerun(fresh_run, tmp_path / "again")
+    (fresh_run / "config.json").write_text(json.dumps(config))
+    result, _ = rerun(fresh_run, tmp_path / "again")  # as written: fine
+    assert result["students"]["glnn"]["transductive"]["runs"]
