@@ -51,8 +51,9 @@ def _spec(dataset, data_root, teacher, methods, seeds: str, seed: int, setting: 
     """The run's `NodeRunSpec`: every option (and the dataset) checked before any progress bar or training."""
     from g2m.spec import NodeRunSpec
 
-    return NodeRunSpec(dataset, teacher=teacher, methods=tuple(methods), seeds=parse_seeds(seeds, start=seed),
-                       setting=setting, device=device, root=data_root, **options)
+    with console.status(f"loading {dataset} and checking the options"):  # a spinner on a terminal, silent in a pipe
+        return NodeRunSpec(dataset, teacher=teacher, methods=tuple(methods), seeds=parse_seeds(seeds, start=seed),
+                           setting=setting, device=device, root=data_root, **options)
 
 
 def _is_main() -> bool:
