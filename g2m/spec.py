@@ -183,11 +183,12 @@ class NodeRunSpec:
 
 def method_setting_keys(teacher: str | None, method: str) -> tuple[frozenset[str], frozenset[str]]:
     """``(teacher keys, student keys)``: every setting a run of ``method`` with ``teacher`` takes on each side
-    (the teacher family's and its trainer's; the student's and the method's). ``teacher=None``: the user's own
-    teacher, which takes none."""
+    (the teacher family's and its trainer's; the student's and the method's). ``teacher=None`` (the user's own
+    teacher) and a method without a teacher (``mlp``) take no teacher settings."""
     resolved = resolve_method(method)
     trainers = [resolved.teacher_trainer] if resolved.needs_teacher else []
-    teacher_keys = frozenset() if teacher is None else teacher_setting_keys(teacher, trainers)
+    teacher_keys = frozenset() if teacher is None or not resolved.needs_teacher else teacher_setting_keys(teacher,
+                                                                                                          trainers)
     return teacher_keys, student_setting_keys(resolved)
 
 

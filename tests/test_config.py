@@ -203,3 +203,13 @@ def test_a_settings_class_of_ones_own():
         Unresolved()
     assert str(err.value) == ("Unresolved: declare `what: ClassVar[str]` with ClassVar imported at module level, "
                               "so that it is not a setting.")
+
+
+def test_a_method_without_a_teacher_routes_every_key_to_the_student():
+    from g2m.spec import method_setting_keys, route_params
+
+    assert method_setting_keys("sage", "mlp")[0] == frozenset()
+    assert route_params(["max_epochs=2", "lr=0.1"], "sage", "mlp") == ({}, {"max_epochs": 2, "lr": 0.1})
+    assert route_params(["max_epochs=2"], None, "glnn") == ({}, {"max_epochs": 2})  # your own teacher: none either
+    with pytest.raises(ConfigError, match="both the teacher and the student take 'max_epochs'"):
+        route_params(["max_epochs=2"], "sage", "glnn")
