@@ -155,3 +155,70 @@ def test_the_cli_prints_an_os_error_as_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "error: cannot read or write" in err and "Permission denied; check the permissions" in err
     assert "Traceback" not in err
+
+
+def test_the_exact_refusals_of_the_writers(tmp_path):
+    from g2m.errors import OutputError
+    from g2m.utils.io import _atomic, refuse_links, write_text_atomic
+
+    (tmp_path / "real.txt").write_text("x")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
+    with pytest.raises(OutputError) as info:
+        write_text_atomic(tmp_path / "link.txt", "y")
+    assert str(info.value) == (f"{tmp_path / 'link.txt'} is a symbolic link; g2m never writes through links: "
+                               "remove it, or choose another output.")
+
+    def torch_full_disk(fh):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed\nsecond line")
+
+    with pytest.raises(OutputError) as info:
+        _atomic(tmp_path / "m.pt", torch_full_disk)
+    assert str(info.value) == (f"cannot write {tmp_path / 'm.pt'}: the write failed ([enforce fail at "
+                               "inline_container.cc:672] . PytorchStreamWriter failed); is the disk full? Free some "
+                               "space or choose another output folder.")
+    with pytest.raises(OutputError) as info:
+        refuse_links(tmp_path)  # names=None: everything in the folder
+    assert str(info.value) == (f"{tmp_path / 'link.txt'} is a symbolic link inside the run folder; g2m never writes or "
+                               "deletes through links: remove it (or choose another output folder).")
+
+
+def test_refuse_links_looks_at_every_named_entry_and_nothing_else(tmp_path, monkeypatch):
+    from g2m.errors import OutputError
+    from g2m.utils.io import refuse_links
+
+    refuse_links(tmp_path / "missing")  # a folder not made yet holds no link
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    (run / "b" / "deep").mkdir(parents=True)
+    (run / "a.json").write_text("{}")  # a file first: the entries after it are still looked at
+    (run / "b" / "deep" / "x").symlink_to(tmp_path)
+    with pytest.raises(OutputError, match="b/deep/x is a symbolic link"):
+        refuse_links(run, ("a.json", "b"))
+    elsewhere.mkdir()
+    (elsewhere / "l").symlink_to(tmp_path)
+    monkeypatch.chdir(elsewhere)  # the folder looked at is the one given, never the current one
+    (run / "b" / "deep" / "x").unlink()
+    refuse_links(run)
+
+
+def test_files_g2m_did_not_write_load_as_tensors_only(tmp_path):
+    import pickle
+
+    import torch
+
+    from g2m.utils.io import load_tensors, write_bytes_atomic
+
+    assert write_bytes_atomic(tmp_path / "b.bin", b"abc").read_bytes() == b"abc"
+    torch.save({"w": torch.ones(2)}, tmp_path / "ok.pt")
+    assert torch.equal(load_tensors(tmp_path / "ok.pt")["w"], torch.ones(2))
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    torch.save({"w": Payload()}, tmp_path / "code.pt", pickle_module=pickle)
+    with pytest.raises(pickle.UnpicklingError):
+        load_tensors(tmp_path / "code.pt")
+    bad = torch.sparse_coo_tensor(torch.tensor([[9], [0]]), torch.ones(1), (3, 3), check_invariants=False)
+    torch.save(bad, tmp_path / "sparse.pt")
+    with pytest.raises(RuntimeError, match="size is inconsistent with indices"):
+        load_tensors(tmp_path / "sparse.pt")
