@@ -17,9 +17,9 @@ from g2m.evaluate import setting_metrics
 from g2m.models import StudentMLP
 from g2m.graph_inputs import as_model_input
 from g2m.training import accuracy
-from g2m.run_dir import file_sha256, read_run_config, recorded_files
+from g2m.run_dir import read_run_config, recorded_files
 from g2m.utils import resolve_device, save_torch_atomic, write_json_atomic
-from g2m.utils.io import load_tensors
+from g2m.utils.io import file_sha256, load_tensors
 
 
 CHECKPOINT_KEYS = ("kind", "name", "kwargs", "in_channels", "out_channels", "seed", "setting", "state_dict")

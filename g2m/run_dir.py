@@ -21,7 +21,7 @@ from typing import Any
 
 from g2m.errors import ConfigError, OutputError, describe_os_error
 from g2m.utils import write_json_atomic
-from g2m.utils.io import refuse_links
+from g2m.utils.io import file_sha256, refuse_links
 
 RUN_FILES = ("run.json", "metrics.json", "config.json", "evaluation.json", "codebook_usage.png")
 # export/: models `g2m export` made from the checkpoints; teacher-outputs/: memory-mapped teacher outputs
@@ -169,17 +169,6 @@ def recorded_files(out: Path, seeds: list[int]) -> dict[str, str] | None:
             return None
         files.update(record["files"])
     return files
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes (read in 1 MiB blocks)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def software_environment() -> dict[str, str]:

@@ -29,7 +29,7 @@ from g2m.datasets.splits import NodeSplit
 from g2m.errors import ConfigError, G2MWarning
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
 from g2m.training import accuracy
-from g2m.utils.io import load_tensors
+from g2m.utils.io import file_sha256, load_tensors
 
 EXTERNAL = "external"  # the teacher trainer of a user's model or outputs
 OUTPUTS_ARE = ("auto", "logits", "probabilities")
@@ -143,9 +143,7 @@ class TeacherOutputs:
         """Read outputs saved by the user: see `read_outputs_file`; the file's path and sha256 are recorded."""
         path = Path(path)
         value, files = read_outputs_file(path)
-        from g2m.datasets.download import sha256_of
-
-        source = {"path": str(path.resolve()), "sha256": {f.name: sha256_of(f) for f in files}}
+        source = {"path": str(path.resolve()), "sha256": {f.name: file_sha256(f) for f in files}}
         return cls.of(value, outputs_are, source)
 
     def check(self, dataset: NodeDataset) -> None:

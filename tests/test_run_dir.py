@@ -165,7 +165,8 @@ def fresh_run(finished_run, tmp_path):
 
 
 def test_seed_records_tie_the_run_and_its_checkpoints(fresh_run):
-    from g2m.run_dir import file_sha256, load_seed_records
+    from g2m.run_dir import load_seed_records
+    from g2m.utils.io import file_sha256
 
     record = json.loads((fresh_run / "seeds" / "seed0.json").read_text())
     assert record["run_sha256"] == file_sha256(fresh_run / "run.json")

@@ -259,10 +259,10 @@ def test_the_cli_distills_saved_outputs_and_records_where_they_came_from(cora, t
     assert r.exit_code == 0, r.output
     assert "teacher (user-outputs)" in r.output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    from g2m.datasets.download import sha256_of
+    from g2m.utils.io import file_sha256
 
     assert config["teacher_source"]["path"] == str((tmp_path / "t.npy").resolve())
-    assert config["teacher_source"]["sha256"] == {"t.npy": sha256_of(tmp_path / "t.npy")}
+    assert config["teacher_source"]["sha256"] == {"t.npy": file_sha256(tmp_path / "t.npy")}
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["teacher_model"] == "user-outputs"
     assert not list((tmp_path / "run" / "checkpoints").glob("teacher*"))  # the teacher is the user's
@@ -430,13 +430,13 @@ def test_nan_in_the_first_row_is_found(cora, monkeypatch):
 
 
 def test_outputs_files_record_where_they_came_from_and_how_they_were_read(tmp_path):
-    from g2m.datasets.download import sha256_of
+    from g2m.utils.io import file_sha256
 
     probs = torch.tensor([[0.2, 0.8], [0.6, 0.4]])
     np.save(tmp_path / "p.npy", probs.numpy())
     out = TeacherOutputs.load(tmp_path / "p.npy", "probabilities")
     assert out.source == {"kind": "outputs", "outputs_are": "probabilities", "path": str((tmp_path / "p.npy").resolve()),
-                          "sha256": {"p.npy": sha256_of(tmp_path / "p.npy")}}
+                          "sha256": {"p.npy": file_sha256(tmp_path / "p.npy")}}
     assert torch.allclose(out.logits.softmax(-1), probs)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +105,3 @@ def _training_fan_out(config: dict[str, Any], trainer: str, dataset: str) -> int
     return int(resolved.get("fan_out") or 0)
 
 
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes (which checkpoint was timed)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()

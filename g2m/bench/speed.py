@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 
 from g2m.bench.runners import PositionInputs, StudentRunner, TeacherRunner, student_runtimes
-from g2m.bench.runs import RunModels, file_sha256, load_run
+from g2m.bench.runs import RunModels, load_run
+from g2m.utils.io import file_sha256
 from g2m.bench.timing import load_average, machine_environment, time_calls, torch_threads
 from g2m.errors import ConfigError
 

@@ -8,7 +8,6 @@ deletes the file and raises.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import urllib.request
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from g2m.errors import DatasetError
+from g2m.utils.io import file_sha256
 
 CPF_URL = "https://raw.githubusercontent.com/BUPT-GAMMA/CPF/master/data/npz/{name}.npz"
 CHECKSUM_FILE = Path(__file__).resolve().parent / "checksums.sha256"
@@ -33,21 +33,13 @@ def known_checksums() -> dict[str, str]:
     return out
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(root: Path, files: tuple[str, ...]) -> None:
     """Check ``files`` under ``root`` against `known_checksums`; delete and raise on a mismatch."""
     sums = known_checksums()
     for rel in files:
         path = root / rel
         if rel in sums and path.exists():
-            got = sha256_of(path)
+            got = file_sha256(path)
             if got != sums[rel]:
                 path.unlink()
                 raise DatasetError(f"downloaded {path} has sha256 {got}, expected {sums[rel]}; the file was "

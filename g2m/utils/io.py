@@ -101,3 +101,14 @@ def load_tensors(path: str | os.PathLike) -> Any:
     (an index outside its declared shape is refused here instead of corrupting memory later)."""
     with torch.sparse.check_sparse_tensor_invariants(True):
         return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (the one fingerprint of files g2m records and checks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -11,6 +11,7 @@ from g2m import load_dataset
 from g2m.datasets import download as dl
 from g2m.datasets.roots import BUNDLED_ROOT
 from g2m.errors import DatasetError
+from g2m.utils.io import file_sha256
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_download_fetches_into_root_and_verifies(local_cpf, tmp_path):
     ds = load_dataset("cora", root=root, download=True)
     assert (root / "CPF" / "cora.npz").exists()
     assert ds.num_nodes == 2485
-    assert dl.sha256_of(root / "CPF" / "cora.npz") == dl.known_checksums()["CPF/cora.npz"]
+    assert file_sha256(root / "CPF" / "cora.npz") == dl.known_checksums()["CPF/cora.npz"]
     assert not list((root / "CPF").glob(".*part"))  # no temporary file left behind
 
 
@@ -59,4 +60,4 @@ def test_every_bundled_file_matches_its_known_checksum():
     checked = [rel for rel in sums if (BUNDLED_ROOT / rel).exists()]
     assert "CPF/cora.npz" in checked
     for rel in checked:
-        assert dl.sha256_of(BUNDLED_ROOT / rel) == sums[rel], rel
+        assert file_sha256(BUNDLED_ROOT / rel) == sums[rel], rel
