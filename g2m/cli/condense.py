@@ -132,13 +132,16 @@ def condense_cmd(
     download: bool = DownloadOpt,
     output: Optional[Path] = output_opt(),
     overwrite: bool = OverwriteOpt,
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --output: only the folds "
+                                "it had not finished run; the options must be those of the first run."),
 ) -> None:
     """Condense a graph-classification training set and score GNNs trained on it against baselines.
 
     Per fold (cv10) or seed (scaffold): condense the training graphs, train the GNN on the result, select on
     validation, score the test graphs once; the full data, a random subset and a herding coreset of the same
     bytes, and a size-only logistic regression are scored the same way. Writes OUTPUT/distilled.pt (fold 0's
-    distilled set), OUTPUT/metrics.json and OUTPUT/config.json.
+    distilled set), OUTPUT/metrics.json and OUTPUT/config.json; each fold is kept in OUTPUT/folds/ as it finishes
+    (a line says so), and --resume continues an interrupted run.
 
     Examples:
 
@@ -162,7 +165,7 @@ def condense_cmd(
                       protocol=protocol, folds=_folds(folds), seeds=parse_seeds(seeds), jobs=jobs, device=device,
                       root=data_root, output=out, baselines=base,
                       train=_train(dataset, pool=pool, epochs=epochs, sampling=sampling), overwrite=overwrite,
-                      **options)
+                      resume=resume, **options)
     m = result.metrics
     typer.echo(f"{m['dataset']}  {m['gnn']}  depth {m['depth']}  {m['protocol']} ({len(m['folds'])} runs)  "
                f"metric {m['metric']} (%)  condensed in {m['condense_seconds']:.2f} s")

@@ -8,6 +8,7 @@ logistic regression — are trained and selected the same way on the same fold.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -21,10 +22,11 @@ from g2m.condense.baselines import size_only_scores
 from g2m.condense.condensers import CONDENSERS, Condensed, distilled_training_set
 from g2m.condense.distilled import DistilledDataset, training_bytes
 from g2m.condense.mirage import _check_graph_dataset, check_options
-from g2m.errors import ConfigError, DatasetError
+from g2m.condense.fold_records import FOLDER, RecordedFold, finished_folds
+from g2m.errors import ConfigError, DatasetError, RunInterrupted
 from g2m.graphcls import (Fold, GraphContext, GraphTrainConfig, TrainingSet, map_folds, protocol_folds, summary,
                           train_and_test, train_config)
-from g2m.run_dir import write_run
+from g2m.run_dir import run_lock, write_run
 from g2m.utils.io import refuse_links
 from g2m.utils import parse_seeds, resolve_device
 
@@ -116,7 +118,7 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
              folds: Sequence[int] | None = None, seeds: Sequence[int] | str = (0, 1, 2), jobs: int = 1,
              device: str = "auto", root: str | os.PathLike | None = None, output: str | os.PathLike | None = None,
              baselines: Sequence[str] = BASELINES, train: GraphTrainConfig | None = None, overwrite: bool = False,
-             **options: Any) -> CondenseResult:
+             resume: bool = False, **options: Any) -> CondenseResult:
     """Condense a graph-classification dataset and score GNNs trained on it against the baselines.
 
     ``protocol`` is ``cv10`` (TU default; ``folds`` picks some of the 10) or ``scaffold`` (OGB default; one
@@ -125,7 +127,9 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
     full-data baseline keeps its own ``num_layers`` (the strongest full-data model, not one cut to ``depth``).
     ``options`` go to the condenser (Mirage: ``support_mode``, ``itemsets``, ``exclusive``,
     ``max_sets_per_class``, …). With ``output`` it writes ``distilled.pt`` (fold 0's, or the scaffold
-    split's), ``metrics.json`` and ``config.json``; a folder holding them is refused unless ``overwrite``.
+    split's), ``metrics.json`` and ``config.json``; a folder holding them is refused unless ``overwrite``. Each
+    fold is kept in ``output/folds/`` as it finishes (`g2m.condense.fold_records`, one progress line each):
+    after an interruption, ``resume=True`` runs only the folds that had not finished.
     """
     from g2m.datasets import load_dataset
 
@@ -133,9 +137,11 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
     base = _parse_baselines(baselines)
     if method == "mirage":
         check_options(depth, support, options.get("support_mode", "relative"), options.get("itemsets", "maximal"))
-    if output is not None and not overwrite and any((Path(output) / f).exists() for f in CONDENSE_FILES):
+    if output is not None and not (overwrite or resume) and any((Path(output) / f).exists() for f in CONDENSE_FILES):
         raise ConfigError(f"the output folder {output} already holds a condensation run; pass --overwrite "
                           "(overwrite=True) to replace it, or choose another --output.")
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume exclude each other: replace the run, or continue it.")
     seeds = parse_seeds(seeds) if not isinstance(seeds, (list, tuple)) else list(seeds)
     name = dataset if isinstance(dataset, str) else None
     graph_ds = load_dataset(dataset, root) if name else dataset
@@ -145,38 +151,57 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
     opts = {"depth": depth, "support": support, "budget": budget, **options} if method == "mirage" else dict(options)
     task = CondenseFold(method, opts, gnn, cfg, base, str(resolve_device(device)), full_cfg)
     ctx = None if (name and jobs > 1) else GraphContext(graph_ds)
-    protocol, results = map_folds(name or graph_ds, task, protocol, folds, seeds, jobs, root, ctx)
-    train_bytes = float(np.mean([r["train_bytes"] for r in results]))
-    metrics: dict[str, Any] = {
-        "dataset": graph_ds.name, "method": method, "gnn": gnn, "metric": graph_ds.metric, "protocol": protocol,
-        "folds": [r["fold"] for r in results], "seeds": [r["seed"] for r in results], "depth": depth,
-        "support": support, "budget": budget, "train_bytes": train_bytes,
-        "train_graphs": float(np.mean([r["train_graphs"] for r in results])),
-        "condense_seconds": float(np.mean([r[method]["seconds"] for r in results])),
-    }
-    for key in (method,) + base:
-        metrics[key] = _aggregate(key, [r[key] for r in results], train_bytes)
-    metrics["train_config"] = cfg.to_dict()
-    metrics["full_train_config"] = full_cfg.to_dict()
-    metrics["options"] = {k: v for k, v in opts.items()}
-    metrics["curves"] = {key: [r[key].get("curve") for r in results] for key in (method,) + base if key != "size_only"}
-    distilled = results[0]["distilled"]
-    distilled.meta.update({"protocol": protocol, "fold": results[0]["fold"], "dataset": graph_ds.name})
-    result = CondenseResult(distilled, metrics)
-    if output is not None:
-        out = Path(output)
-        out.mkdir(parents=True, exist_ok=True)
-        refuse_links(out, CONDENSE_FILES)
-        for stale in ("metrics.json", "config.json"):  # never an old run's numbers beside a new distilled.pt
-            (out / stale).unlink(missing_ok=True)
-        result.files["distilled"] = str(distilled.save(out / "distilled.pt"))
-        config = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol,
-                  "folds": metrics["folds"], "seeds": seeds, "device": str(device),
-                  "root": None if root is None else str(root), "baselines": list(base), "train": cfg.to_dict(),
-                  "options": metrics["options"]}
-        result.files.update({k: str(v) for k, v in write_run(out, metrics, config).items()})
-        result.output = out
-    return result
+    protocol, fold_list = protocol_folds(graph_ds, protocol, folds, seeds)
+    keys = [f.seed for f in fold_list]  # a CV fold's index is its seed; a scaffold run is its seed
+    out = None if output is None else Path(output)
+    with run_lock(out) if out is not None else contextlib.nullcontext():  # one writer per output folder
+        done: dict[int, dict[str, Any]] = {}
+        if out is not None:
+            refuse_links(out, CONDENSE_FILES + (FOLDER,))
+            identity = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol, "folds": keys,
+                        "options": opts, "baselines": list(base), "train": cfg.to_dict(),
+                        "full_train": full_cfg.to_dict()}
+            done = finished_folds(out, identity, keys, resume, overwrite)
+            task = RecordedFold(task, str(out / FOLDER))
+        todo = [k for k in keys if k not in done]
+        try:
+            new = map_folds(name or graph_ds, task, protocol, todo if protocol == "cv10" else folds,
+                            todo if protocol != "cv10" else seeds, jobs, root, ctx)[1] if todo else []
+        except KeyboardInterrupt:
+            kept = sorted(k for k in keys if out is not None and (out / FOLDER / f"fold{k}.json").is_file())
+            raise RunInterrupted("interrupted." + (f" Finished folds {kept} are saved in {out / FOLDER}; run the same "
+                                                   "command with --resume (resume=True) to continue." if kept else
+                                                   " No fold had finished.")) from None
+        by_key = {**done, **{r["seed"]: r for r in new}}
+        results = [by_key[k] for k in keys]
+        train_bytes = float(np.mean([r["train_bytes"] for r in results]))
+        metrics: dict[str, Any] = {
+            "dataset": graph_ds.name, "method": method, "gnn": gnn, "metric": graph_ds.metric, "protocol": protocol,
+            "folds": [r["fold"] for r in results], "seeds": [r["seed"] for r in results], "depth": depth,
+            "support": support, "budget": budget, "train_bytes": train_bytes,
+            "train_graphs": float(np.mean([r["train_graphs"] for r in results])),
+            "condense_seconds": float(np.mean([r[method]["seconds"] for r in results])),
+        }
+        for key in (method,) + base:
+            metrics[key] = _aggregate(key, [r[key] for r in results], train_bytes)
+        metrics["train_config"] = cfg.to_dict()
+        metrics["full_train_config"] = full_cfg.to_dict()
+        metrics["options"] = {k: v for k, v in opts.items()}
+        metrics["curves"] = {key: [r[key].get("curve") for r in results] for key in (method,) + base if key != "size_only"}
+        distilled = results[0]["distilled"]
+        distilled.meta.update({"protocol": protocol, "fold": results[0]["fold"], "dataset": graph_ds.name})
+        result = CondenseResult(distilled, metrics)
+        if out is not None:
+            for stale in ("metrics.json", "config.json"):  # never an old run's numbers beside a new distilled.pt
+                (out / stale).unlink(missing_ok=True)
+            result.files["distilled"] = str(distilled.save(out / "distilled.pt"))
+            config = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol,
+                      "folds": metrics["folds"], "seeds": seeds, "device": str(device),
+                      "root": None if root is None else str(root), "baselines": list(base), "train": cfg.to_dict(),
+                      "options": metrics["options"]}
+            result.files.update({k: str(v) for k, v in write_run(out, metrics, config).items()})
+            result.output = out
+        return result
 
 
 def evaluate_distilled(path: str | os.PathLike, gnn: str = "gin", seeds: Sequence[int] | str = (0,),

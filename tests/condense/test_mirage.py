@@ -367,3 +367,45 @@ def test_class_support_with_tiny_or_missing_classes_and_empty_classes_in_the_fil
     # an empty class before a non-empty one: both keep their entries, the empty one as an empty list
     kept = drop_shared_sets({0: [], 1: [sets[0]], 2: []}, ptr, items, y, 3, 0.9)
     assert kept == {0: [], 1: [sets[0]], 2: []}
+
+
+def test_an_interrupted_condensation_keeps_its_finished_folds_and_resumes_to_the_same_numbers(tmp_path, monkeypatch,
+                                                                                            capfd):
+    import g2m.condense.api as api
+    from g2m.errors import RunInterrupted
+
+    kw = dict(gnn="gin", depth=1, support=0.3, folds=[0, 1, 2], train=FAST, baselines=("random",))
+    whole = condense("mutag", output=tmp_path / "whole", **kw)
+    assert "condense: fold 0 finished" in capfd.readouterr().err  # a progress line per fold
+    real = api.CondenseFold.__call__
+    calls = []
+
+    def stop_at_the_third_fold(self, ctx, fold):
+        calls.append(fold.index)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, ctx, fold)
+
+    monkeypatch.setattr(api.CondenseFold, "__call__", stop_at_the_third_fold)
+    with pytest.raises(RunInterrupted, match=r"Finished folds \[0, 1\] are saved in .*folds; run the same command "
+                                             "with --resume"):
+        condense("mutag", output=tmp_path / "cut", **kw)
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    with pytest.raises(ConfigError, match="holds the finished folds of an interrupted condensation"):
+        condense("mutag", output=tmp_path / "cut", **kw)
+    with pytest.raises(ConfigError, match="cannot resume .*: the run differs in options"):
+        condense("mutag", output=tmp_path / "cut", resume=True, **{**kw, "support": 0.4})
+    calls.clear()
+    resumed = condense("mutag", output=tmp_path / "cut", resume=True, **kw)
+    assert calls == [2]  # only the fold that had not finished
+    drop = ("condense_seconds",)
+    a, b = ({k: v for k, v in r.metrics.items() if k not in drop} for r in (whole, resumed))
+    for m in (a, b):
+        for key in ("mirage", "random"):
+            m[key] = {k: v for k, v in m[key].items() if k != "seconds"}
+    assert a == b
+    x, y = (torch.load(tmp_path / run / "distilled.pt", weights_only=True) for run in ("whole", "cut"))
+    for d in (x, y):
+        d["meta"].pop("condense_seconds")  # a timing
+    assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) if isinstance(x[k], torch.Tensor) else x[k] == y[k]
+                                        for k in x)
