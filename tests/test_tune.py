@@ -415,11 +415,89 @@ def test_ctrl_c_during_a_trial_keeps_the_study_and_marks_that_trial_failed(tmp_p
         return 50.0 + len(calls)
 
     monkeypatch.setattr(tune_mod, "validation_score", score)
-    with pytest.raises(RunInterrupted, match="keeps its 2 finished trial\\(s\\) .*run the same command to continue"):
+    with pytest.raises(RunInterrupted) as info:
         tune_mod.tune("cora", tmp_path / "s", method="mlp", trials=5, seeds=[0])
+    assert str(info.value) == (f"interrupted. The study in {tmp_path / 's'} keeps its 2 finished trial(s) (the one that "
+                               "was running is marked failed); run the same command to continue it.")
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(tmp_path / "s" / "study.journal")))
     states = [t.state.name for t in optuna.load_study(study_name="g2m-tune", storage=storage).trials]
     assert states == ["COMPLETE", "COMPLETE", "FAIL"]  # none left RUNNING
     result = tune_mod.tune("cora", tmp_path / "s", method="mlp", trials=5, seeds=[0])  # continues
     assert result["trials_complete"] == 5
+
+
+def test_repair_journal_keeps_a_clean_journal_as_it_is_and_cuts_exactly_the_broken_last_record(tmp_path):
+    import warnings
+
+    from g2m.errors import G2MWarning
+    from g2m.tune import repair_journal
+
+    journal = tmp_path / "study.journal"
+    clean = b'{"a": 1}\n{"b": 2}\n{"c": 3}\n'
+    journal.write_bytes(clean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        repair_journal(journal)
+    assert journal.read_bytes() == clean and not (tmp_path / "study.journal.damaged").exists()
+    repair_journal(tmp_path / "none.journal")  # no journal yet: nothing to do
+    journal.write_bytes(b"")
+    repair_journal(journal)
+    assert journal.read_bytes() == b""
+    for broken in (clean + b'{"d": ', clean + b'{"d": 4\n'):  # cut inside the last record, or a bad last line
+        journal.write_bytes(broken)
+        with pytest.warns(G2MWarning) as caught:
+            repair_journal(journal)
+        assert journal.read_bytes() == clean
+        cut = len(broken) - len(clean) - (1 if broken.endswith(b"\n") else 0)
+        assert str(caught[0].message) == (
+            f"{journal}: its last record was cut short ({cut} bytes, "
+            "e.g. by a full disk) and is ignored; the file as it was is kept in study.journal.damaged. The trial it "
+            "recorded runs again.")
+    journal.write_bytes(b'{"a": 1}\nnot json\n{"c": 3}\n')
+    with pytest.raises(ConfigError) as info:
+        repair_journal(journal)
+    assert str(info.value) == (f"{journal} is damaged at record 2 of 3 (not JSON): the study cannot be read. Move the "
+                               "file away to start a new study.")
+
+
+def test_the_journal_must_be_writable_with_room_to_spare(tmp_path, monkeypatch):
+    import os
+    import shutil
+    from collections import namedtuple
+
+    import g2m.tune as tune_mod
+    from g2m.errors import OutputError
+
+    journal = tmp_path / "study.journal"
+    journal.write_text("")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(1 << 40, 0, tune_mod.JOURNAL_MIN_FREE))
+    tune_mod.check_appendable(journal)  # exactly the minimum: fine
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(1 << 40, 0, tune_mod.JOURNAL_MIN_FREE - 1))
+    with pytest.raises(OutputError) as info:
+        tune_mod.check_appendable(journal)
+    assert str(info.value) == (f"only {tune_mod.JOURNAL_MIN_FREE - 1} bytes are free where {journal} is: the trial's "
+                               "result could not be recorded. Free some space, then run the same command again to "
+                               "continue the study.")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(1 << 40, 0, 1 << 30))
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # e.g. a read-only file (root ignores modes)
+    with pytest.raises(OutputError) as info:
+        tune_mod.check_appendable(journal)
+    assert str(info.value) == (f"cannot append to {journal} (not writable): the trial would be lost; fix its "
+                               "permissions.")
+    monkeypatch.setattr(tune_mod, "validation_score", lambda *a: 50.0)
+    with pytest.raises(OutputError, match="not writable"):  # tune checks the journal itself before each trial
+        tune_mod.tune("cora", tmp_path, method="mlp", trials=1, seeds=[0])
+
+
+def test_a_study_folder_that_cannot_be_made_is_one_clear_error(tmp_path):
+    pytest.importorskip("optuna")
+    import g2m.tune as tune_mod
+    from g2m.errors import OutputError
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputError) as info:
+        tune_mod.tune("cora", tmp_path / "file" / "study", method="mlp", trials=1, seeds=[0])
+    assert str(info.value).startswith(f"cannot create the study folder {tmp_path / 'file' / 'study'}: ")
+    assert "a file is where a folder should be" in str(info.value)
