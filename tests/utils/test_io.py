@@ -222,3 +222,15 @@ def test_files_g2m_did_not_write_load_as_tensors_only(tmp_path):
     torch.save(bad, tmp_path / "sparse.pt")
     with pytest.raises(RuntimeError, match="size is inconsistent with indices"):
         load_tensors(tmp_path / "sparse.pt")
+
+
+def test_file_sha256_is_the_sha256_of_the_bytes_in_blocks(tmp_path, monkeypatch):
+    import hashlib
+
+    from g2m.utils.io import file_sha256
+
+    data = bytes(range(256)) * 9000  # more than one 1 MiB block
+    (tmp_path / "f.bin").write_bytes(data)
+    assert file_sha256(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
