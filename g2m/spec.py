@@ -26,7 +26,8 @@ from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import SPLIT_PROTOCOLS, with_split
 from g2m.distill.methods import Method, resolve_method
 from g2m.errors import ConfigError, DatasetError
-from g2m.teacher_outputs import EXTERNAL, TeacherOutputs, as_teacher, is_external, trainer_for
+from g2m.teacher_outputs import (EXTERNAL, TeacherOutputs, as_teacher, is_external, refuse_teacher_settings,
+                                 trainer_for)
 from g2m.utils import parse_seeds, resolve_device
 
 SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
@@ -119,9 +120,7 @@ class NodeRunSpec:
         put("student_overrides", dict(self.student_overrides or {}))
         # every key checked before anything trains (a typo, or a key such as a path, is refused)
         if is_external(self.teacher):
-            if self.teacher_overrides:
-                raise ConfigError(f"your teacher is already trained: teacher settings "
-                                  f"({', '.join(sorted(self.teacher_overrides))}) do not apply to it.")
+            refuse_teacher_settings(self.teacher_overrides)
         else:
             check_keys(self.teacher_overrides, teacher_setting_keys(self.teacher, self.trainers or ["standard"]),
                        f"{self.teacher} teacher")

@@ -285,6 +285,13 @@ def trainer_for(teacher: Teacher, method: Any) -> str:
     return EXTERNAL
 
 
+def refuse_teacher_settings(overrides: Mapping[str, Any]) -> None:
+    """Teacher settings given with the user's own teacher are an error, not silently ignored."""
+    if overrides:
+        raise ConfigError(f"your teacher is already trained: teacher settings ({', '.join(sorted(overrides))}) "
+                          "do not apply to it.")
+
+
 @TEACHER_TRAINERS.register(EXTERNAL)
 def external_teacher(dataset: NodeDataset, split: NodeSplit, model: ModelTeacher | TeacherOutputs,
                      device: str | torch.device = "cpu", **overrides: Any) -> TeacherRun:
@@ -294,9 +301,7 @@ def external_teacher(dataset: NodeDataset, split: NodeSplit, model: ModelTeacher
     nodes, on the full graph, as g2m's own teachers are evaluated. `TeacherOutputs` are taken as given: in the
     inductive setting their observed rows may have been computed with the held-out nodes in the graph (g2m cannot
     tell), which a warning says."""
-    if overrides:
-        raise ConfigError(f"your teacher is already trained: teacher settings ({', '.join(sorted(overrides))}) "
-                          "do not apply to it.")
+    refuse_teacher_settings(overrides)
     device = torch.device(device)
     data = dataset.data
     y = data.y
