@@ -98,7 +98,7 @@ class NodeRunSpec:
     download: bool = False
     split: Any = None
     outputs_are: str = "auto"
-    load_seconds: float = field(default=0.0, init=False, compare=False)
+    load_seconds: float = field(default=0.0, compare=False)  # set when the spec loads the dataset itself
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:

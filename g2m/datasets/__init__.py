@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch_geometric.data import Data
 
@@ -59,18 +59,18 @@ def find_root(name: str, root: str | os.PathLike | None = None, download: bool =
 
 
 def load_dataset(name: str | Data | os.PathLike, root: str | os.PathLike | None = None,
-                 download: bool = False) -> Any:
+                 download: bool = False, on_step: Callable[[str], None] | None = None) -> Any:
     """Load a dataset by registry name, a PyG ``Data`` object, or a folder of user files.
 
     Returns a `NodeDataset` (node classification) or `GraphDataset` (graph classification). ``download=True``
     fetches missing raw files into the data root (PyG's/OGB's own downloaders, checksums verified);
-    the default never touches the network.
+    the default never touches the network. ``on_step`` is told each step of reading a folder of user files.
     """
     if isinstance(name, Data):
         return from_data(name)
     key = str(name).lower()
     if key not in DATASETS and Path(str(name)).is_dir():
-        return from_files(Path(str(name)))
+        return from_files(Path(str(name)), on_step=on_step)
     spec = DATASETS.get(key)
     return spec.loader(find_root(key, root, download=download))
 

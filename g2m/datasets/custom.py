@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -134,20 +135,30 @@ def _read(path: Path, dtype) -> np.ndarray:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
 
 
-def from_files(folder: str | Path, split: str = "random") -> NodeDataset:
+def from_files(folder: str | Path, split: str = "random",
+               on_step: Callable[[str], None] | None = None) -> NodeDataset:
     """Read ``edges.*`` (two ids per row), ``features.*`` (a row per node) and ``labels.*`` from ``folder``,
     and its own split from ``split.json`` when there is one (``{"train": ids, "val": ids, "test": ids}``, used
-    with ``split="masks"``)."""
+    with ``split="masks"``). ``on_step`` is told each step as it starts (with the file's size): large graphs
+    take seconds to read."""
     folder = Path(folder)
-    edges = _read(_find(folder, "edges"), np.int64)
+    step = on_step or (lambda message: None)
+
+    def read(stem: str, dtype) -> np.ndarray:
+        path = _find(folder, stem)
+        step(f"reading {path.name} ({path.stat().st_size / 2**20:.0f} MB)")
+        return _read(path, dtype)
+
+    edges = read("edges", np.int64)
     if edges.size and (edges.ndim != 2 or edges.shape[1] != 2) and not (edges.ndim == 1 and edges.size == 2):
         raise DatasetError(f"{_find(folder, 'edges')}: each row must hold exactly two node ids (source target), "
                            f"got rows of {edges.shape[-1] if edges.ndim == 2 else 1} values.")
     edges = edges.reshape(-1, 2)
-    x = _read(_find(folder, "features"), np.float32)
-    y = _read(_find(folder, "labels"), np.int64).reshape(-1)
+    x = read("features", np.float32)
+    y = read("labels", np.int64).reshape(-1)
     data = Data(x=torch.from_numpy(np.atleast_2d(x)), edge_index=torch.from_numpy(edges).t(),
                 y=torch.from_numpy(y))
+    step(f"checking {len(y)} nodes and making {len(edges)} edges undirected")
     ds = from_data(data, name=folder.name, split=split)
     if (folder / "split.json").is_file():  # the user's own split, used with split="masks"
         ds.fixed_split = read_split_file(folder / "split.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -189,3 +190,24 @@ def test_undirected_edges_is_pyg_coalesce_of_the_undirected_graph_without_loops(
     shuffled = want[:, torch.randperm(want.size(1), generator=gen)]
     assert undirected_edges(shuffled, n) is shuffled  # already clean, in another order: kept as it is
     assert torch.equal(undirected_edges(shuffled.t().contiguous().t(), n), shuffled)  # a view works too
+
+
+def test_reading_a_folder_reports_each_step_and_the_cli_shows_them(tmp_path):
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+    from g2m.datasets import load_dataset
+
+    np.save(tmp_path / "features.npy", np.eye(30, dtype=np.float32))
+    np.save(tmp_path / "labels.npy", np.array([0, 1] * 15))
+    (tmp_path / "edges.txt").write_text("".join(f"{i} {i + 1}\n" for i in range(29)))
+    steps = []
+    load_dataset(tmp_path, on_step=steps.append)
+    assert [s.split(" (")[0] for s in steps] == ["reading edges.txt", "reading features.npy", "reading labels.npy",
+                                                "checking 30 nodes and making 29 edges undirected"]
+    result = CliRunner().invoke(app, ["distill", "-d", str(tmp_path), "-m", "mlp", "--seeds", "1", "--setting", "tran",
+                                      "-p", "max_epochs=1", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "reading edges.txt (0 MB)" in result.output  # piped: plain lines
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["timings"]["load_seconds"] > 0  # the CLI's own load is timed
