@@ -25,7 +25,7 @@ from g2m.spec import NodeRunSpec
 from g2m.run_dir import (load_seed_records, prepare_output, run_lock, run_metrics, save_seed_record,
                          software_environment, write_run)
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
-from g2m.teacher_outputs import EXTERNAL, is_external, trainer_for
+from g2m.teacher_outputs import EXTERNAL, is_external, teacher_name, trainer_for
 from g2m.utils import flush_denormals, resolve_device
 
 @dataclass(frozen=True)
@@ -33,7 +33,6 @@ class SeedJob:
     """Everything one seed's runs need besides the dataset (picklable, for worker processes)."""
 
     teacher: Any  # a family name, or the user's `ModelTeacher` / `TeacherOutputs`
-    teacher_name: str
     methods: tuple[Method, ...]
     trainers: tuple[str, ...]
     settings: tuple[str, ...]
@@ -49,7 +48,7 @@ def step_names(job: SeedJob, seed: int) -> list[str]:
     """The progress steps of one seed, in the order `run_seed` finishes them."""
     names = []
     for st in job.settings:
-        names += [f"teacher {job.teacher_name} ({t}) seed {seed} {st}" for t in job.trainers]
+        names += [f"teacher {teacher_name(job.teacher)} ({t}) seed {seed} {st}" for t in job.trainers]
         names += [f"student {m.name} seed {seed} {st}" for m in job.methods]
     return names
 
@@ -174,7 +173,7 @@ def run_node_experiment(spec: NodeRunSpec, on_step: Callable[[str], None] | None
     ds, methods, seeds, settings, trainers = (spec.dataset, list(spec.methods), list(spec.seeds), spec.setting,
                                               spec.trainers)
     out_dir = spec.output
-    job = SeedJob(spec.teacher, spec.teacher_name, tuple(methods), tuple(trainers), tuple(settings), spec.device,
+    job = SeedJob(spec.teacher, tuple(methods), tuple(trainers), tuple(settings), spec.device,
                   spec.teacher_overrides, spec.student_overrides, spec.batch_size, out_dir, spec.save_checkpoints)
     config = {
         "dataset": ds.name, "dataset_source": ds.source, "data_root": str(spec.root) if spec.root else None,

@@ -44,7 +44,7 @@ def prepare_output(out: Path, identity: dict[str, Any], overwrite: bool = False,
     refuse_links(out, RUN_FILES + RUN_DIRS)  # before anything is deleted or written there
     if holds_run(out):
         if resume:
-            _check_same_run(out, identity)
+            check_same_run(out, identity)
             return
         if not overwrite:
             raise ConfigError(f"the output folder {out} already holds a run; pass --overwrite to replace it, "
@@ -92,17 +92,24 @@ def run_lock(out: Path):
         os.close(fd)  # releases the lock
 
 
-def _check_same_run(out: Path, identity: dict[str, Any]) -> None:
+def _read_run_json(path: Path, fix: str) -> dict[str, Any]:
+    """A ``run.json`` (what a run is), or a `ConfigError` ending with ``fix`` (what to do)."""
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}); {fix}") from None
+    if not isinstance(run, dict):
+        raise ConfigError(f"{path} is not a g2m run description; {fix}")
+    return run
+
+
+def check_same_run(out: Path, identity: dict[str, Any]) -> None:
+    """Resuming the run in ``out`` (a run folder, or condense's ``folds/``) is allowed only when its ``run.json``
+    records ``identity`` (JSON-able); otherwise a `ConfigError` names what differs."""
     path = out / "run.json"
     if not path.exists():
         raise ConfigError(f"{out} holds no run.json, so it cannot be resumed; pass --overwrite to start over.")
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} cannot be read ({exc}), so the run cannot be resumed; pass --overwrite to start "
-                          "over.") from None
-    if not isinstance(old, dict):
-        raise ConfigError(f"{path} is not a g2m run description; pass --overwrite to start over.")
+    old = _read_run_json(path, "the run cannot be resumed; pass --overwrite to start over.")
     canon = json.loads(json.dumps(identity))  # tuples → lists, as on disk
     diff = sorted(k for k in set(old) | set(canon) if old.get(k) != canon.get(k))
     if diff:
@@ -221,12 +228,7 @@ def check_config_of_run(run_dir: str | Path, config: dict[str, Any]) -> None:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         return
-    try:
-        run = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} cannot be read ({exc}); the run folder is damaged.") from None
-    if not isinstance(run, dict):
-        raise ConfigError(f"{path} is not a g2m run description; the run folder is damaged.")
+    run = _read_run_json(path, "the run folder is damaged.")
     differ = sorted(k for k in run if k != "trainers" and config.get(k) != run[k])
     if differ:
         raise ConfigError(f"{Path(run_dir) / 'config.json'} differs from the run its folder records ({path}) in "

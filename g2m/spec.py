@@ -18,7 +18,7 @@ import difflib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from g2m.config import check_keys, student_setting_keys, teacher_setting_keys
 from g2m.datasets import load_dataset
@@ -27,7 +27,7 @@ from g2m.datasets.splits import SPLIT_PROTOCOLS, with_split
 from g2m.distill.methods import Method, resolve_method
 from g2m.errors import ConfigError, DatasetError
 from g2m.teacher_outputs import (EXTERNAL, TeacherOutputs, as_teacher, is_external, refuse_teacher_settings,
-                                 trainer_for)
+                                 teacher_name, trainer_for)
 from g2m.utils import parse_seeds, resolve_device
 
 SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
@@ -77,6 +77,7 @@ class NodeRunSpec:
             dataset's own (`g2m.datasets.splits.with_split`).
         outputs_are: how a user's teacher outputs are read: ``auto``, ``logits`` or ``probabilities``
             (`g2m.teacher_outputs.as_logits`).
+        on_load_step: told each step of reading a folder of user files (large graphs take seconds).
     """
 
     dataset: Any
@@ -98,7 +99,8 @@ class NodeRunSpec:
     download: bool = False
     split: Any = None
     outputs_are: str = "auto"
-    load_seconds: float = field(default=0.0, compare=False)  # set when the spec loads the dataset itself
+    on_load_step: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    load_seconds: float = field(default=0.0, init=False, compare=False)
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -128,7 +130,8 @@ class NodeRunSpec:
                    "student" if len(self.methods) != 1 else f"{self.methods[0].name} student")
         if not isinstance(self.dataset, NodeDataset):
             started = time.perf_counter()
-            put("dataset", load_dataset(self.dataset, root=self.root, download=self.download))
+            put("dataset", load_dataset(self.dataset, root=self.root, download=self.download,
+                                        on_step=self.on_load_step))
             put("load_seconds", time.perf_counter() - started)
         if getattr(self.dataset, "task", None) != "node":
             raise DatasetError(f"{self.dataset.name!r} is a graph-classification dataset: use "
@@ -148,7 +151,7 @@ class NodeRunSpec:
     @property
     def teacher_name(self) -> str:
         """The teacher's family name, or ``user-model`` / ``user-outputs`` for the user's own."""
-        return self.teacher if isinstance(self.teacher, str) else self.teacher.name
+        return teacher_name(self.teacher)
 
     @property
     def teacher_source(self) -> dict[str, Any] | None:

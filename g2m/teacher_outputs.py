@@ -267,6 +267,11 @@ def as_teacher(teacher: Any, outputs_are: str = "auto") -> Teacher:
                       "to saved outputs.")
 
 
+def teacher_name(teacher: Teacher) -> str:
+    """The teacher's family name, or ``user-model`` / ``user-outputs`` for the user's own."""
+    return teacher if isinstance(teacher, str) else teacher.name
+
+
 def is_external(teacher: Any) -> bool:
     """Whether ``teacher`` is the user's (a model or outputs), not a family g2m trains."""
     return isinstance(teacher, (ModelTeacher, TeacherOutputs))
@@ -324,8 +329,7 @@ def external_teacher(dataset: NodeDataset, split: NodeSplit, model: ModelTeacher
             keep = split.observed
             hidden = None if outputs.hidden is None else outputs.hidden[keep]
             outputs = TeacherOutputs(outputs.logits[keep], hidden)
-    local = torch.full((data.num_nodes,), -1, dtype=torch.long)
-    local[split.observed] = torch.arange(split.observed.numel())
+    local = split.local_ids(data.num_nodes)
     metrics = {"val": accuracy(outputs.logits[local[split.val]], y[split.val]),
                "test": accuracy(outputs.logits[local[split.test]], y[split.test])}
     if split.test_ind is not None:

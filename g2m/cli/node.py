@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -50,19 +49,14 @@ def _default_output(command: str, dataset: str, extra: str) -> Path:
 
 def _spec(dataset, data_root, teacher, methods, seeds: str, seed: int, setting: str, device: str, **options):
     """The run's `NodeRunSpec`: every option (and the dataset) checked before any progress bar or training."""
-    from g2m.datasets import list_datasets, load_dataset
     from g2m.spec import NodeRunSpec
 
     with console.status(f"loading {dataset} and checking the options") as status:
         def on_step(message: str) -> None:  # a spinner's text on a terminal, a line when piped
             status.update(message) if console.is_terminal else console.print(message)
 
-        started = time.perf_counter()
-        if Path(str(dataset)).is_dir() and str(dataset).lower() not in list_datasets():  # a folder of user files
-            dataset = load_dataset(dataset, on_step=on_step)
-            options["load_seconds"] = time.perf_counter() - started
         return NodeRunSpec(dataset, teacher=teacher, methods=tuple(methods), seeds=parse_seeds(seeds, start=seed),
-                           setting=setting, device=device, root=data_root, **options)
+                           setting=setting, device=device, root=data_root, on_load_step=on_step, **options)
 
 
 def _is_main() -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from g2m.condense.distilled import DistilledDataset
 from g2m.errors import ConfigError
+from g2m.run_dir import check_same_run
 from g2m.utils import write_text_atomic
 
 FOLDER = "folds"
@@ -57,14 +58,7 @@ def finished_folds(out: Path, identity: dict[str, Any], keys: list[int], resume:
         if not resume:
             raise ConfigError(f"{out} holds the finished folds of an interrupted condensation ({folder}): pass "
                               "--resume to continue it, --overwrite to start over, or choose another --output.")
-        try:
-            recorded = json.loads((folder / "run.json").read_text())
-        except (OSError, ValueError):
-            recorded = None
-        if recorded != canon:
-            differ = sorted(k for k in set(canon) | set(recorded or {}) if (recorded or {}).get(k) != canon.get(k))
-            raise ConfigError(f"cannot resume {out}: the run differs in {', '.join(differ)}. Rerun with the same "
-                              "options, or pass --overwrite to start over.")
+        check_same_run(folder, canon)
         return {k: load_fold(folder, k) for k in keys if (folder / f"fold{k}.json").is_file()}
     if folder.exists():
         shutil.rmtree(folder)

@@ -41,11 +41,16 @@ class NodeSplit:
         Returns the observed subgraph (nodes renumbered ``0..len(observed)-1`` in the order of
         ``observed``) and a map from global id to local id (``-1`` for held-out nodes).
         """
-        local = torch.full((data.num_nodes,), -1, dtype=torch.long)
-        local[self.observed] = torch.arange(self.observed.numel())
+        local = self.local_ids(data.num_nodes)
         if self.setting == "tran":
             return data, local
         return data.subgraph(self.observed), local
+
+    def local_ids(self, num_nodes: int) -> Tensor:
+        """Global node id → row of the observed graph (``-1`` for held-out nodes), on ``observed``'s device."""
+        local = torch.full((num_nodes,), -1, dtype=torch.long, device=self.observed.device)
+        local[self.observed] = torch.arange(self.observed.numel(), device=self.observed.device)
+        return local
 
     def to_dict(self) -> dict[str, list[int]]:
         out = {k: getattr(self, k).tolist() for k in ("train", "val", "test")}

@@ -190,8 +190,7 @@ def evaluate_student(net: nn.Module, dataset: NodeDataset, split: NodeSplit, dev
     net.eval()
     x = as_model_input(dataset.data.x).to(device)
     if positions is not None:
-        local = torch.full((dataset.data.num_nodes,), -1, dtype=torch.long, device=device)
-        local[split.observed.to(device)] = torch.arange(split.observed.numel(), device=device)
+        local = split.local_ids(dataset.data.num_nodes).to(device)
         x = with_positions(x, all_positions(positions, local, dataset.data.edge_index.to(device)))
     logits = net(x)
     y = dataset.data.y.to(device)
