@@ -590,3 +590,11 @@ def test_an_unreadable_file_is_named_even_when_its_error_has_no_text(tmp_path, m
     assert _error(lambda: read_outputs_file(tmp_path / "l.npy")) == (
         f"cannot read the teacher outputs in {tmp_path / 'l.npy'}: ValueError. g2m reads numbers only (no pickled "
         "objects): save numbers with NumPy (np.save, np.savez) or tensors with torch.")
+
+
+def test_teacher_names_say_whose_teacher_it_is():
+    from g2m.teacher_outputs import teacher_name
+
+    assert teacher_name("gat") == "gat"
+    assert teacher_name(ModelTeacher(torch.nn.Linear(1, 1))) == "user-model"
+    assert teacher_name(TeacherOutputs(torch.zeros(2, 2))) == "user-outputs"
