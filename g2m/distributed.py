@@ -13,6 +13,7 @@ Nothing here is used unless a process group is running (``WORLD_SIZE`` > 1 under
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -28,7 +29,16 @@ def init_from_env(device: str | torch.device = "cpu") -> bool:
         return False
     backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
     dist.init_process_group(backend)
+    # Leave the group before the interpreter exits: a group still alive when Python tears down its objects
+    # can abort the process at exit ("terminate called without an active exception") after its work is done.
+    atexit.register(leave_group)
     return dist.get_world_size() > 1
+
+
+def leave_group() -> None:
+    """Destroy the process group this process joined, if one is running (idempotent)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def world_size() -> int:

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from g2m.distributed import average_gradients, rank, share, sync_rng, world_size
+from g2m.distributed import average_gradients, leave_group, rank, share, sync_rng, world_size
 
 SCRIPT = textwrap.dedent('''
     import json, sys
@@ -62,6 +62,17 @@ def test_one_process_is_untouched():
     assert torch.equal(torch.get_rng_state(), state)
 
 
+def test_leave_group_destroys_the_group_and_is_idempotent(tmp_path):
+    if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
+        pytest.skip("this torch build has no gloo backend")
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    assert torch.distributed.is_initialized()
+    leave_group()
+    assert not torch.distributed.is_initialized()
+    leave_group()  # nothing to leave: no error
+
+
 def test_two_gloo_processes_match_one_process(tmp_path):
     pytest.importorskip("torch.distributed.run")
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
@@ -73,8 +84,9 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     one.mkdir()
     two.mkdir()
     subprocess.run([sys.executable, str(script), str(one)], check=True, env=env, timeout=600)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    str(script), str(two)], check=True, env=env, timeout=600, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(two)], env=env, timeout=600, capture_output=True, text=True)
+    assert done.returncode == 0, f"torchrun exited {done.returncode}:\n{done.stdout[-5000:]}\n{done.stderr[-10000:]}"
     single = json.loads((one / "rank0.json").read_text())
     ranks = [json.loads((two / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert single["world"] == 1 and [r["world"] for r in ranks] == [2, 2]
