@@ -241,3 +241,36 @@ def test_plot_results_draws_the_numbers_of_the_tables(tmp_path):
         shutil.copytree(results / sub, tmp_path / sub)
     assert plot.plot_accuracy(tmp_path).stat().st_size > 10_000
     assert plot.plot_teachers(tmp_path).stat().st_size > 10_000
+
+
+# --- the home page's results at a glance are the result files' numbers -------------------------------------
+
+def load_benchmark(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_home_page_results_at_a_glance_are_the_result_files(tmp_path):
+    pytest.importorskip("matplotlib")
+    glance = load_benchmark("glance")
+    home = (DOCS / "index.md").read_text()
+    block = glance.START + home.split(glance.START, 1)[1].split(glance.END, 1)[0] + glance.END
+    assert block == glance.render(), "docs/index.md is stale: run `python benchmarks/glance.py`"
+    # the block follows the files: a changed result changes the page
+    results = tmp_path / "results"
+    shutil.copytree(DOCS / "results" / "accuracy", results / "accuracy")
+    for name in ("speed.json", "condense.json"):
+        shutil.copy(DOCS / "results" / name, results / name)
+    path = results / "accuracy" / "cora__glnn.json"
+    entry = json.loads(path.read_text())
+    entry["student"]["transductive"]["mean"] += 2.0
+    path.write_text(json.dumps(entry))
+    changed = glance.render(results)
+    assert changed != block
+    cora_row = next(line for line in changed.splitlines() if line.startswith("| GLNN student"))
+    assert f"{entry['student']['transductive']['mean']:.1f} / " in cora_row.split("|")[2]
+    assert glance.signed(-0.04) == "±0.0" and glance.signed(0.26) == "+0.3" and glance.signed(-0.7) == "-0.7"
