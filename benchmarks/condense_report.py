@@ -73,7 +73,10 @@ def plot(data: dict, path: Path) -> None:
             ax.axhline(gin["full"]["test"]["mean"], color="k", lw=0.8, label="full data")
             ax.axhline(gin["size_only"]["test"]["mean"], color="grey", lw=0.8, ls="-.", label="size only")
         ax.set_xscale("log")
-        ax.set_title(f"{name} (GIN, folds 0-2)")
+        runs = len(sweep[0]["mirage"]["test"]["runs"]) if sweep else 0
+        which = f"seed{'s' if runs > 1 else ''} 0{f'-{runs - 1}' if runs > 1 else ''}" if name.startswith("ogbg") \
+            else f"folds 0-{runs - 1}"
+        ax.set_title(f"{name} (GIN, {which})")
         ax.set_xlabel("training-set bytes")
         ax.set_ylabel("test " + ("ROC-AUC" if name.startswith("ogbg") else "accuracy") + " (%)")
     for ax in list(axes.flat)[len(names):]:
@@ -118,7 +121,7 @@ def main() -> None:
     res = json.loads(Path(a.json).read_text())
     data = res["datasets"]
     lines = ["# Condensation and graph classification: measured", "",
-             "Measured by `benchmarks/condense.py --jobs 2` on this machine (2 CPU cores), written by "
+             "Measured by `benchmarks/condense.py --jobs 2` on a 2-core CPU machine, written by "
              "`benchmarks/condense_report.py`; raw numbers in [condense.json](condense.json), validation curves "
              "in `condense_curves/`. TU datasets: stratified 10-fold CV (Errica et al.), model selection on a "
              "10% holdout of each training fold, mean ± std over the 10 test folds. OGB molecules: scaffold "

@@ -61,7 +61,7 @@ def render(data: dict) -> str:
                          f"{plain['accuracy']['student']:.2f} | {pos['accuracy']['student']:.2f} |")
     loads = [r["environment"].get("load_average_1m") for r in data["results"] if "environment" in r]
     lines += ["", f"Measured with `{data['command']}`; 1-minute load average at the start of each measurement: "
-              + ", ".join(f"{v:.2f}" for v in loads if v is not None) + " (2 cores: other jobs ran beside it, so "
+              + ", ".join(f"{v:.2f}" for v in loads if v is not None) + " on 2 cores (other jobs ran beside it, so "
               "compare the two students with each other rather than with the idle-machine numbers of "
               "[speed.md](speed.md))."]
     return "\n".join(lines) + "\n"

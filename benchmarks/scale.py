@@ -66,7 +66,9 @@ def one_size(num_nodes: int, epochs: int, chunk: int) -> dict:
 def render(data: dict) -> str:
     rows = data["results"]
     lines = ["# Scale: synthetic graphs up to millions of nodes", "",
-             "Each size ran in a fresh process on this machine (2 CPU cores, 24 GB): a degree-corrected stochastic "
+             "The whole pipeline (teacher training, its outputs, student training) as the graph grows; for inference "
+             "latency against graph size see [Deploying a student](../deploy.md#against-graph-size). Each size ran in a "
+             "fresh process on a 2-core CPU machine with 24 GB: a degree-corrected stochastic "
              "block model (10 classes, ~25 edges per node, 80% same-class edges, power-law degrees, 64 features; "
              "`g2m.datasets.synthetic`), a 2-layer SAGE teacher trained on NeighborLoader minibatches of 1024 nodes "
              "(fan-out 10; the CPF split has 200 training nodes, so an epoch is one minibatch) for "
@@ -76,6 +78,7 @@ def render(data: dict) -> str:
              "seconds: teacher = its training loop (validation included), outputs = its outputs written to disk plus "
              "its final accuracy, student = its whole training including the final evaluation; peak memory is the "
              "process's resident high-water mark after each stage.", "",
+             "![time per stage against the number of nodes, log-log](scale.png)", "",
              "| nodes | edges | generate s | teacher s | outputs s | student s | student s / epoch | peak MB | "
              "teacher test % | student test % |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
