@@ -274,3 +274,15 @@ def test_home_page_results_at_a_glance_are_the_result_files(tmp_path):
     cora_row = next(line for line in changed.splitlines() if line.startswith("| GLNN student"))
     assert f"{entry['student']['transductive']['mean']:.1f} / " in cora_row.split("|")[2]
     assert glance.signed(-0.04) == "±0.0" and glance.signed(0.26) == "+0.3" and glance.signed(-0.7) == "-0.7"
+
+
+def test_condense_tutorial_quotes_the_results_it_points_to():
+    """The full-protocol command of the condense tutorial and the numbers it promises are the benchmark's."""
+    results = json.loads((DOCS / "results" / "condense.json").read_text())["datasets"]["mutag"]
+    gin = results["gnns"]["gin"]
+    page = (DOCS / "condense-tutorial.md").read_text()
+    assert f"g2m condense --dataset mutag --support {results['support']} --jobs 2" in page
+    quoted = (f"Mirage\n{gin['mirage']['test']['mean']:.1f} ± {gin['mirage']['test']['std']:.1f}, full data "
+              f"{gin['full']['test']['mean']:.1f}, random {gin['random']['test']['mean']:.1f}, herding "
+              f"{gin['herding']['test']['mean']:.1f}, size-only {gin['size_only']['test']['mean']:.1f}")
+    assert " ".join(quoted.split()) in " ".join(page.split())

@@ -9,6 +9,10 @@ The marked blocks of a page run in order, in a fresh empty folder:
   the Typer app and must exit with 0. Blank lines and ``#`` comments are skipped, a trailing ``  # ...``
   is dropped and a trailing ``\\`` continues the line.
 
+A line ``<!-- expect ±TOL -->`` right before a fenced ```` ```text ```` block that follows a marked block shows
+what that block prints: every line of it must appear, in order, among the lines the block printed, with the
+same words and every number within ``TOL`` (seeds, thread timing and platforms move the last digits).
+
 Blocks without the marker are illustrations (installation, full-size runs) and are not run. Each page in
 ``EXECUTED`` must have its marked blocks; a marker on a page missing from ``EXECUTED``, or a marker not
 followed by a code block, fails ``test_run_markers_are_wellformed``.
@@ -29,6 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 STEPS = ("g2m distill", "g2m export", "g2m predict")
 MARKER = "<!-- run -->"
+EXPECT = re.compile(r"^<!-- expect ±(?P<tol>[0-9.]+) -->[ \t]*\n```text\n(?P<body>.*?)^```", re.S | re.M)
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 # page → (marked bash blocks, marked python blocks) it must have, and files the run must leave behind
 EXECUTED = {
     "quickstart.md": ((2, 1), ["runs/quick-glnn/metrics.json", "runs/quick-vqgraph/codebook_usage.png"]),
@@ -52,6 +58,38 @@ def marked_blocks(page: str) -> list[tuple[str, str]]:
     return re.findall(r"^<!-- run -->[ \t]*\n```(bash|python)[^\n]*\n(.*?)^```", page, flags=re.S | re.M)
 
 
+def expectations(page: str) -> dict[int, tuple[float, str]]:
+    """``{i: (tolerance, text)}``: the expected output of the i-th marked block (0-based), where one is shown."""
+    runs = [m.end() for m in re.finditer(r"^<!-- run -->[ \t]*\n```(?:bash|python)[^\n]*\n.*?^```", page,
+                                          flags=re.S | re.M)]
+    out = {}
+    for m in EXPECT.finditer(page):
+        before = [i for i, end in enumerate(runs) if end <= m.start()]
+        assert before and not page[runs[before[-1]]:m.start()].count("```"), \
+            "an expect block must follow a run-marked block, with only prose between them"
+        out[before[-1]] = (float(m.group("tol")), m.group("body"))
+    return out
+
+
+def skeleton(line: str) -> tuple[str, list[float]]:
+    """A line's words with every number replaced by ``#`` (whitespace collapsed), and its numbers."""
+    return " ".join(NUMBER.sub("#", line).split()), [float(v) for v in NUMBER.findall(line)]
+
+
+def check_output(printed: str, expected: str, tol: float) -> None:
+    """Each expected line matches a printed line, in order: same words, numbers within ``tol``."""
+    lines = [skeleton(line) for line in printed.splitlines()]
+    at = 0
+    for want in filter(str.strip, expected.splitlines()):
+        words, numbers = skeleton(want)
+        for i in range(at, len(lines)):
+            if lines[i][0] == words and all(abs(a - b) <= tol for a, b in zip(lines[i][1], numbers)):
+                at = i + 1
+                break
+        else:
+            raise AssertionError(f"expected output line not printed (±{tol}): {want!r}\nprinted:\n{printed}")
+
+
 def command_lines(body: str) -> list[str]:
     """The commands of a bash block: comments dropped, ``\\`` continuations joined."""
     out, pending = [], ""
@@ -73,16 +111,26 @@ def run_page(name: str) -> dict[str, int]:
 
     from g2m.cli import app
 
+    import contextlib
+    import io
+
     namespace: dict = {"__name__": f"docs.{name}"}
     ran = {"bash": 0, "python": 0}
-    for lang, body in marked_blocks((DOCS / name).read_text()):
+    page = (DOCS / name).read_text()
+    expected = expectations(page)
+    for number, (lang, body) in enumerate(marked_blocks(page)):
+        printed = io.StringIO()
         if lang == "python":
-            exec(compile(body, f"docs/{name}", "exec"), namespace)  # noqa: S102 - our own docs
+            with contextlib.redirect_stdout(printed):
+                exec(compile(body, f"docs/{name}", "exec"), namespace)  # noqa: S102 - our own docs
         else:
             for line in command_lines(body):
                 assert line.startswith("g2m "), f"docs/{name}: a run-marked bash line must be a g2m command: {line}"
                 result = CliRunner().invoke(app, shlex.split(line)[1:])
                 assert result.exit_code == 0, f"docs/{name}: {line}\n{result.output}\n{result.exception!r}"
+                printed.write(result.output)
+        if number in expected:
+            check_output(printed.getvalue(), expected[number][1], expected[number][0])
         ran[lang] += 1
     return ran
 
@@ -98,6 +146,20 @@ def test_run_markers_are_wellformed():
     for name, ((n_bash, n_python), _) in EXECUTED.items():
         langs = [lang for lang, _ in marked_blocks((DOCS / name).read_text())]
         assert (langs.count("bash"), langs.count("python")) == (n_bash, n_python), name
+
+
+def test_expected_output_is_compared_word_for_word_and_number_by_number():
+    printed = "condense: fold 0 finished in 13 s\n  mirage    test 84.21 ± 0.00   2637 bytes\n  random    test 63.16 ± 0.00\n"
+    check_output(printed, "  mirage    test 80.00 ± 0.00   2640 bytes\n\n  random test 63.16 ± 0.00\n", tol=5)
+    for wrong in ("  mirage    test 70.00 ± 0.00   2637 bytes",          # a number out of tolerance
+                  "  herding   test 84.21 ± 0.00   2637 bytes",          # another word
+                  "  random    test 63.16 ± 0.00\n  mirage    test 84.21 ± 0.00   2637 bytes"):  # another order
+        with pytest.raises(AssertionError):
+            check_output(printed, wrong, tol=5)
+    page = "<!-- run -->\n```bash\ng2m x\n```\n\nProse.\n\n<!-- expect ±0.5 -->\n```text\nok 1\n```\n"
+    assert expectations(page) == {0: (0.5, "ok 1\n")}
+    with pytest.raises(AssertionError, match="must follow"):
+        expectations("<!-- expect ±1 -->\n```text\nok\n```\n")
 
 
 @pytest.mark.parametrize("name", sorted(EXECUTED))
