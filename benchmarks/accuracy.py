@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from g2m.evaluate import format_mean_std
 from g2m.pipeline import run_node_experiment
 from g2m.run_dir import software_environment
 from g2m.spec import NodeRunSpec
-from g2m.utils import flush_denormals, parse_seeds, write_json_atomic
+from g2m.utils import flush_denormals, parse_seeds, write_json_atomic, write_text_atomic
 from plot_results import plot_ablation, plot_accuracy
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
@@ -148,7 +149,54 @@ def render() -> str:
                      f"`G2M_DATA_ROOT` set to the raw files)")
     text = "\n".join(lines) + "\n"
     (RESULTS / "accuracy.md").write_text(text)
+    update_method_pages(by_ds)
     return text
+
+
+# A method page shows its own slice of these results between ``<!-- accuracy-table COLUMNS -->`` and
+# ``<!-- /accuracy-table -->``, re-written from the same files by every render (so it cannot go stale).
+PAGE_TABLE = re.compile(r"(<!-- accuracy-table (?P<spec>[^>]*?) -->\n)(?P<table>.*?)(<!-- /accuracy-table -->)", re.S)
+SETTINGS = (("tran", "transductive"), ("prod", "production"))
+
+
+def page_table(spec: str, by_ds: dict[str, dict[str, dict]]) -> str:
+    """Rows dataset × setting, one column per name of ``spec`` (comma-separated): a method, ``teacher`` (the
+    SAGE teacher of the file with the most seeds) or ``METHOD@test`` (its transductive epoch picked on *test*
+    accuracy: not a result, shown to measure that rule). Cells: mean ± std of test accuracy, %; ``–``: not run."""
+    columns = spec.split(",")
+
+    def cell(ds: dict[str, dict], column: str, setting: str) -> str:
+        if column == "teacher":
+            row = max((r for r in ds.values() if r.get("teacher_trainer") == "standard" and r.get("teacher")),
+                      key=lambda r: len(r["seeds"]), default=None)
+            return format_mean_std(row["teacher"].get(setting)) if row else "–"
+        method, _, rule = column.partition("@")
+        if method not in ds or (rule and setting != "transductive"):
+            return "–"
+        key = "transductive_selected_on_test" if rule else setting
+        return format_mean_std(ds[method]["student"].get(key))
+
+    heads = [f"{c.split('@')[0]}, epoch picked on test ⚠" if "@" in c else
+             ("teacher (SAGE)" if c == "teacher" else c) for c in columns]
+    lines = ["| dataset | setting | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(columns)]
+    for name, ds in by_ds.items():
+        if not any(c.split("@")[0] in ds for c in columns if c != "teacher"):
+            continue
+        for short, setting in SETTINGS:
+            lines.append(f"| {name} | {short} | " + " | ".join(cell(ds, c, setting) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def update_method_pages(by_ds: dict[str, dict[str, dict]], docs: Path = RESULTS.parent) -> list[Path]:
+    """Re-write every accuracy-table block of ``docs/*.md``; returns the pages changed."""
+    changed = []
+    for page in sorted(docs.glob("*.md")):
+        text = page.read_text()
+        new = PAGE_TABLE.sub(lambda m: m.group(1) + page_table(m.group("spec"), by_ds) + m.group(4), text)
+        if new != text:
+            write_text_atomic(page, new)
+            changed.append(page)
+    return changed
 
 
 ABLATION_PARTS = ("pos", "rsd", "adv")  # NOSMOG's additions: their runs go to the ablation table

@@ -3,9 +3,11 @@
 For each dataset and seed the SAGE teacher is trained once (the teacher does not depend on the student's
 settings); every grid point then trains an FF-G2M student on the same transductive split and scores it by
 **validation** accuracy (`g2m.tune.validation_score`: test accuracy is never computed). The choice is the
-grid point with the best mean validation accuracy over the seeds. Writes ``docs/results/ffg2m_grid.json``.
+grid point with the best mean validation accuracy over the seeds. Writes ``docs/results/ffg2m_grid.json`` and
+the table between ``<!-- ffg2m-grid -->`` and ``<!-- /ffg2m-grid -->`` in ``docs/ffg2m.md``.
 
     python benchmarks/ffg2m_grid.py --datasets cora,citeseer --seeds 0,1,2
+    python benchmarks/ffg2m_grid.py --render-only
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import statistics
 import sys
 import time
@@ -21,9 +24,11 @@ from pathlib import Path
 from g2m.datasets import load_dataset
 from g2m.run_dir import software_environment
 from g2m.tune import validation_score
-from g2m.utils import parse_seeds, write_json_atomic
+from g2m.utils import parse_seeds, write_json_atomic, write_text_atomic
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+PAGE = RESULTS.parent / "ffg2m.md"
+BLOCK = re.compile(r"(<!-- ffg2m-grid -->\n).*?(<!-- /ffg2m-grid -->)", re.S)
 LAMS = (0.0, 0.2, 0.5)
 TEMPERATURES = (1.0, 1.5)
 
@@ -45,19 +50,43 @@ def grid(dataset: str, seeds: list[int], root: str | None) -> dict:
     return {"dataset": dataset, "seeds": seeds, "rows": rows, "chosen": best["params"]}
 
 
+def render(data: dict) -> str:
+    """The grid as a table: mean validation accuracy (%) per dataset and grid point, the chosen one in bold."""
+    points = [(lam, tau) for lam, tau in itertools.product(data["grid"]["lam"], data["grid"]["temperature"])]
+    lines = ["| dataset | seeds | glnn | " + " | ".join(f"λ={lam:g}, τ={tau:g}" for lam, tau in points) + " |",
+             "|---|---|---|" + "---|" * len(points)]
+    for result in data["results"]:
+        by = {(r["params"].get("lam"), r["params"].get("temperature")): r["mean_val"] for r in result["rows"]}
+        chosen = (result["chosen"]["lam"], result["chosen"]["temperature"])
+        cells = [f"**{by[p]:.2f}**" if p == chosen else f"{by[p]:.2f}" for p in points]
+        seeds = ",".join(map(str, result["seeds"]))
+        lines.append(f"| {result['dataset']} | {seeds} | {by[(None, None)]:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nMade by `{data['command']}` ([ffg2m_grid.json](results/ffg2m_grid.json)).\n"
+
+
+def update_page(data: dict) -> None:
+    text = PAGE.read_text()
+    write_text_atomic(PAGE, BLOCK.sub(lambda m: m.group(1) + render(data) + m.group(2), text))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="cora,citeseer")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--root", default=None)
+    parser.add_argument("--render-only", action="store_true", help="re-write the page's table from the JSON")
     args = parser.parse_args()
+    if args.render_only:
+        update_page(json.loads((RESULTS / "ffg2m_grid.json").read_text()))
+        return
     start = time.perf_counter()
     results = [grid(name, parse_seeds(args.seeds), args.root) for name in args.datasets.split(",")]
-    write_json_atomic(RESULTS / "ffg2m_grid.json", {
-        "command": "python benchmarks/ffg2m_grid.py " + " ".join(sys.argv[1:]),
-        "grid": {"lam": LAMS, "temperature": TEMPERATURES}, "teacher": "sage", "setting": "tran",
-        "selection": "mean validation accuracy", "results": results,
-        "wall_seconds": time.perf_counter() - start, "environment": software_environment()})
+    data = {"command": "python benchmarks/ffg2m_grid.py " + " ".join(sys.argv[1:]),
+            "grid": {"lam": LAMS, "temperature": TEMPERATURES}, "teacher": "sage", "setting": "tran",
+            "selection": "mean validation accuracy", "results": results,
+            "wall_seconds": time.perf_counter() - start, "environment": software_environment()}
+    write_json_atomic(RESULTS / "ffg2m_grid.json", data)
+    update_page(data)
     print(json.dumps({r["dataset"]: r["chosen"] for r in results}))
 
 
