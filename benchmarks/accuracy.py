@@ -63,13 +63,19 @@ def run(datasets: list[str], methods: list[str], seeds: list[int], teacher: str,
         print(f"{name}: {wall:.1f} s for {len(seeds)} seeds × 2 settings, methods {methods}", flush=True)
 
 
-def render() -> str:
-    rows = [json.loads(p.read_text()) for p in sorted((RESULTS / "accuracy").glob("*.json"))]
+def results_by_dataset(results: Path = RESULTS) -> dict[str, dict[str, dict]]:
+    """``{dataset: {method: result file}}`` of every saved result, datasets in the published order."""
+    rows = [json.loads(p.read_text()) for p in sorted((results / "accuracy").glob("*.json"))]
     by_ds: dict[str, dict[str, dict]] = {}
     order = list(PUBLISHED)
     for r in sorted(rows, key=lambda r: (order.index(r["dataset"]) if r["dataset"] in order else len(order),
                                          r["dataset"])):
         by_ds.setdefault(r["dataset"], {})[r["method"]] = r
+    return by_ds
+
+
+def render() -> str:
+    by_ds = results_by_dataset()
     method_order = [m for m in ("mlp", "glnn", "vqgraph", "ffg2m", "vqgraph+ffg2m", "glnn+ffg2m")
                     if any(m in d for d in by_ds.values())]
     method_order += sorted({m for d in by_ds.values() for m in d} - set(method_order) - set(ablation_methods(by_ds)))

@@ -13,9 +13,8 @@ from pathlib import Path
 from g2m.utils import save_figure_atomic, write_text_atomic
 
 # Full-data GIN under Errica et al.'s protocol (their Table), the GIN paper for MUTAG, the OGB leaderboard
-# for molhiv; the issue's targets are these minus a little.
-TARGETS = {"nci1": (78, 80.0), "proteins": (72, 73.3), "dd": (73, 75.3), "imdb-binary": (69, 71.2),
-           "mutag": (85, 89.4), "ogbg-molhiv": (73, 75.6)}
+# for molhiv.
+PUBLISHED = {"nci1": 80.0, "proteins": 73.3, "dd": 75.3, "imdb-binary": 71.2, "mutag": 89.4, "ogbg-molhiv": 75.6}
 KEYS = ("full", "mirage", "random", "herding", "size_only")
 
 
@@ -127,28 +126,27 @@ def main() -> None:
              "10% holdout of each training fold, mean ± std over the 10 test folds. OGB molecules: scaffold "
              "split, ROC-AUC, 3 seeds. Everything chosen — the readout pooling and Mirage's support — was chosen "
              "on validation data only (see *Choices* below). Scores in percent.", ""]
-    lines += ["## Full-data GIN against the published numbers", "",
-              "Published full-data GIN: Errica et al., *A Fair Comparison of Graph Neural Networks for Graph "
-              "Classification* (ICLR 2020), for NCI1, PROTEINS, DD and IMDB-BINARY under the same protocol; Xu et al., "
-              "*How Powerful are Graph Neural Networks?* (ICLR 2019) for MUTAG; the OGB leaderboard's GIN for "
-              "ogbg-molhiv (5 layers × 300, 100 epochs). Mirage: Gupta et al. (ICLR 2024).", "",
-              "| dataset | full-data GIN (ours) | target | published | within 2 points of target |",
-              "|---|---|---|---|---|"]
-    for name, (target, published) in TARGETS.items():
-        gin = data.get(name, {}).get("gnns", {}).get("gin")
-        if not gin:
-            lines.append(f"| {name} | not measured | {target} | {published} | – |")
-            continue
-        mean = gin["full"]["test"]["mean"]
-        ok = "yes" if mean >= target - 2 else "no"
-        lines.append(f"| {name} | {fmt(gin['full']['test'])} | ≥ {target} | {published} | {ok} |")
     pairs, wins = mirage_wins(data)
-    lines += ["", "## In short", "",
+    lines += ["## In short", "",
               f"Over {len(pairs)} dataset × GNN pairs, Mirage's mean test score beats the random subset of the same "
               f"bytes in {wins['random']}, the herding coreset in {wins['herding']}, and the size-only logistic "
               f"regression (node and edge counts, 28 bytes) in {wins['size_only']}. Under this honest protocol a "
               "condensed set that any GNN trains on does not yet beat knowing how big each graph is; that is the "
               "result, and it is the bar a better condenser has to clear.", ""]
+    lines += ["## Full-data GIN against the published numbers", "",
+              "Published full-data GIN: Errica et al., *A Fair Comparison of Graph Neural Networks for Graph "
+              "Classification* (ICLR 2020), for NCI1, PROTEINS, DD and IMDB-BINARY under the same protocol; Xu et al., "
+              "*How Powerful are Graph Neural Networks?* (ICLR 2019) for MUTAG; the OGB leaderboard's GIN for "
+              "ogbg-molhiv (5 layers × 300, 100 epochs). Mirage: Gupta et al. (ICLR 2024).", "",
+              "| dataset | full-data GIN (ours) | published | ours − published |",
+              "|---|---|---|---|"]
+    for name, published in PUBLISHED.items():
+        gin = data.get(name, {}).get("gnns", {}).get("gin")
+        if not gin:
+            lines.append(f"| {name} | not measured | {published} | – |")
+            continue
+        lines.append(f"| {name} | {fmt(gin['full']['test'])} | {published} | "
+                     f"{gin['full']['test']['mean'] - published:+.1f} |")
     lines += ["", "## In one table: does Mirage beat the baselines?", "",
               "Difference of mean test scores, Mirage minus baseline (points; positive = Mirage better), per GNN.",
               "", "| dataset | GNN | vs random | vs herding | vs size-only | below full data |", "|---|---|---|---|---|---|"]

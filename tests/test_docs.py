@@ -286,3 +286,39 @@ def test_condense_tutorial_quotes_the_results_it_points_to():
               f"{gin['full']['test']['mean']:.1f}, random {gin['random']['test']['mean']:.1f}, herding "
               f"{gin['herding']['test']['mean']:.1f}, size-only {gin['size_only']['test']['mean']:.1f}")
     assert " ".join(quoted.split()) in " ".join(page.split())
+
+
+def test_method_pages_tables_are_the_result_files():
+    """Every generated table block of the method pages equals what its benchmark renders from the files."""
+    pytest.importorskip("matplotlib")
+    accuracy = load_benchmark("accuracy")
+    by_ds = accuracy.results_by_dataset()
+    blocks = [(page.name, m) for page in sorted(DOCS.glob("*.md")) for m in accuracy.PAGE_TABLE.finditer(page.read_text())]
+    assert {name for name, _ in blocks} >= {"ffg2m.md", "vqgraph.md"}
+    for name, m in blocks:
+        assert m.group("table") == accuracy.page_table(m.group("spec"), by_ds), \
+            f"docs/{name} is stale: run `python benchmarks/accuracy.py --render-only`"
+    grid = load_benchmark("ffg2m_grid")
+    page = (DOCS / "ffg2m.md").read_text()
+    data = json.loads((DOCS / "results" / "ffg2m_grid.json").read_text())
+    assert grid.BLOCK.search(page).group(0) == "<!-- ffg2m-grid -->\n" + grid.render(data) + "<!-- /ffg2m-grid -->"
+    # the shipped FF-G2M defaults are the grid's choices
+    from g2m.config import METHOD_DATASET_DEFAULTS
+
+    for result in data["results"]:
+        assert METHOD_DATASET_DEFAULTS["ffg2m"][result["dataset"]] == result["chosen"], result["dataset"]
+
+
+def test_page_table_cells_follow_the_files():
+    accuracy = load_benchmark("accuracy")
+    def stat(mean, std):
+        return {"mean": mean, "std": std, "runs": [mean - std, mean + std]}
+
+    entry = {"dataset": "x", "method": "glnn", "seeds": [0, 1], "teacher_trainer": "standard",
+             "teacher": {"transductive": stat(80.0, 1.0), "production": stat(78.0, 2.0)},
+             "student": {"transductive": stat(81.5, 0.5), "production": stat(77.25, 0.25),
+                         "transductive_selected_on_test": stat(83.0, 0.0)}}
+    table = accuracy.page_table("teacher,glnn,glnn@test,vqgraph", {"x": {"glnn": entry}}).splitlines()
+    assert table[2] == "| x | tran | 80.00 ± 1.00 | 81.50 ± 0.50 | 83.00 ± 0.00 | – |"
+    assert table[3] == "| x | prod | 78.00 ± 2.00 | 77.25 ± 0.25 | – | – |"
+    assert len(table) == 4
