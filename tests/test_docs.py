@@ -322,3 +322,28 @@ def test_page_table_cells_follow_the_files():
     assert table[2] == "| x | tran | 80.00 ± 1.00 | 81.50 ± 0.50 | 83.00 ± 0.00 | – |"
     assert table[3] == "| x | prod | 78.00 ± 2.00 | 77.25 ± 0.25 | – | – |"
     assert len(table) == 4
+
+
+def test_no_list_is_glued_to_the_paragraph_above():
+    """Python-Markdown reads a list right under a paragraph line as part of the paragraph (one run-on line)."""
+    glued = []
+    for path in sorted(DOCS.rglob("*.md")):
+        lines, fenced = path.read_text().splitlines(), False
+        for number, (before, line) in enumerate(zip([""] + lines, lines), 1):
+            fenced ^= line.lstrip().startswith("```")
+            if not fenced and re.match(r"(- |\* |1\. )", line) and before.strip() \
+                    and not re.match(r"(\s*[-*] |\s*\d+\. |\s{2,}|#|<!--|\|)", before):
+                glued.append(f"{path.relative_to(REPO)}:{number}: {before.strip()[:60]!r}")
+    assert not glued, "add a blank line before these lists:\n" + "\n".join(glued)
+
+
+AUTHOR_CONTEXT = re.compile(r"this (shared )?(2-core )?machine|one session|SCRATCH_FOLDER|mutation-testing job|"
+                            r"the goal g2m set|the issue", re.I)
+
+
+def test_user_pages_do_not_talk_about_how_g2m_was_made():
+    """Pages for users say what was measured and how to repeat it, not where or in which work session."""
+    found = [f"{path.relative_to(REPO)}: {m.group(0)!r}" for path in sorted(DOCS.rglob("*.md"))
+             if "development" not in path.parts and path.name != "mutation.md"
+             for m in AUTHOR_CONTEXT.finditer(path.read_text())]
+    assert not found, "\n".join(found)
