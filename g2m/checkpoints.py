@@ -153,8 +153,17 @@ def check_fits(path: Path, ckpt: dict[str, Any], dataset, config: dict[str, Any]
     if ckpt["kind"] == "student" and ckpt["name"] not in (config.get("methods") or {}):
         raise ConfigError(f"{path} is a {ckpt['name']!r} student, but this run trained "
                           f"{', '.join(config.get('methods') or {}) or 'no student'}: remove it from the run folder.")
-    if ckpt["kind"] == "teacher" and ckpt["name"] != config.get("teacher"):
+    if ckpt["kind"] == "teacher" and ckpt["name"] not in run_teacher_families(config.get("teacher")):
         raise ConfigError(f"{path} is a {ckpt['name']!r} teacher, but this run's teacher is {config.get('teacher')!r}.")
+
+
+def run_teacher_families(teacher: Any) -> set[str]:
+    """The families a run's teacher checkpoints may hold: the run's family, or a committee's members (``auto``
+    keeps the family it chose)."""
+    from g2m.teacher_committee import parse_committee
+
+    committee = parse_committee(teacher) if isinstance(teacher, str) else None
+    return set(committee.members) if committee else {teacher}
 
 
 def dataset_of_run(config: dict[str, Any], root: str | Path | None = None):

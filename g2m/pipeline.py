@@ -14,7 +14,6 @@ import torch
 from torch_geometric import seed_everything
 
 from g2m.checkpoints import save_checkpoint
-from g2m.config import teacher_setting_keys
 from g2m.datasets import node_split, split_fingerprints
 from g2m.datasets.base import NodeDataset
 from g2m.distill.methods import Method
@@ -25,7 +24,8 @@ from g2m.spec import NodeRunSpec
 from g2m.run_dir import (load_seed_records, prepare_output, run_lock, run_metrics, save_seed_record,
                          software_environment, write_run)
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
-from g2m.teacher_outputs import EXTERNAL, is_external, teacher_name, trainer_for
+from g2m.teacher_committee import COMMITTEE
+from g2m.teacher_outputs import EXTERNAL, accepted_teacher_keys, teacher_name, trainer_for
 from g2m.utils import flush_denormals, resolve_device
 
 @dataclass(frozen=True)
@@ -73,20 +73,20 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
             where = {}  # a plain teacher's chunked outputs go to the run folder, memory-mapped (g2m.teacher)
             if trainer == "standard" and job.out_dir is not None:
                 where["outputs_dir"] = job.out_dir / "teacher-outputs" / f"{st}-seed{seed}"
-            overrides = {}  # a plain teacher ignores the tokenizer's settings; a user's teacher takes none
-            if not is_external(job.teacher):
-                accepted = teacher_setting_keys(job.teacher, [trainer])
-                overrides = {k: v for k, v in job.teacher_overrides.items() if k in accepted}
+            # a plain teacher ignores the tokenizer's settings; a user's teacher takes none
+            accepted = accepted_teacher_keys(job.teacher, [trainer])
+            overrides = {k: v for k, v in job.teacher_overrides.items() if k in accepted}
             t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **where, **overrides)
             t_runs[trainer] = t_run
             record["teachers"][trainer][st] = {"metrics": t_run.metrics, "extra": t_run.extra_metrics,
                                                "seconds": t_run.seconds, "config": t_run.config}
             _record_peak(record["peak_memory_mb"], f"teacher:{trainer}", dev)
-            if job.out_dir is not None and job.save_checkpoints and trainer != EXTERNAL:  # a user's model stays theirs
-                suffix = "" if trainer == "standard" else f"-{trainer}"
+            # a user's model stays theirs; a committee's average is no one network (`auto` saves the chosen one)
+            if job.out_dir is not None and job.save_checkpoints and trainer != EXTERNAL and t_run.model is not None:
+                suffix = "" if trainer in ("standard", COMMITTEE) else f"-{trainer}"
                 rel = f"checkpoints/teacher{suffix}-{st}-seed{seed}.pt"
-                save_checkpoint(job.out_dir / rel, t_run.model, "teacher", job.teacher, t_run.model_kwargs, ds, seed,
-                                st, trainer)
+                save_checkpoint(job.out_dir / rel, t_run.model, "teacher", t_run.name, t_run.model_kwargs, ds, seed,
+                                st, "standard" if trainer == COMMITTEE else trainer)
                 record["checkpoints"].append(rel)
             if on_step:
                 on_step(next(names))

@@ -259,5 +259,14 @@ def run_metrics(result: dict[str, Any]) -> dict[str, Any]:
         "seeds": result["seeds"], "settings": result["settings"],
         "teacher": result["teachers"][trainer] if trainer else None,
         "student": result["students"][method], "timings": result["timings"], "splits": result["splits"],
-        **({"codebook": result["teachers_extra"][trainer]} if trainer in result.get("teachers_extra", {}) else {}),
+        **({extra_key(trainer): result["teachers_extra"][trainer]} if trainer in result.get("teachers_extra", {})
+           else {}),
     }
+
+
+def extra_key(trainer: str) -> str:
+    """Where ``metrics.json`` keeps a teacher trainer's extra metrics: a committee's candidates, a VQ teacher's
+    codebook usage."""
+    from g2m.teacher_committee import COMMITTEE
+
+    return "teacher_candidates" if trainer == COMMITTEE else "codebook"

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from g2m.config import check_keys, student_setting_keys, teacher_setting_keys
+from g2m.config import check_keys, student_setting_keys
 from g2m.datasets import load_dataset
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import SPLIT_PROTOCOLS, with_split
 from g2m.distill.methods import Method, resolve_method
 from g2m.errors import ConfigError, DatasetError
-from g2m.teacher_outputs import (EXTERNAL, TeacherOutputs, as_teacher, is_external, refuse_teacher_settings,
-                                 teacher_name, trainer_for)
+from g2m.teacher_outputs import (TeacherOutputs, accepted_teacher_keys, as_teacher, is_external, plain_trainer,
+                                 refuse_teacher_settings, teacher_name, trainer_for)
 from g2m.utils import parse_seeds, resolve_device
 
 SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
@@ -124,8 +124,8 @@ class NodeRunSpec:
         if is_external(self.teacher):
             refuse_teacher_settings(self.teacher_overrides)
         else:
-            check_keys(self.teacher_overrides, teacher_setting_keys(self.teacher, self.trainers or ["standard"]),
-                       f"{self.teacher} teacher")
+            check_keys(self.teacher_overrides, accepted_teacher_keys(self.teacher, self.trainers or ["standard"]),
+                       f"{teacher_name(self.teacher)} teacher")
         check_keys(self.student_overrides, frozenset().union(*(student_setting_keys(m) for m in self.methods)),
                    "student" if len(self.methods) != 1 else f"{self.methods[0].name} student")
         if not isinstance(self.dataset, NodeDataset):
@@ -162,7 +162,7 @@ class NodeRunSpec:
     def trainers(self) -> list[str]:
         """The teacher trainers the run needs (``"standard"``: plain supervised training)."""
         needed = sorted({trainer_for(self.teacher, m) for m in self.methods if m.needs_teacher})
-        plain = [EXTERNAL if is_external(self.teacher) else "standard"] if self.force_teacher else []
+        plain = [plain_trainer(self.teacher)] if self.force_teacher else []
         return plain + needed
 
     @property
@@ -189,8 +189,8 @@ def method_setting_keys(teacher: str | None, method: str) -> tuple[frozenset[str
     teacher) and a method without a teacher (``mlp``) take no teacher settings."""
     resolved = resolve_method(method)
     trainers = [resolved.teacher_trainer] if resolved.needs_teacher else []
-    teacher_keys = frozenset() if teacher is None or not resolved.needs_teacher else teacher_setting_keys(teacher,
-                                                                                                          trainers)
+    teacher_keys = frozenset() if teacher is None or not resolved.needs_teacher else \
+        accepted_teacher_keys(as_teacher(teacher), trainers)
     return teacher_keys, student_setting_keys(resolved)
 
 

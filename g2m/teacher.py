@@ -28,7 +28,7 @@ MODEL_KEYS = ("hidden_channels", "num_layers", "dropout", "norm", "heads", "attn
 # How a method's teacher is trained: "standard" is plain supervised training; a method such as VQGraph
 # registers its own (teacher + tokenizer). Signature: (dataset, split, model, device, **overrides).
 # TEACHER_BUILDERS rebuilds a trainer's network from a checkpoint: (in_channels, out_channels, name, **kwargs).
-BUILTIN_TRAINERS = ("g2m.distill.vq_teacher", "g2m.teacher_outputs")
+BUILTIN_TRAINERS = ("g2m.distill.vq_teacher", "g2m.teacher_outputs", "g2m.teacher_committee")
 TEACHER_TRAINERS: Registry = Registry("teacher trainer", providers=BUILTIN_TRAINERS)
 TEACHER_BUILDERS: Registry = Registry("teacher builder", providers=BUILTIN_TRAINERS)
 
@@ -158,14 +158,21 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     with torch.no_grad():
         metrics = {"val": acc(logits, val_idx, y), "test": acc(logits, test_idx, y)}
         if split.test_ind is not None:
-            full_ei = data.edge_index.to(device)
-            chunk = inference_chunk(cfg, full_ei.size(1), net)
-            full_graph = None if chunk else graph_input(net, full_ei, data.num_nodes)
-            full_logits = _outputs(net, as_model_input(data.x).to(device), full_ei, full_graph, chunk)[0]
+            full_logits = full_graph_logits(net, cfg, data, device)
             metrics["test_ind"] = acc(full_logits, split.test_ind.to(device), data.y.to(device))
     sync_rng()  # under torch.distributed: what runs next draws the same numbers on every process
     return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits, hidden=hidden,
                       metrics=metrics, fit=result, seconds=time.perf_counter() - start, model_kwargs=model_kwargs)
+
+
+@torch.no_grad()
+def full_graph_logits(net: nn.Module, cfg: dict[str, Any], data, device: str | torch.device) -> Tensor:
+    """``net``'s logits at every node of the full graph (held-out nodes and their edges included), in one pass
+    or in chunks as ``cfg`` says (`inference_chunk`)."""
+    full_ei = data.edge_index.to(device)
+    chunk = inference_chunk(cfg, full_ei.size(1), net)
+    full_graph = None if chunk else graph_input(net, full_ei, data.num_nodes)
+    return _outputs(net, as_model_input(data.x).to(device), full_ei, full_graph, chunk)[0]
 
 
 @torch.no_grad()

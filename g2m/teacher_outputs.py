@@ -27,7 +27,9 @@ from torch import Tensor, nn
 from g2m.datasets.base import NodeDataset
 from g2m.datasets.splits import NodeSplit
 from g2m.errors import ConfigError, G2MWarning
+from g2m.config import teacher_setting_keys
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
+from g2m.teacher_committee import COMMITTEE, TeacherCommittee, parse_committee
 from g2m.training import accuracy
 from g2m.utils.io import file_sha256, load_tensors
 
@@ -239,7 +241,7 @@ class ModelTeacher:
         return logits, None if hidden is None else _tensor(hidden.detach().cpu(), "hidden layer")
 
 
-Teacher = str | ModelTeacher | TeacherOutputs
+Teacher = str | ModelTeacher | TeacherOutputs | TeacherCommittee
 
 
 def as_teacher(teacher: Any, outputs_are: str = "auto") -> Teacher:
@@ -255,14 +257,20 @@ def as_teacher(teacher: Any, outputs_are: str = "auto") -> Teacher:
         return TeacherOutputs.load(teacher, outputs_are)
     if isinstance(teacher, (Mapping, Tensor, np.ndarray)):
         return TeacherOutputs.of(teacher, outputs_are)
+    if isinstance(teacher, TeacherCommittee):
+        return teacher
     if isinstance(teacher, str):
         from g2m.models import TEACHERS
 
         if teacher not in TEACHERS and Path(teacher).exists():
             return TeacherOutputs.load(Path(teacher), outputs_are)
+        committee = parse_committee(teacher)
+        if committee is not None:
+            return committee
         TEACHERS.get(teacher)  # the standard unknown-name error
         return teacher
-    raise ConfigError(f"teacher={type(teacher).__name__}: pass a teacher name (sage, gcn, gat, appnp), a trained "
+    raise ConfigError(f"teacher={type(teacher).__name__}: pass a teacher name (sage, gcn, gat, appnp, auto, or "
+                      "several joined by +), a trained "
                       "torch.nn.Module, its outputs (TeacherOutputs, a tensor/array or a mapping of them) or a path "
                       "to saved outputs.")
 
@@ -279,7 +287,14 @@ def is_external(teacher: Any) -> bool:
 
 def trainer_for(teacher: Teacher, method: Any) -> str:
     """The teacher trainer ``method`` (a `g2m.distill.methods.Method`) uses with ``teacher``; a method that trains
-    its own teacher kind (VQGraph) is refused with a user's teacher."""
+    its own teacher kind (VQGraph) is refused with a user's teacher or a committee."""
+    if isinstance(teacher, TeacherCommittee):
+        if method.teacher_trainer != "standard":
+            raise ConfigError(f"method {method.name!r} trains its own teacher (its {method.teacher_trainer!r} "
+                              f"trainer), one family at a time, so it cannot learn from the committee "
+                              f"{teacher.name!r}. Give one family (-t sage, gcn, gat or appnp), or use a method that "
+                              "distills a teacher's outputs (glnn, ffg2m, pos, adv, or a composition).")
+        return COMMITTEE
     if not is_external(teacher):
         return method.teacher_trainer
     if method.teacher_trainer != "standard":
@@ -288,6 +303,21 @@ def trainer_for(teacher: Teacher, method: Any) -> str:
                           "from your model or outputs. Use a method that distills logits (glnn, ffg2m, pos, adv, "
                           "rsd with a hidden layer, or a composition), or let g2m train the teacher (-t sage).")
     return EXTERNAL
+
+
+def plain_trainer(teacher: Teacher) -> str:
+    """The trainer of ``teacher`` itself, for a run that trains only the teacher."""
+    return EXTERNAL if is_external(teacher) else COMMITTEE if isinstance(teacher, TeacherCommittee) else "standard"
+
+
+def accepted_teacher_keys(teacher: Teacher, trainers: list[str]) -> frozenset[str]:
+    """The teacher settings a run with ``teacher`` takes: a family's and its trainers', the settings every
+    member of a committee takes, none for a user's own teacher."""
+    if is_external(teacher):
+        return frozenset()
+    if isinstance(teacher, TeacherCommittee):
+        return teacher.setting_keys([t for t in trainers if t != COMMITTEE] or ["standard"])
+    return teacher_setting_keys(teacher, trainers)
 
 
 def refuse_teacher_settings(overrides: Mapping[str, Any]) -> None:

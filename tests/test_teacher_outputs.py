@@ -376,8 +376,8 @@ def test_every_refusal_says_exactly_what_was_wrong(cora, tmp_path):
             "allow_pickle=False. g2m reads numbers only (no pickled objects): save numbers with NumPy (np.save, "
             "np.savez) or tensors with torch.",
         lambda: as_teacher(3):
-            "teacher=int: pass a teacher name (sage, gcn, gat, appnp), a trained torch.nn.Module, its outputs "
-            "(TeacherOutputs, a tensor/array or a mapping of them) or a path to saved outputs.",
+            "teacher=int: pass a teacher name (sage, gcn, gat, appnp, auto, or several joined by +), a trained "
+            "torch.nn.Module, its outputs (TeacherOutputs, a tensor/array or a mapping of them) or a path to saved outputs.",
         lambda: trainer_for(ModelTeacher(torch.nn.Linear(1, 1)), resolve_method("vqgraph")):
             "method 'vqgraph' trains its own teacher (its 'vq' trainer: a GNN and a structure-aware tokenizer learnt "
             "together on the graph), so it cannot learn from your model or outputs. Use a method that distills "

@@ -162,7 +162,8 @@ def methods_cmd() -> None:
 @app.command("teacher")
 def teacher_cmd(
     dataset: str = DatasetOpt,
-    teacher: str = typer.Option("sage", "--teacher", "-t", help="sage, gcn, gat or appnp."),
+    teacher: str = typer.Option("sage", "--teacher", "-t", help="sage, gcn, gat or appnp; auto (the best of them on "
+                                "validation) or an average such as sage+appnp+gat."),
     setting: str = typer.Option("both", "--setting", help="tran, ind or both."),
     seeds: str = SeedsOpt,
     seed: int = SeedOpt,
@@ -212,7 +213,8 @@ def teacher_cmd(
 def distill_cmd(
     dataset: str = DatasetOpt,
     teacher: Optional[str] = typer.Option(None, "--teacher", "-t", help="Teacher GNN g2m trains: sage (default), "
-                                          "gcn, gat or appnp."),
+                                          "gcn, gat or appnp; auto (each seed distills the family with the best "
+                                          "validation accuracy) or an average of several, such as sage+appnp+gat."),
     method: str = typer.Option("glnn", "--method", "-m",
                                help="glnn, mlp (no teacher), vqgraph, ffg2m, or a composition such as glnn+ffg2m."),
     teacher_outputs: Optional[Path] = typer.Option(None, "--teacher-outputs", help="Distill your own teacher from "

@@ -42,7 +42,8 @@ def _rsd_projection(student: nn.Module, knowledge: dict[str, Tensor]) -> nn.Modu
     """The student's map from its hidden layer to the teacher's hidden width (NOSMOG's projection)."""
     if "hidden" not in knowledge:
         raise ConfigError("rsd needs the teacher's hidden representations, and this teacher has none: pass outputs "
-                          "with a hidden layer (hidden=..., hidden.npy) or a model that returns (logits, hidden).")
+                          "with a hidden layer (hidden=..., hidden.npy) or a model that returns (logits, hidden); an "
+                          "average of teachers (-t sage+appnp) has none either: use one family or -t auto.")
     return nn.Linear(student.hidden_channels, knowledge["hidden"].size(1))
 
 
