@@ -53,7 +53,8 @@ def distill(dataset: str | NodeDataset | Data, teacher: Any = "sage", method: st
 
     Args:
         dataset: a dataset name, a folder of user files, a PyG ``Data`` or a loaded `NodeDataset`.
-        teacher: the teacher family g2m trains (``sage``, ``gcn``, ``gat``, ``appnp``), or your own: a trained
+        teacher: the teacher family g2m trains (``sage``, ``gcn``, ``gat``, ``appnp``; ``auto`` for the best of
+            them on validation, ``sage+appnp+gat`` for their average), or your own: a trained
             ``torch.nn.Module`` called as ``model(x, edge_index)`` (returning logits, or ``(logits, hidden)``),
             its outputs (a `g2m.TeacherOutputs`, a tensor/array of logits, or a mapping with ``logits`` and
             optionally ``hidden``; one row per node) or a path to saved outputs (``.npy``, ``.npz``, ``.pt``,

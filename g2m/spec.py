@@ -53,9 +53,10 @@ class NodeRunSpec:
     Args:
         dataset: a name, a folder of user files, a PyG ``Data`` or a loaded `NodeDataset` (becomes the loaded
             dataset, with ``split`` applied).
-        teacher: the teacher family (``sage``, ``gcn``, ``gat``, ``appnp``), or the user's own: a trained
+        teacher: the teacher family (``sage``, ``gcn``, ``gat``, ``appnp``), a committee of them (``auto``, or
+            an average such as ``sage+appnp``: `g2m.teacher_committee`), or the user's own: a trained
             ``torch.nn.Module``, its outputs or a path to them (`g2m.teacher_outputs.as_teacher`; becomes a
-            `ModelTeacher` or `TeacherOutputs`).
+            `TeacherCommittee`, `ModelTeacher` or `TeacherOutputs`).
         methods: method specs such as ``"glnn"`` or ``"glnn+ffg2m"`` (become resolved `Method` objects).
         seeds: a count, a list or a range spec (`g2m.utils.parse_seeds`; becomes a tuple of seeds).
         setting: ``tran``, ``ind`` or ``both`` (becomes a tuple of ``tran``/``ind``).

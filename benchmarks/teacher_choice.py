@@ -1,0 +1,121 @@
+"""Students per teacher: GLNN-style students distilled from each family, from ``auto`` and from an average.
+
+For each dataset, teacher and method: ``run_node_experiment`` over the seeds in both settings (transductive and
+production), every model selected on validation. Saves ``docs/results/teacher_choice/<dataset>__<teacher>__
+<method>.json`` and renders ``docs/results/teacher_choice.md`` from every saved file (the SAGE teacher's rows come
+from the accuracy benchmark's files, ``docs/results/accuracy/``).
+
+    python benchmarks/teacher_choice.py --datasets cora,citeseer --teachers appnp,gat,gcn,auto,sage+appnp+gat \\
+        --methods glnn --seeds 10 --jobs 2
+    python benchmarks/teacher_choice.py --render-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from g2m.evaluate import format_mean_std
+from g2m.pipeline import run_node_experiment
+from g2m.run_dir import software_environment
+from g2m.spec import NodeRunSpec
+from g2m.utils import parse_seeds, write_json_atomic, write_text_atomic
+
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+FOLDER = RESULTS / "teacher_choice"
+# NOSMOG (Tian et al., ICLR 2023), its best student per dataset as published (transductive, SAGE teacher)
+NOSMOG = {"cora": 83.04, "citeseer": 73.78, "a-computer": 84.04, "a-photo": 93.36}
+
+
+def run(datasets: list[str], teachers: list[str], methods: list[str], seeds: list[int], jobs: int,
+        command: str) -> None:
+    for name in datasets:
+        for teacher in teachers:
+            start = time.perf_counter()
+            result = run_node_experiment(NodeRunSpec(name, teacher=teacher, methods=tuple(methods), seeds=seeds,
+                                                     setting="both", save_checkpoints=False, jobs=jobs))
+            wall = time.perf_counter() - start
+            for method in methods:
+                trainer = result["teacher_trainers"][method]
+                write_json_atomic(FOLDER / f"{name}__{teacher}__{method}.json", {
+                    "dataset": name, "teacher": teacher, "method": method, "seeds": seeds,
+                    "teacher_metrics": result["teachers"][trainer], "student": result["students"][method],
+                    "teacher_candidates": result.get("teachers_extra", {}).get(trainer),
+                    "timings": result["timings"], "wall_seconds": wall, "command": command,
+                    "environment": software_environment()})
+            print(f"{name} {teacher}: {wall:.0f} s", flush=True)
+
+
+def rows(results: Path = RESULTS) -> list[dict]:
+    """Every saved run, and the SAGE rows of the accuracy benchmark for the same methods."""
+    found = [json.loads(p.read_text()) for p in sorted((results / "teacher_choice").glob("*.json"))]
+    methods = {r["method"] for r in found}
+    for p in sorted((results / "accuracy").glob("*.json")):
+        r = json.loads(p.read_text())
+        if r["method"] in methods and r.get("teacher_model") == "sage" and r["dataset"] in {f["dataset"] for f in found}:
+            found.append({"dataset": r["dataset"], "teacher": "sage", "method": r["method"], "seeds": r["seeds"],
+                          "teacher_metrics": r["teacher"], "student": r["student"], "command": r["command"]})
+    order = ["sage", "gcn", "gat", "appnp", "auto"]
+    return sorted(found, key=lambda r: (list(NOSMOG).index(r["dataset"]) if r["dataset"] in NOSMOG else 9,
+                                        r["dataset"], r["method"],
+                                        order.index(r["teacher"]) if r["teacher"] in order else 9, r["teacher"]))
+
+
+def render(results: Path = RESULTS) -> str:
+    found = rows(results)
+    lines = ["# Students per teacher", "",
+             "Test accuracy (%, mean ± std over the seeds) of the teacher and of its student, on the papers' exact "
+             "splits; every model's epoch chosen on validation accuracy. `auto` distills, for each seed and "
+             "setting, the family with the best validation accuracy; `a+b+c` the mean of the members' "
+             "probabilities ([Teachers](../teachers.md#several-teachers-auto-and-averages)). `val` is the student's "
+             "transductive validation accuracy, the number to choose a teacher by; `prod` = 0.8 × observed-test + "
+             "0.2 × held-out-test accuracy. NOSMOG's published best student is in the last column "
+             "(selected by that paper, not on validation here).", "",
+             "| dataset | method | teacher | seeds | teacher tran | teacher prod | student val | student tran | "
+             "student prod | NOSMOG (published) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in found:
+        t, s = r["teacher_metrics"], r["student"]
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['teacher']} | {len(r['seeds'])} | "
+                     f"{format_mean_std(t.get('transductive'))} | {format_mean_std(t.get('production'))} | "
+                     f"{s['validation']['mean']:.2f} | {format_mean_std(s.get('transductive'))} | "
+                     f"{format_mean_std(s.get('production'))} | {NOSMOG.get(r['dataset'], '–')} |")
+    auto = [r for r in found if r["teacher"] == "auto" and r.get("teacher_candidates")]
+    if auto:
+        lines += ["", "## What `auto` chose", "",
+                  "Share of seeds whose teacher was each family (transductive / inductive run), and the mean "
+                  "training time of each candidate teacher per transductive run (seconds; "
+                  f"{auto[0]['timings'].get('jobs', 1)} worker process(es) on "
+                  f"{auto[0]['environment'].get('cpu_count', '?')} CPU cores).", "",
+                  "| dataset | sage | gcn | gat | appnp | seconds per candidate |", "|---|---|---|---|---|---|"]
+        for r in auto:
+            c = r["teacher_candidates"]
+            share = [" / ".join(f"{c[st][f'chosen_{f}']['mean']:.0%}" for st in ("tran", "ind") if st in c)
+                     for f in ("sage", "gcn", "gat", "appnp")]
+            secs = ", ".join(f"{f} {c['tran'][f'seconds_{f}']['mean']:.1f}" for f in ("sage", "gcn", "gat", "appnp"))
+            lines.append(f"| {r['dataset']} | " + " | ".join(share) + f" | {secs} |")
+    lines += ["", "Made by:", ""] + sorted({f"- `{r['command']}`" for r in found})
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(results / "teacher_choice.md", text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="cora,citeseer")
+    parser.add_argument("--teachers", default="appnp,gat,gcn,auto,sage+appnp+gat")
+    parser.add_argument("--methods", default="glnn")
+    parser.add_argument("--seeds", default="10")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args()
+    if not args.render_only:
+        run(args.datasets.split(","), args.teachers.split(","), args.methods.split(","), parse_seeds(args.seeds),
+            args.jobs, "python benchmarks/teacher_choice.py " + " ".join(sys.argv[1:]))
+    print(render())
+
+
+if __name__ == "__main__":
+    main()
