@@ -79,6 +79,7 @@ def validation_score(ds: NodeDataset, target: str, method: str, teacher: str, se
     from g2m.distill.methods import resolve_method
     from g2m.distill.student import train_student
     from g2m.teacher import TEACHER_TRAINERS, train_teacher
+    from g2m.teacher_outputs import as_teacher, trainer_for
 
     split = node_split(ds, seed, setting)
     if target == "teacher":
@@ -87,10 +88,12 @@ def validation_score(ds: NodeDataset, target: str, method: str, teacher: str, se
     m = resolve_method(method)
     t_run = None
     if m.needs_teacher:
-        key = (m.teacher_trainer, seed)
+        named = as_teacher(teacher)  # a family, or a committee of them (auto, sage+appnp)
+        trainer = trainer_for(named, m)
+        key = (trainer, seed)
         if key not in teachers:  # the teacher does not depend on the student's parameters: train it once
             seed_everything(seed)
-            teachers[key] = TEACHER_TRAINERS.get(m.teacher_trainer)(ds, split, teacher, device=device)
+            teachers[key] = TEACHER_TRAINERS.get(trainer)(ds, split, named, device=device)
         t_run = teachers[key]
     seed_everything(seed)
     return train_student(ds, split, m, t_run, device=device, **params).metrics["val"]

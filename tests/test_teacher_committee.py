@@ -129,3 +129,14 @@ def test_cli_auto_run_records_the_candidates_and_evaluates(tmp_path):
     evaluated = CliRunner().invoke(app, ["evaluate", str(out)])
     assert evaluated.exit_code == 0, (evaluated.output, evaluated.exception)
     assert f"teacher ({chosen})" in evaluated.output
+
+
+def test_validation_scores_of_a_committee_train_it_once_per_seed(cora):
+    from g2m.tune import validation_score
+
+    teachers: dict = {}
+    first = validation_score(cora, "student", "glnn", "sage+gcn", 0, "tran", {"max_epochs": 5}, "cpu", teachers)
+    assert list(teachers) == [("committee", 0)] and teachers[("committee", 0)].name == "sage+gcn"
+    cached = teachers[("committee", 0)]
+    again = validation_score(cora, "student", "glnn", "sage+gcn", 0, "tran", {"max_epochs": 5}, "cpu", teachers)
+    assert teachers[("committee", 0)] is cached and again == first
