@@ -1,7 +1,8 @@
 """The home page's "results at a glance", written from the result files (no number is copied by hand).
 
 Reads ``docs/results/accuracy/*.json`` (through ``plot_results.accuracy_series``, as the accuracy page and its
-picture do), ``docs/results/speed.json`` and ``docs/results/condense.json``, and replaces the block between
+picture do), ``docs/results/teacher_choice/*.json``, ``docs/results/speed.json`` and
+``docs/results/condense.json``, and replaces the block between
 ``<!-- glance:start -->`` and ``<!-- glance:end -->`` in ``docs/index.md``. ``tests/test_docs.py`` renders it
 again and checks that the page holds exactly this text.
 
@@ -18,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # plot_results and con
 
 from condense_report import mirage_wins  # noqa: E402
 from plot_results import RESULTS, accuracy_series  # noqa: E402
+from teacher_choice import best_by_validation  # noqa: E402
+from teacher_choice import rows as teacher_rows  # noqa: E402
 
 from g2m.utils import write_text_atomic  # noqa: E402
 
@@ -69,6 +72,9 @@ def render(results: Path = RESULTS) -> str:
     cold, one, many, acc = speed["cold_start"]["1"], speed["speedup"]["1"], speed["speedup"]["1024"], speed["accuracy"]
     student_ms = cold["student"][one["student_runtime"]]["median_ms"]
     pairs, wins = mirage_wins(json.loads((results / "condense.json").read_text())["datasets"])
+    best = best_by_validation(teacher_rows(results))
+    strongest = ", ".join(f"{d} {r['student']['transductive']['mean']:.1f} (`-t {r['teacher']} -m {r['method']}`)"
+                          for d, r in best.items())
     to_teacher = ", ".join(
         f"{d} {signed(series['glnn'][d]['transductive']['mean'] - series['teacher (SAGE)'][d]['transductive']['mean'])}"
         for d in series["glnn"])
@@ -87,6 +93,8 @@ def render(results: Path = RESULTS) -> str:
               f"{signed(ff_low)} to {signed(ff_high)} points ([FF-G2M](ffg2m.md)); VQGraph {signed(vq_low)} to "
               f"{signed(vq_high)} "
               "([VQGraph](vqgraph.md)): small next to the seeds' spread, and smaller than the papers report.",
+              f"- **The strongest student, chosen on validation**, with any teacher or an average of several: "
+              f"{strongest} ([students per teacher](results/teacher_choice.md)).",
               f"- **Speed** ({speed['dataset']}, one new node and its features): the student answers in "
               f"{student_ms:.3f} ms, the teacher on its exact 2-hop neighbourhood in "
               f"{cold['teacher_exact']['median_ms']:.1f} ms: {one['exact']:.0f}× faster at batch 1, "

@@ -8,7 +8,6 @@ Each variant is a dict of teacher overrides; pick the best by *validation* accur
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 

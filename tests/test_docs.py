@@ -263,6 +263,7 @@ def test_home_page_results_at_a_glance_are_the_result_files(tmp_path):
     # the block follows the files: a changed result changes the page
     results = tmp_path / "results"
     shutil.copytree(DOCS / "results" / "accuracy", results / "accuracy")
+    shutil.copytree(DOCS / "results" / "teacher_choice", results / "teacher_choice")
     for name in ("speed.json", "condense.json"):
         shutil.copy(DOCS / "results" / name, results / name)
     path = results / "accuracy" / "cora__glnn.json"
