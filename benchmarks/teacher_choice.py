@@ -89,13 +89,12 @@ def render(results: Path = RESULTS) -> str:
                      f"{format_mean_std(t.get('transductive'))} | {format_mean_std(t.get('production'))} | "
                      f"{s['validation']['mean']:.2f} | {format_mean_std(s.get('transductive'))} | "
                      f"{format_mean_std(s.get('production'))} | {NOSMOG.get(r['dataset'], '–')} |")
-    auto = [r for r in found if r["teacher"] == "auto" and r.get("teacher_candidates")]
+    auto = list({r["dataset"]: r for r in found if r["teacher"] == "auto" and r.get("teacher_candidates")}.values())
     if auto:
         lines += ["", "## What `auto` chose", "",
                   "Share of seeds whose teacher was each family (transductive / inductive run), and the mean "
-                  "training time of each candidate teacher per transductive run (seconds; "
-                  f"{auto[0]['timings'].get('jobs', 1)} worker process(es) on "
-                  f"{auto[0]['environment'].get('cpu_count', '?')} CPU cores).", "",
+                  "training time of each candidate teacher per transductive run (seconds, with "
+                  f"{auto[0]['timings'].get('jobs', 1)} worker process(es) sharing 2 CPU cores).", "",
                   "| dataset | sage | gcn | gat | appnp | seconds per candidate |", "|---|---|---|---|---|---|"]
         for r in auto:
             c = r["teacher_candidates"]
