@@ -82,7 +82,9 @@ def render(data: dict) -> str:
         val = f"**{r['mean_val']:.2f}**" if r["mean_val"] == best else f"{r['mean_val']:.2f}"
         lines.append(f"| {r['dataset']} | {r['width']} | {r['depth']} | {val} | {r['latency_ms']['1']:.3f} | "
                      f"{r['latency_ms']['1024']:.2f} |")
-    lines += ["", f"Made by `{data['command']}` ([student_capacity.json](student_capacity.json)).", ""]
+    lines += ["", f"Made by `{data['command']}`"
+              + (f", latency measured again by `{data['latency_command']}` on a quiet machine"
+                 if data.get("latency_command") else "") + " ([student_capacity.json](student_capacity.json)).", ""]
     return "\n".join(lines)
 
 
@@ -128,9 +130,20 @@ def main() -> None:
     parser.add_argument("--teacher", default="sage")
     parser.add_argument("--method", default="glnn")
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="measure the saved shapes' latency again (on a quiet machine) and re-render")
     args = parser.parse_args()
-    if args.render_only:
-        write(json.loads((RESULTS / "student_capacity.json").read_text()))
+    if args.render_only or args.latency_only:
+        data = json.loads((RESULTS / "student_capacity.json").read_text())
+        if args.latency_only:
+            torch.set_num_threads(1)
+            for r in data["rows"]:
+                ds = load_dataset(r["dataset"])
+                r["latency_ms"] = {str(b): latency_ms(ds.num_features, ds.num_classes, r["width"], r["depth"], b)
+                                   for b in BATCHES}
+            data["latency_command"] = "python benchmarks/student_capacity.py --latency-only"
+            write_json_atomic(RESULTS / "student_capacity.json", data)
+        write(data)
         return
     seeds = parse_seeds(args.seeds)
     rows = [row for name in args.datasets.split(",") for row in sweep(name, seeds, args.teacher, args.method)]

@@ -3,6 +3,8 @@
 A real pipeline already has its teacher. `as_teacher` turns what the user passes as ``teacher=`` into one of:
 
 - a built-in family name (``"sage"``, ...): g2m trains it (`g2m.teacher`);
+- a `TeacherCommittee` (``"auto"``, or ``"sage+appnp"``): g2m trains several families and distills the best on
+  validation or their average (`g2m.teacher_committee`);
 - a `ModelTeacher`: any trained ``torch.nn.Module`` called as ``model(x, edge_index)`` that returns the logits,
   or ``(logits, hidden)``; g2m computes its outputs on each split's observed graph, in eval mode;
 - `TeacherOutputs`: logits (and optionally a hidden layer), one row per node in node-id order, from tensors,
