@@ -414,7 +414,8 @@ def test_rsd_needs_the_teachers_hidden_representations():
         LOSSES.get("rsd").build(student, {"logits": torch.zeros(3, 2)}, {})
     assert str(info.value) == ("rsd needs the teacher's hidden representations, and this teacher has none: pass "
                                "outputs with a hidden layer (hidden=..., hidden.npy) or a model that returns "
-                               "(logits, hidden).")
+                               "(logits, hidden); an average of teachers (-t sage+appnp) has none either: use one "
+                               "family or -t auto.")
 
 
 def test_deepwalk_defaults_are_the_configured_ones_and_every_setting_is_checked_by_name():
