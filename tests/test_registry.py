@@ -36,7 +36,7 @@ def test_a_vq_checkpoint_loads_through_g2m_checkpoints_alone(tmp_path):
 
 
 @pytest.mark.parametrize("code, expected", [
-    ("from g2m.teacher import TEACHER_TRAINERS; print(sorted(TEACHER_TRAINERS))", "['external', 'standard', 'vq']"),
+    ("from g2m.teacher import TEACHER_TRAINERS; print(sorted(TEACHER_TRAINERS))", "['committee', 'external', 'standard', 'vq']"),
     ("from g2m.distill.losses import LOSSES; print(LOSSES.get('hfd').__name__)", "HighFrequencyKL"),
     ("from g2m.distill.methods import resolve_method; print(resolve_method('glnn+ffg2m+pos').inputs)", "('position',)"),
 ])
