@@ -13,7 +13,7 @@ so inference costs nothing more. A `TeacherCommittee` names such a teacher:
 Both are trained by the ``"committee"`` teacher trainer; each member is trained exactly as it would be alone
 (same seed, same settings), so ``auto`` distills the very teacher ``-t <chosen>`` would. Every member's
 validation and test accuracy and training time are kept in the teacher's extra metrics (``metrics.json``:
-``teacher_extra``; for ``auto`` also ``chosen_<family>``, 1 where it was chosen, so its mean is the share of
+``teacher_candidates``; for ``auto`` also ``chosen_<family>``, 1 where it was chosen, so its mean is the share of
 runs that chose it). An average has no hidden layer (methods that need one, such as ``rsd``, refuse it) and no
 single network, so no teacher checkpoint is written for it. Methods that train their own teacher (VQGraph's
 tokenizer) take one family, not a committee.
