@@ -68,3 +68,26 @@ def cora_with_fake_teacher():
 
     return make
 
+
+
+@pytest.fixture
+def same_gradient_every_time():
+    """``check(loss_of, x)``: ``loss_of(x)``'s gradient with respect to ``x``, computed 8 times with 2 torch
+    threads (where sum orders can vary between runs), is bitwise the same every time."""
+    import torch
+
+    def check(loss_of, x):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            grads = []
+            for _ in range(8):
+                leaf = x.detach().clone().requires_grad_(True)
+                loss_of(leaf).backward()
+                grads.append(leaf.grad)
+        finally:
+            torch.set_num_threads(threads)
+        assert grads[0].abs().sum() > 0
+        assert all(torch.equal(grads[0], g) for g in grads[1:]), "the gradient differs between identical runs"
+
+    return check

@@ -205,6 +205,25 @@ def test_same_command_twice_gives_identical_numbers_and_rerun_too(tmp_path):
     assert again == a
 
 
+
+def test_same_vqgraph_command_twice_gives_identical_numbers_and_weights(tmp_path):
+    """VQGraph's tokenizer and FF-G2M's edge terms gather edge endpoints: the runs must match bit for bit
+    (the weights too: accuracies of a short run can agree while the weights already differ)."""
+    common = ["distill", "-d", "cora", "-m", "vqgraph+ffg2m", "--seeds", "1", "--setting", "both", "--device", "cpu",
+              "--codebook-size", "64", "-p", "teacher.max_epochs=20", "-p", "teacher.vq_epochs=10",
+              "-p", "student.max_epochs=20"]
+    for name in ("a", "b"):
+        assert _cli(*common, "-o", str(tmp_path / name)).returncode == 0
+    a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("a", "b"))
+    a.pop("timings"), b.pop("timings")
+    assert a == b
+    files = sorted(p.name for p in (tmp_path / "a" / "checkpoints").glob("*.pt"))
+    assert len(files) == 4  # VQ teacher and student, both settings
+    for name in files:
+        sa, sb = (torch.load(tmp_path / n / "checkpoints" / name, weights_only=False)["state_dict"] for n in ("a", "b"))
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), name
+
+
 # ---------------------------------------------------------------- untrusted and mismatched files
 
 @pytest.fixture(scope="module")

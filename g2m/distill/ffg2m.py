@@ -36,6 +36,7 @@ from g2m.distill.losses import LossInput, LossTerm, register_loss
 from g2m.distill.methods import Method, register_method
 from g2m.errors import ConfigError
 from g2m.graph_inputs import select_rows
+from g2m.utils.rows import take_rows
 
 EDGE_CHUNK = 1 << 20  # pairs per chunk; above this, chunks are checkpointed
 
@@ -120,11 +121,11 @@ def high_frequency_kl(student: Tensor, s_src: Tensor, s_dst: Tensor, teacher: Te
     num_pairs = s_src.numel()
     if targets is not None and 0 < num_pairs <= chunk_size:
         p_t, const = targets
-        log_q = F.log_softmax((student[s_src] - student[s_dst]).abs() / tau, dim=-1)
+        log_q = F.log_softmax((take_rows(student, s_src) - take_rows(student, s_dst)).abs() / tau, dim=-1)
         return (const - (p_t * log_q).sum()) / num_pairs * tau * tau
 
     def pair_sum(rows: Tensor) -> Tensor:
-        s_diff = (student[s_src[rows]] - student[s_dst[rows]]).abs()
+        s_diff = (take_rows(student, s_src[rows]) - take_rows(student, s_dst[rows])).abs()
         t_diff = (teacher[t_src[rows]] - teacher[t_dst[rows]]).abs()
         return _kl_rows_sum(s_diff, t_diff, tau)
 

@@ -7,6 +7,8 @@ from torch import Tensor, nn
 from torch_geometric.nn import Linear, SAGEConv
 from torch_geometric.utils import degree, scatter
 
+from g2m.utils.rows import take_rows
+
 
 class ProjectFirstSAGEConv(SAGEConv):
     """PyG's mean-aggregation ``SAGEConv``, computed as ``mean_j(W_l x_j) + b + W_r x_i``.
@@ -57,7 +59,7 @@ class GCNAggrSAGEConv(nn.Module):
             neigh = adj @ h
             deg = (adj.crow_indices()[1:] - adj.crow_indices()[:-1]).to(h.dtype)
         else:
-            neigh = scatter(h[adj[0]], adj[1], dim=0, dim_size=n, reduce="sum")
+            neigh = scatter(take_rows(h, adj[0]), adj[1], dim=0, dim_size=n, reduce="sum")
             deg = degree(adj[1], n, dtype=h.dtype)
         out = (neigh + 2.0 * h) / (deg + 2.0).unsqueeze(-1)
         return out + self.bias if self.bias is not None else out

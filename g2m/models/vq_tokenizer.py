@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from g2m.errors import ConfigError
 from g2m.models.gnn import build_teacher
 from g2m.models.vq import VectorQuantizer
+from g2m.utils.rows import take_rows
 
 VQ_MODEL_KEYS = ("codebook_size", "code_dim", "code_metric", "code_layer")
 CODE_LAYERS = ("embedding", "first")
@@ -107,7 +108,7 @@ class VQTokenizerGNN(nn.Module):
     def edge_logits(self, q: Tensor, pairs: Tensor) -> Tensor:
         """Decoder score of node pairs ``[2, P]`` from their quantized codes (O(P), never N×N)."""
         s = self.structure_decoder(q)
-        return (s[pairs[0]] * s[pairs[1]]).sum(-1) / self.code_dim ** 0.5
+        return (take_rows(s, pairs[0]) * take_rows(s, pairs[1])).sum(-1) / self.code_dim ** 0.5
 
     def forward(self, x: Tensor, edge_index: Tensor, return_hidden: bool = False):
         out = self.tokenize(x, edge_index)

@@ -386,3 +386,14 @@ def test_minibatch_hfd_needs_both_the_student_and_its_features_for_outside_neigh
         with pytest.raises(ConfigError, match=r"^minibatch FF-G2M needs LossInput\.student and LossInput\.x for "
                                               r"neighbour logits\.$"):
             LOSSES.get("hfd")()(make_input(net(x[batch]), teacher, edges, nodes=batch, **extras))
+
+
+@pytest.mark.parametrize("chunk_size", [ffg2m.EDGE_CHUNK, 6000])  # one chunk (precomputed targets), two
+def test_hfd_gradient_over_real_edges_is_reproducible(same_gradient_every_time, chunk_size):
+    src, dst = load_dataset("cora").data.edge_index
+    g = torch.Generator().manual_seed(7)
+    n = int(src.max()) + 1
+    student, teacher = torch.randn(n, 7, generator=g), torch.randn(n, 7, generator=g)
+    targets = ffg2m.high_frequency_targets(teacher, src, dst) if chunk_size == ffg2m.EDGE_CHUNK else None
+    same_gradient_every_time(lambda s: ffg2m.high_frequency_kl(s, src, dst, teacher, src, dst, 1.0, chunk_size, targets),
+                             student)

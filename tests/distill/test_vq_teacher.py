@@ -622,3 +622,17 @@ def test_tokenizer_on_a_tiny_graph_with_unlabelled_batches_and_an_isolated_last_
     assert t.metrics["test_ind"] == _accuracy(full[split.test_ind], ds.data.y[split.test_ind])
     counts = t.extra_metrics["code_counts"]
     assert len(counts) == 64 and sum(counts) == 46 and counts[-1] == 0
+
+
+def test_structure_loss_gradient_is_reproducible(cora, same_gradient_every_time):
+    """The decoder reads every edge's two endpoints: their gradients must sum in the same order every run (a
+    plain ``s[pairs[0]]`` gather does not, on two threads)."""
+    torch.manual_seed(0)
+    model = VQTokenizerGNN(build_teacher("sage", cora.num_features, cora.num_classes), cora.num_features, 16, 64)
+    q = torch.randn(cora.num_nodes, 64, generator=torch.Generator().manual_seed(1))
+
+    def loss(qq):
+        torch.manual_seed(2)  # the same sampled non-edges every time
+        return structure_loss(model, qq, cora.data.edge_index, cora.num_nodes)
+
+    same_gradient_every_time(loss, q)

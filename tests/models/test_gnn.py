@@ -124,3 +124,14 @@ def test_sample_around_draws_what_the_outputs_read():
     assert targets.numel() < 200  # nodes beyond two hops drew nothing
     draws = {tuple(sample_around(ei, nodes, 1, 200, 2).t().tolist()[0]) for _ in range(20)}
     assert len(draws) > 1  # random
+
+
+def test_gcn_aggregator_gradient_over_an_edge_index_is_reproducible(same_gradient_every_time):
+    from g2m.datasets import load_dataset
+    from g2m.models.layers import GCNAggrSAGEConv
+
+    ds = load_dataset("cora")
+    torch.manual_seed(0)
+    conv = GCNAggrSAGEConv(ds.num_features, 64)
+    edges = ds.data.edge_index[:, torch.randperm(ds.data.edge_index.size(1))]  # not sorted by source
+    same_gradient_every_time(lambda x: conv(x, edges).square().sum(), ds.data.x)
