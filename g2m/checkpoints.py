@@ -199,6 +199,10 @@ def evaluate_run(run_dir: str | Path, root: str | Path | None = None, device: st
     dataset = dataset_of_run(config, root)
     dev = resolve_device(device)
     recorded = recorded_files(run_dir, config.get("seeds") or [])
+    lost = sorted(rel for rel in recorded or {} if rel.startswith("checkpoints/") and not (run_dir / rel).is_file())
+    if lost:  # the run wrote them: numbers over the rest would silently cover fewer seeds
+        raise ConfigError(f"{run_dir} lacks {len(lost)} checkpoint(s) the run wrote ({', '.join(lost[:3])}"
+                          f"{', …' if len(lost) > 3 else ''}): restore them, or rerun the run (g2m rerun {run_dir}).")
     runs: dict[str, dict[str, list]] = {}
     for file in files:
         if recorded is not None:  # the run's seed records list every checkpoint it wrote, with its sha256

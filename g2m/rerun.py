@@ -7,7 +7,7 @@ from typing import Any
 
 from g2m.checkpoints import dataset_of_run
 from g2m.errors import ConfigError
-from g2m.run_dir import check_config_of_run, read_run_config
+from g2m.run_dir import check_config_of_run, read_metrics, read_run_config
 
 
 def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = None, jobs: int = 1,
@@ -23,6 +23,10 @@ def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = Non
 
     config = read_run_config(Path(run_dir), required=("dataset", "teacher", "seeds", "setting"))
     check_config_of_run(run_dir, config)
+    if not read_metrics(run_dir):  # before any training: there would be nothing to compare the new numbers with
+        raise ConfigError(f"{run_dir} has no readable metrics.json: the run did not finish (or the file was "
+                          "removed), so a rerun has nothing to compare with. Finish it first: run its command "
+                          f"again with --resume -o {run_dir}.")
     methods = tuple(config.get("methods") or {})
     result = run_node_experiment(NodeRunSpec(
         dataset_of_run(config, root), teacher=teacher_of_run(config), methods=methods, seeds=config["seeds"],

@@ -73,6 +73,26 @@ def test_evaluate_reproduces_metrics(glnn_run):
             metrics["teacher"][key]["runs"], abs=1e-3)
 
 
+def test_a_run_folder_with_a_lost_file_is_refused_before_any_work(glnn_run, tmp_path):
+    """A missing checkpoint is an error (not numbers over fewer seeds); a rerun of a run without metrics.json
+    stops at once (it would train, then have nothing to compare with)."""
+    import shutil
+
+    out, _ = glnn_run
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken, ignore=shutil.ignore_patterns("evaluation.json"))
+    (broken / "checkpoints" / "student-glnn-ind-seed1.pt").unlink()
+    result = runner.invoke(app, ["evaluate", str(broken), "--device", "cpu"])
+    assert result.exit_code != 0 and "checkpoints/student-glnn-ind-seed1.pt" in str(result.exception)
+    assert not (broken / "evaluation.json").exists()
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(out, unfinished)
+    (unfinished / "metrics.json").unlink()
+    result = runner.invoke(app, ["rerun", str(unfinished)])
+    assert result.exit_code != 0 and "no readable metrics.json" in str(result.exception)
+    assert "--resume" in str(result.exception) and not (unfinished / "rerun").exists()
+
+
 def test_evaluate_writes_to_output_folder(glnn_run, tmp_path):
     out, _ = glnn_run
     result = runner.invoke(app, ["evaluate", str(out), "--device", "cpu", "--output", str(tmp_path / "ev")])
