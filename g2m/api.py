@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric import seed_everything
@@ -103,7 +105,12 @@ class Distiller:
         outputs_are: how your teacher's outputs are read: ``auto``, ``logits`` or ``probabilities``.
 
     Fitted attributes: ``dataset_``, ``split_``, ``teacher_`` (`TeacherRun`, None for ``mlp``),
-    ``student_`` (`StudentRun`), ``student_model_`` (its network, in eval mode), ``metrics_``.
+    ``student_`` (`StudentRun`), ``student_model_`` (its network, in eval mode), ``metrics_``, ``classes_``
+    (the label of each output column: your graph's own labels) and ``n_features_in_``.
+
+    `get_params`/`set_params` make it a scikit-learn estimator (``sklearn.base.clone`` works); `save` writes the
+    student as a g2m checkpoint (``g2m predict``, ``g2m export`` and `Distiller.load` read it), `export` writes
+    it as ONNX or TorchScript.
     """
 
     def __init__(self, teacher: Any = "sage", method: str = "glnn", seed: int = 0, setting: str = "tran",
@@ -120,6 +127,28 @@ class Distiller:
         self.batch_size = batch_size
         self.split = split
         self.outputs_are = outputs_are
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments (scikit-learn's estimator contract; ``deep`` has nothing to descend into)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> "Distiller":
+        """Set constructor arguments by name (scikit-learn's contract); an unknown name is a `ConfigError`."""
+        from g2m.config import check_keys
+
+        check_keys(params, frozenset(self._param_names()), "Distiller")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v is not defaults[k] and v != defaults[k]]
+        return f"Distiller({', '.join(changed)})"
 
     def fit(self, dataset: str | NodeDataset | Data, root: str | Path | None = None) -> "Distiller":
         """Train the teacher (unless the method needs none, or it is yours) and the student on ``dataset``."""
@@ -145,10 +174,53 @@ class Distiller:
         self.student_model_ = self.student_.model.eval()
         self.metrics_ = {"teacher": self.teacher_.metrics if self.teacher_ else None,
                          "student": self.student_.metrics}
+        labels = self.dataset_.class_labels
+        self.classes_ = np.asarray(labels if labels is not None else range(self.dataset_.num_classes), dtype=np.int64)
+        self.n_features_in_ = self.dataset_.num_features
         return self
 
-    def _check_fitted(self) -> None:
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted student to ``path`` as a g2m student checkpoint (weights only, written whole) that
+        `Distiller.load`, `g2m.load_student`, ``g2m predict`` and ``g2m export`` read; returns the path."""
+        from g2m.checkpoints import save_checkpoint
+        from g2m.distill.student import STUDENT_MODEL_KEYS
+
+        self._check_fitted()
         if not hasattr(self, "student_"):
+            raise ConfigError("this Distiller was loaded from a checkpoint: it is already saved there.")
+        run = self.student_
+        kwargs = {k: run.config[k] for k in STUDENT_MODEL_KEYS if k in run.config}
+        positions = None if run.positions is None else (run.positions, run.observed)
+        return save_checkpoint(path, run.model, "student", run.method.name, kwargs, self.dataset_, self.seed,
+                               self.setting, positions=positions)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Distiller":
+        """A Distiller whose student is read from a checkpoint `save` (or ``g2m distill``) wrote: it predicts
+        and exports; ``metrics_`` and the training data are not in the file (None)."""
+        from g2m.checkpoints import load_model
+
+        model, ckpt = load_model(path)
+        if ckpt["kind"] != "student":
+            raise ConfigError(f"{path} is a {ckpt['name']!r} teacher checkpoint: Distiller.load reads a student.")
+        if ckpt.get("positions") is not None:
+            raise ConfigError(f"{path} is a position-aware student (it reads its training graph's positions): "
+                              "predict with g2m.load_student(path), which takes the new nodes' edges.")
+        self = cls(method=ckpt["name"], seed=ckpt["seed"], setting=ckpt["setting"])
+        self.student_model_, self.metrics_ = model, None
+        self.classes_ = np.asarray(ckpt.get("class_labels") or range(ckpt["out_channels"]), dtype=np.int64)
+        self.n_features_in_ = int(ckpt["in_channels"])
+        return self
+
+    def export(self, path: str | Path, format: str = "onnx") -> Path:
+        """Write the student as a graph-free ONNX or TorchScript model (`g2m.export_student`); returns the path."""
+        from g2m.export import export_student
+
+        self._check_fitted()
+        return export_student(self, format=format, output=path)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "student_model_"):
             raise ConfigError("this Distiller is not fitted yet: call .fit(dataset) first.")
 
     @torch.no_grad()
@@ -156,13 +228,15 @@ class Distiller:
         """Class probabilities of the student for node features ``x`` (``[n, num_features]``)."""
         self._check_fitted()
         x = torch.as_tensor(x, dtype=torch.float32)
-        expected = self.dataset_.num_features
+        expected = self.n_features_in_
         if x.dim() != 2 or x.size(1) != expected:
             raise ConfigError(f"x must have shape [n, {expected}] (the dataset's feature count), got {tuple(x.shape)}.")
-        model = self.student_.model.eval()
+        model = self.student_model_.eval()
         device = next(model.parameters()).device
         return model(as_model_input(x).to(device)).softmax(-1).cpu()
 
     def predict(self, x: Tensor) -> Tensor:
-        """Predicted class ids for node features ``x``."""
-        return self.predict_proba(x).argmax(-1)
+        """Predicted labels for node features ``x``: ``classes_`` of the most probable column (your graph's own
+        labels; 0..C-1 on the bundled datasets)."""
+        ids = self.predict_proba(x).argmax(-1)  # checks that it is fitted, and x
+        return torch.from_numpy(self.classes_)[ids]

@@ -42,6 +42,8 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, name: s
             "trainer": trainer, "in_channels": dataset.num_features, "out_channels": dataset.num_classes,
             "seed": seed, "setting": setting, "state_dict": model.state_dict(),
             "dataset": dataset_fingerprint(dataset)}
+    if dataset.class_labels is not None:  # predictions map back to the user's own labels
+        ckpt["class_labels"] = list(dataset.class_labels)
     if positions is not None:
         table, observed = positions
         ckpt.update(in_channels=dataset.num_features + table.size(1), num_features=dataset.num_features,

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -101,7 +102,11 @@ def export_student(path: Any, format: str = "onnx", output: str | Path | None = 
     """
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}.")
-    if isinstance(path, nn.Module) or hasattr(path, "student_"):
+    from g2m.api import Distiller
+
+    if isinstance(path, Distiller) and not hasattr(path, "student_model_"):
+        raise ConfigError("this Distiller is not fitted yet: call .fit(dataset) first.")
+    if isinstance(path, (nn.Module, Distiller)):
         return _export_in_memory(path, format, output, checkpoint)
     source = student_checkpoint(path, checkpoint)
     if output is None and source.parent.name == "checkpoints":  # into RUN/export/: never through a planted link
@@ -115,6 +120,8 @@ def export_student(path: Any, format: str = "onnx", output: str | Path | None = 
         raise ConfigError(f"{source} is a {ckpt['name']!r} teacher checkpoint: only graph-free students can be "
                           "exported (a teacher needs the graph).")
     meta = {"source": source.name, "method": ckpt["name"], "seed": ckpt["seed"], "setting": ckpt["setting"]}
+    if "class_labels" in ckpt:
+        meta["class_labels"] = list(ckpt["class_labels"])
     return _write(student, format, out, meta)
 
 
@@ -125,13 +132,16 @@ def _export_in_memory(student: Any, format: str, output: str | Path | None, chec
     if output is None:
         raise ConfigError("exporting a student in memory needs output= (the file to write, e.g. student.onnx).")
     meta = {"source": "in-memory"}
-    if hasattr(student, "student_"):  # a fitted Distiller
-        run = student.student_
-        if run.positions is not None:
+    if hasattr(student, "student_model_"):  # a fitted (or loaded) Distiller
+        run = getattr(student, "student_", None)
+        if run is not None and run.positions is not None:
             raise ConfigError(f"the {run.method.name} student reads DeepWalk positions beside the features; export "
                               "it from a run folder (g2m distill -o DIR), where its positions are saved.")
-        meta = {**meta, "method": run.method.name, "seed": student.seed, "setting": student.setting}
-        student = run.model
+        method = run.method.name if run is not None else student.method
+        meta = {**meta, "method": method, "seed": student.seed, "setting": student.setting}
+        if not np.array_equal(student.classes_, np.arange(len(student.classes_))):
+            meta["class_labels"] = student.classes_.tolist()
+        student = student.student_model_
     if not isinstance(student, StudentMLP):
         raise ConfigError(f"cannot export a {type(student).__name__}: pass a g2m student (Distiller.student_model_), "
                           "a fitted Distiller, a run folder or a student checkpoint.")

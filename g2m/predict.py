@@ -45,6 +45,18 @@ class DeployedStudent:
     positions: torch.Tensor | None = field(default=None, repr=False)
     observed: torch.Tensor | None = field(default=None, repr=False)
 
+    @property
+    def class_labels(self) -> np.ndarray | None:
+        """The label of each class id in the user's own graph (recorded when its labels were not 0..C-1), else
+        None: the class ids are the labels."""
+        labels = self.metadata.get("class_labels")
+        return None if labels is None else np.asarray(labels, dtype=np.int64)
+
+    def labels_of(self, class_ids: np.ndarray) -> np.ndarray:
+        """``class_ids`` (columns of `predict_proba`) as the training graph's own labels."""
+        labels = self.class_labels
+        return class_ids.astype(np.int64) if labels is None else labels[class_ids]
+
     def with_positions(self, x: Any, edges: Any) -> np.ndarray:
         """``[x, positions]`` for new nodes: each row's position is the mean position of the training-graph
         nodes it links to. ``edges`` is ``[2, E]``: (training-graph node id, row of ``x``) pairs; a row with
@@ -99,8 +111,9 @@ class DeployedStudent:
         return np.concatenate(parts)
 
     def predict(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE, edges: Any = None) -> np.ndarray:
-        """Predicted class ids, int64 ``[N]``."""
-        return self.predict_proba(x, batch_size, edges).argmax(-1).astype(np.int64)
+        """Predicted labels, int64 ``[N]``: class ids, or the training graph's own labels where it had others
+        (`labels_of`)."""
+        return self.labels_of(self.predict_proba(x, batch_size, edges).argmax(-1))
 
 
 def load_student(path: str | Path, checkpoint: str | None = None,
@@ -278,7 +291,7 @@ def _from_checkpoint(path: Path) -> DeployedStudent:
     def run(batch: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(batch)).softmax(-1).numpy()
 
-    meta = {k: ckpt[k] for k in ("name", "seed", "setting")}
+    meta = {k: ckpt[k] for k in ("name", "seed", "setting", "class_labels") if k in ckpt}
     return DeployedStudent(path, "checkpoint", ckpt["in_channels"], ckpt["out_channels"], run, meta,
                            ckpt.get("positions"), ckpt.get("observed"))
 

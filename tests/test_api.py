@@ -94,3 +94,74 @@ def test_distiller_trains_the_teacher_its_method_needs():
     d = g2m.Distiller(method="vqgraph", teacher_params={"max_epochs": 2, "vq_epochs": 2, "codebook_size": 16,
                                                         "code_dim": 4}, student_params={"max_epochs": 2}).fit("cora")
     assert d.teacher_.extra_knowledge["codebook"].shape == (16, 4) and d.student_.config["terms"]["soft_code_kl"] == 1
+
+
+def test_distiller_is_a_scikit_learn_estimator():
+    sklearn_base = pytest.importorskip("sklearn.base")
+    d = g2m.Distiller(method="glnn+ffg2m", seed=3, teacher_params={"max_epochs": 2})
+    copy = sklearn_base.clone(d)
+    assert copy is not d and copy.get_params() == d.get_params()
+    assert copy.get_params()["method"] == "glnn+ffg2m" and copy.get_params()["seed"] == 3
+    assert copy.set_params(seed=5, method="glnn") is copy and (copy.seed, copy.method) == (5, "glnn")
+    with pytest.raises(ConfigError, match="batch_sise"):
+        copy.set_params(batch_sise=64)
+    assert repr(copy) == "Distiller(seed=5, teacher_params={'max_epochs': 2})"
+    with pytest.raises(ConfigError, match="not fitted"):
+        g2m.export_student(g2m.Distiller(), output="never.onnx")
+
+
+@pytest.fixture(scope="module")
+def relabelled_distiller():
+    """A Distiller fitted on Cora whose labels are 3, 13, …, 63 (a user's graph with its own label values)."""
+    from torch_geometric.data import Data
+
+    cora = g2m.load_dataset("cora")
+    data = Data(x=cora.data.x, edge_index=cora.data.edge_index, y=cora.data.y * 10 + 3)
+    d = g2m.Distiller(teacher_params={"max_epochs": 5}, student_params={"max_epochs": 5}).fit(data)
+    return d, cora.data.x[:50]
+
+
+def test_predictions_are_in_the_users_own_labels(relabelled_distiller):
+    d, x = relabelled_distiller
+    assert d.classes_.tolist() == [3, 13, 23, 33, 43, 53, 63] and d.n_features_in_ == x.size(1)
+    ids = d.predict_proba(x).argmax(-1)
+    assert torch.equal(d.predict(x), ids * 10 + 3)
+
+
+def test_save_load_and_export_a_fitted_distiller(relabelled_distiller, tmp_path):
+    pytest.importorskip("onnxruntime")
+    d, x = relabelled_distiller
+    expected = d.predict(x).numpy()
+    saved = d.save(tmp_path / "student.pt")
+    loaded = g2m.Distiller.load(saved)
+    assert loaded.method == "glnn" and loaded.metrics_ is None
+    assert torch.allclose(loaded.predict_proba(x), d.predict_proba(x)) and (loaded.predict(x).numpy() == expected).all()
+    assert (g2m.load_student(saved).predict(x.numpy()) == expected).all()
+    for source in (d, loaded):  # in memory, and from the file
+        onnx = source.export(tmp_path / f"student-{id(source)}.onnx")
+        deployed = g2m.load_student(onnx)
+        assert deployed.metadata["class_labels"] == [3, 13, 23, 33, 43, 53, 63]
+        assert (deployed.predict(x.numpy()) == expected).all()
+    teacher = tmp_path / "teacher.pt"
+    from g2m.checkpoints import save_checkpoint
+
+    save_checkpoint(teacher, d.teacher_.model, "teacher", "sage", d.teacher_.model_kwargs, d.dataset_, 0, "tran")
+    with pytest.raises(ConfigError, match="teacher checkpoint"):
+        g2m.Distiller.load(teacher)
+
+
+def test_g2m_predict_writes_the_users_labels(relabelled_distiller, tmp_path):
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from g2m.cli import app
+
+    d, x = relabelled_distiller
+    saved = d.save(tmp_path / "student.pt")
+    np.save(tmp_path / "x.npy", x.numpy())
+    result = CliRunner().invoke(app, ["predict", str(saved), "--features", str(tmp_path / "x.npy"),
+                                      "-o", str(tmp_path / "pred.csv")])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "pred.csv").read_text().splitlines()
+    assert lines[0] == "node,class,p3,p13,p23,p33,p43,p53,p63"
+    assert [int(line.split(",")[1]) for line in lines[1:]] == d.predict(x).tolist()

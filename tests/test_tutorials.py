@@ -38,7 +38,8 @@ NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 # page → (marked bash blocks, marked python blocks) it must have, and files the run must leave behind
 EXECUTED = {
     "quickstart.md": ((2, 1), ["runs/quick-glnn/metrics.json", "runs/quick-vqgraph/codebook_usage.png"]),
-    "own-graph.md": ((2, 5), ["my_graph/edges.txt", "runs/my-graph/metrics.json", "runs/my-graph/evaluation.json"]),
+    "own-graph.md": ((2, 6), ["my_graph/edges.txt", "runs/my-graph/metrics.json", "runs/my-graph/evaluation.json",
+                              "my_student.pt", "my_student.onnx"]),
     "condense-tutorial.md": ((2, 1), ["runs/mutag-short/distilled.pt", "runs/mutag-short/metrics.json"]),
     "vqgraph-tutorial.md": ((0, 5), ["runs/vq-inside/codebook_usage.png"]),
     "ffg2m-tutorial.md": ((0, 3), []),

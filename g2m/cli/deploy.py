@@ -72,7 +72,7 @@ def predict_cmd(
     A position-aware student (method …+pos) also needs --edges: each new node's position is the mean position of
     the training-graph nodes it links to.
 
-    Without --output it prints node index, class id and its probability for the first --show nodes.
+    Without --output it prints node index, predicted class (the training graph's own label) and its probability for the first --show nodes.
 
     Examples:
 
@@ -92,12 +92,13 @@ def predict_cmd(
     student = load_student(model, checkpoint, trust_torchscript=trust_torchscript)
     x = read_features(features)
     proba = student.predict_proba(x, batch_size=batch_size, edges=None if edges is None else read_edges(edges))
-    pred = proba.argmax(-1)
+    pred = student.labels_of(proba.argmax(-1))  # the training graph's own labels
+    labels = student.labels_of(np.arange(proba.shape[1]))
     if output is not None:
         if output.suffix.lower() == ".npy":
             _atomic(output, lambda fh: np.save(fh, proba))
         else:
-            write_text_atomic(output, _csv(pred, proba))
+            write_text_atomic(output, _csv(pred, proba, labels))
         console.print(f"predicted {len(pred)} nodes with {model} ({student.kind})")
         console.print(f"wrote {output}")
         return
@@ -106,14 +107,15 @@ def predict_cmd(
     for col in ("node", "class", "probability"):
         table.add_column(col, justify="right")
     for i in range(rows):
-        table.add_row(str(i), str(int(pred[i])), f"{float(proba[i, pred[i]]):.4f}")
+        table.add_row(str(i), str(int(pred[i])), f"{float(proba[i].max()):.4f}")
     Console().print(table)
     if rows < len(pred):
         console.print(f"showing {rows} of {len(pred)} nodes; write them all with -o predictions.csv (or --show 0)")
 
 
-def _csv(pred: np.ndarray, proba: np.ndarray) -> str:
-    header = ",".join(["node", "class", *(f"p{c}" for c in range(proba.shape[1]))])
+def _csv(pred: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> str:
+    """One row per node: its predicted label and the probability of each label (columns ``p<label>``)."""
+    header = ",".join(["node", "class", *(f"p{c}" for c in labels)])
     lines = [header]
     lines += [f"{i},{int(pred[i])}," + ",".join(f"{p:.8g}" for p in proba[i]) for i in range(len(pred))]
     return "\n".join(lines) + "\n"

@@ -24,6 +24,8 @@ class NodeDataset:
     split_protocol: str = "cpf"
     fixed_split: dict[str, Tensor] | None = None
     source: str = ""
+    # a user's graph whose labels were not 0..C-1: the user's label of each class id (None: ids are the labels)
+    class_labels: tuple[int, ...] | None = None
     task: str = field(default="node", init=False)
 
     @property

@@ -52,7 +52,8 @@ def from_data(data: Data, name: str = "custom", split: str = "random") -> NodeDa
                                f"labels: {_rows(bad)}.")
     y = y.long()
     if bool((y < 0).any()):
-        raise DatasetError(f"labels must be non-negative class ids (0..C-1); negative at nodes {_rows(y < 0)}.")
+        raise DatasetError(f"labels must be non-negative integers (any values: predictions use them); negative at "
+                           f"nodes {_rows(y < 0)}.")
     bad = ~torch.isfinite(x.float()).all(dim=1)
     if bool(bad.any()):
         raise DatasetError(f"{int(bad.sum())} feature rows contain NaN or inf (nodes {_rows(bad)}); "
@@ -70,8 +71,10 @@ def from_data(data: Data, name: str = "custom", split: str = "random") -> NodeDa
     clean = Data(x=x.float(), edge_index=ei, y=y)
     # the user's own split, used with split="masks" (checked then: `g2m.datasets.splits.with_split`)
     masks = {k: data[f"{k}_mask"] for k in SPLIT_PARTS if getattr(data, f"{k}_mask", None) is not None}
+    renamed = not torch.equal(classes, torch.arange(classes.numel(), device=classes.device))
     return NodeDataset(name=name, data=clean, num_classes=int(classes.numel()), split_protocol=split,
-                       fixed_split=masks if len(masks) == len(SPLIT_PARTS) else None, source="Data object")
+                       fixed_split=masks if len(masks) == len(SPLIT_PARTS) else None, source="Data object",
+                       class_labels=tuple(int(c) for c in classes.tolist()) if renamed else None)
 
 
 def undirected_edges(edge_index: Tensor, num_nodes: int) -> Tensor:
