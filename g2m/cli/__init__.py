@@ -18,6 +18,31 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from g2m import __version__
+
+        def installed(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
+
+        typer.echo(f"g2m {__version__} (torch {installed('torch')}, torch_geometric {installed('torch_geometric')}, "
+                   f"Python {sys.version.split()[0]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print g2m's version (and torch's, PyG's, Python's) and exit.")) -> None:
+    """Distill GNNs into graph-free MLPs, and graph datasets into tiny distilled datasets."""
+
+
 from g2m.cli import condense as _condense  # noqa: E402,F401  (registers commands)
 from g2m.cli import node as _node  # noqa: E402,F401
 from g2m.cli import deploy as _deploy  # noqa: E402,F401
@@ -27,9 +52,10 @@ from g2m.cli import tune as _tune  # noqa: E402,F401
 
 def main() -> None:
     """Entry point: run the app, printing g2m's own errors as one clear line (exit code 2)."""
-    from g2m.utils import flush_denormals
+    if not {"--help", "--version"} & set(sys.argv[1:]):  # help and the version need neither torch nor PyG
+        from g2m.utils.device import flush_denormals
 
-    flush_denormals()  # before torch starts its threads, so that every thread has it
+        flush_denormals()  # before torch starts its threads, so that every thread has it
     stopped_by = {"signal": "Ctrl-C", "code": 130}
 
     def on_sigterm(signum, frame):  # a polite stop: the same path as Ctrl-C (finished seeds kept), then exit 143

@@ -11,7 +11,7 @@ import typer
 
 from g2m.cli import app
 from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, OverwriteOpt, output_opt
-from g2m.utils import parse_seeds
+from g2m.utils.seeds import parse_seeds
 
 GraphDatasetOpt = typer.Option("mutag", "--dataset", "-d", help="Graph-classification dataset (mutag, proteins, "
                                "nci1, dd, imdb-binary, enzymes, ogbg-molhiv, ogbg-molbace, ogbg-molbbbp).")

@@ -15,7 +15,7 @@ from g2m.cli.common import (DataRootOpt, DatasetOpt, DeviceOpt, DownloadOpt, Fan
                             ResumeOpt, SeedOpt, SeedsOpt, TeacherBatchOpt, TeacherChunkOpt, output_opt)
 from g2m.errors import ConfigError
 from g2m.evaluate import format_mean_std
-from g2m.utils import parse_seeds
+from g2m.utils.seeds import parse_seeds
 
 console = Console(stderr=True)
 SETTING_KEYS = ("transductive", "inductive", "production")

@@ -12,7 +12,7 @@ from rich.table import Table
 from g2m.cli import app
 from g2m.cli.common import DataRootOpt
 from g2m.cli.node import console
-from g2m.utils import parse_seeds
+from g2m.utils.seeds import parse_seeds
 
 
 @app.command("tune")

@@ -192,3 +192,29 @@ def test_rerun_reproduces_runs_whose_options_change_the_run_folder(tmp_path, ext
     assert result.exit_code == 0, result.output
     again = runner.invoke(app, ["rerun", str(tmp_path / "run"), "-o", str(tmp_path / "again")])
     assert again.exit_code == 0 and "every number identical" in again.output, (again.output, again.exception)
+
+
+def test_help_and_version_import_neither_torch_nor_pyg():
+    """What makes `g2m --help` start in well under a second: the CLI and `import g2m` load torch only in the
+    commands (and names) that use it. benchmarks/startup.py times it."""
+    script = ("import sys\n"
+              "sys.argv = ['g2m', '{flag}']\n"
+              "from g2m.cli import main\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "import g2m\n"
+              "heavy = sorted(m for m in ('torch', 'torch_geometric', 'scipy', 'sklearn') if m in sys.modules)\n"
+              "print('heavy:', heavy)\n")
+    for flag in ("--help", "--version"):
+        proc = subprocess.run([sys.executable, "-c", script.format(flag=flag)], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "heavy: []" in proc.stdout, proc.stdout[-500:]
+    version = subprocess.run([sys.executable, "-m", "g2m", "--version"], capture_output=True, text=True, timeout=120)
+    from g2m import __version__
+
+    assert version.returncode == 0 and version.stdout.startswith(f"g2m {__version__} (torch "), version.stdout
+    import g2m  # the names still work, imported on first use
+
+    assert g2m.Distiller.__module__ == "g2m.api" and callable(g2m.distill) and callable(g2m.condense)
+    with pytest.raises(AttributeError, match="no attribute 'Distillr'"):
+        g2m.Distillr
