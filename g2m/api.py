@@ -12,9 +12,10 @@ from torch import Tensor
 from torch_geometric import seed_everything
 from torch_geometric.data import Data
 
+from g2m import progress
 from g2m.datasets import load_dataset, node_split
 from g2m.datasets.base import NodeDataset
-from g2m.datasets.splits import NodeSplit, with_split
+from g2m.datasets.splits import NodeSplit, canonical_setting, with_split
 from g2m.distill.student import StudentRun, train_student
 from g2m.errors import ConfigError
 from g2m.teacher import TEACHER_TRAINERS, TeacherRun
@@ -50,7 +51,7 @@ def train_teacher(dataset: str | NodeDataset | Data, model: str = "sage", seed: 
 def distill(dataset: str | NodeDataset | Data, teacher: Any = "sage", method: str = "glnn",
             seeds: int | str | Iterable[int] = 10, setting: str = "both",
             teacher_params: dict[str, Any] | None = None, student_params: dict[str, Any] | None = None,
-            **options: Any) -> dict[str, Any]:
+            verbose: bool = False, **options: Any) -> dict[str, Any]:
     """Multi-seed distillation; returns the ``metrics.json`` dict (and writes the run when ``output`` is set).
 
     Args:
@@ -67,6 +68,7 @@ def distill(dataset: str | NodeDataset | Data, teacher: Any = "sage", method: st
         teacher_params: settings of the teacher (and its trainer; `g2m.config`); an unknown key is a
             `ConfigError` naming the nearest valid ones.
         student_params: settings of the student and the method, checked the same way.
+        verbose: print progress lines on stderr (each model's epochs every 10 s, each finished model).
         **options: the other fields of `g2m.spec.NodeRunSpec`: ``split`` (e.g. ``"masks"``: the ``Data``'s
             own ``train_mask``/``val_mask``/``test_mask``), ``outputs_are`` (``auto``, ``logits`` or
             ``probabilities``: how your teacher's outputs are read), ``device``, ``root``, ``output``,
@@ -85,7 +87,9 @@ def distill(dataset: str | NodeDataset | Data, teacher: Any = "sage", method: st
     spec = NodeRunSpec.from_options(dataset, teacher=teacher, methods=(method,), seeds=seeds, setting=setting,
                                     teacher_overrides=teacher_params or {}, student_overrides=student_params or {},
                                     **options)
-    return run_metrics(run_node_experiment(spec))
+    with progress.lines_if(verbose) as lines:
+        return run_metrics(run_node_experiment(spec, on_step=(lambda label: progress.note(f"finished {label}"))
+                                               if lines else None))
 
 
 class Distiller:
@@ -103,6 +107,7 @@ class Distiller:
         split: ``None`` (the dataset's own protocol), ``"masks"`` (your ``Data``'s ``train_mask``/``val_mask``/
             ``test_mask``), another protocol name, a mapping of node ids or a JSON file of them.
         outputs_are: how your teacher's outputs are read: ``auto``, ``logits`` or ``probabilities``.
+        verbose: print the teacher's and the student's epochs on stderr (every 10 s) while fitting.
 
     Fitted attributes: ``dataset_``, ``split_``, ``teacher_`` (`TeacherRun`, None for ``mlp``),
     ``student_`` (`StudentRun`), ``student_model_`` (its network, in eval mode), ``metrics_``, ``classes_``
@@ -116,7 +121,7 @@ class Distiller:
     def __init__(self, teacher: Any = "sage", method: str = "glnn", seed: int = 0, setting: str = "tran",
                  device: str = "auto", teacher_params: dict[str, Any] | None = None,
                  student_params: dict[str, Any] | None = None, batch_size: int | None = None,
-                 split: Any = None, outputs_are: str = "auto"):
+                 split: Any = None, outputs_are: str = "auto", verbose: bool = False):
         self.teacher = teacher
         self.method = method
         self.seed = seed
@@ -127,6 +132,7 @@ class Distiller:
         self.batch_size = batch_size
         self.split = split
         self.outputs_are = outputs_are
+        self.verbose = verbose
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -152,6 +158,10 @@ class Distiller:
 
     def fit(self, dataset: str | NodeDataset | Data, root: str | Path | None = None) -> "Distiller":
         """Train the teacher (unless the method needs none, or it is yours) and the student on ``dataset``."""
+        with progress.lines_if(self.verbose):
+            return self._fit(dataset, root)
+
+    def _fit(self, dataset: str | NodeDataset | Data, root: str | Path | None) -> "Distiller":
         from g2m.distill.methods import resolve_method
         from g2m.teacher_outputs import TeacherOutputs, as_teacher, trainer_for
 
@@ -192,7 +202,7 @@ class Distiller:
         kwargs = {k: run.config[k] for k in STUDENT_MODEL_KEYS if k in run.config}
         positions = None if run.positions is None else (run.positions, run.observed)
         return save_checkpoint(path, run.model, "student", run.method.name, kwargs, self.dataset_, self.seed,
-                               self.setting, positions=positions)
+                               canonical_setting(self.setting), positions=positions)
 
     @classmethod
     def load(cls, path: str | Path) -> "Distiller":

@@ -49,6 +49,14 @@ def setting_metrics(runs: dict[str, list[dict[str, float]]]) -> dict:
 
 
 def format_mean_std(entry: dict | None) -> str:
+    """``"81.10 ± 0.96"`` over several runs, ``"81.10"`` for one (a spread of one run is no spread); "–" for none."""
     if not entry or not entry.get("runs"):
         return "–"
+    if len(entry["runs"]) == 1:
+        return f"{entry['mean']:.2f}"
     return f"{entry['mean']:.2f} ± {entry['std']:.2f}"
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

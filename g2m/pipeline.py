@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch_geometric import seed_everything
 
+from g2m import progress
 from g2m.checkpoints import save_checkpoint
 from g2m.datasets import node_split, split_fingerprints
 from g2m.datasets.base import NodeDataset
@@ -76,7 +77,8 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
             # a plain teacher ignores the tokenizer's settings; a user's teacher takes none
             accepted = accepted_teacher_keys(job.teacher, [trainer])
             overrides = {k: v for k, v in job.teacher_overrides.items() if k in accepted}
-            t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **where, **overrides)
+            with progress.task(f"seed {seed} {st}"):
+                t_run = TEACHER_TRAINERS.get(trainer)(ds, split, job.teacher, device=dev, **where, **overrides)
             t_runs[trainer] = t_run
             record["teachers"][trainer][st] = {"metrics": t_run.metrics, "extra": t_run.extra_metrics,
                                                "seconds": t_run.seconds, "config": t_run.config}
@@ -93,8 +95,9 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
         for method in job.methods:
             seed_everything(seed)
             t_run = t_runs.get(trainer_for(job.teacher, method)) if method.needs_teacher else None
-            s_run: StudentRun = train_student(ds, split, method, t_run, device=dev, batch_size=job.batch_size,
-                                              **job.student_overrides)
+            with progress.task(f"seed {seed} {st}"):
+                s_run: StudentRun = train_student(ds, split, method, t_run, device=dev, batch_size=job.batch_size,
+                                                  **job.student_overrides)
             record["students"][method.name][st] = {"metrics": s_run.metrics, "seconds": s_run.seconds,
                                                    "config": s_run.config}
             _record_peak(record["peak_memory_mb"], f"student:{method.name}", dev)
@@ -112,9 +115,10 @@ def run_seed(ds: NodeDataset, seed: int, job: SeedJob,
     return record
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, reports: Any = None) -> None:
     flush_denormals()
     torch.set_num_threads(threads)
+    progress.forward_to(reports)
 
 
 def run_seeds(ds: NodeDataset, seeds: list[int], job: SeedJob, jobs: int = 1,
@@ -139,8 +143,9 @@ def run_seeds(ds: NodeDataset, seeds: list[int], job: SeedJob, jobs: int = 1,
 
     threads = max(1, torch.get_num_threads() // jobs)
     context = multiprocessing.get_context("spawn")  # fork after torch's thread pool started can hang
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
-                             initargs=(threads,)) as pool:
+    with progress.forwarding(context) as reports, ProcessPoolExecutor(
+            max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
+            initargs=(threads, reports)) as pool:
         futures = {pool.submit(run_seed, ds, seed, job): seed for seed in todo}
         try:
             for future in as_completed(futures):

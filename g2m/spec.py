@@ -28,22 +28,20 @@ from g2m.distill.methods import Method, resolve_method
 from g2m.errors import ConfigError, DatasetError
 from g2m.teacher_outputs import (TeacherOutputs, accepted_teacher_keys, as_teacher, is_external, plain_trainer,
                                  refuse_teacher_settings, teacher_name, trainer_for)
+from g2m.datasets.splits import canonical_setting
 from g2m.utils import parse_seeds, resolve_device
 
 SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
 
 
 def parse_settings(setting: str | Iterable[str]) -> tuple[str, ...]:
-    """``"tran"``, ``"ind"`` or ``"both"`` (or a sequence of the first two) as a tuple of settings."""
+    """``"tran"`` (or ``"transductive"``), ``"ind"`` (``"inductive"``) or ``"both"``, or a sequence of the first
+    two, as a tuple of settings."""
     if isinstance(setting, str):
-        if setting not in SETTING_NAMES:
-            raise ConfigError(f"--setting {setting!r}: use tran, ind or both.")
-        return SETTING_NAMES[setting]
-    out = tuple(setting)
-    for s in out:
-        if s not in ("tran", "ind"):
-            raise ConfigError(f"--setting {s!r}: use tran, ind or both.")
-    return out
+        if setting == "both":
+            return SETTING_NAMES["both"]
+        return (canonical_setting(setting),)
+    return tuple(canonical_setting(s) for s in setting)
 
 
 @dataclass(frozen=True)

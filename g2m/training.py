@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from g2m import progress
 from g2m.errors import ConfigError, TrainingError
 
 
@@ -68,10 +69,12 @@ def fit(model: nn.Module, step: Callable[[torch.optim.Optimizer], float], valida
         if monitor is not None:
             with torch.no_grad():
                 monitored.append(float(monitor()))
-        if val > best_val or (ties == "latest" and val == best_val):
+        improved = val > best_val or (ties == "latest" and val == best_val)
+        if improved:
             best_val, best_epoch = val, epoch
             best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= patience:
+        progress.epoch(name, epoch + 1, max_epochs, val, best_val)
+        if not improved and epoch - best_epoch >= patience:
             break
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -17,10 +17,12 @@ from typing import Any, Iterable
 
 from torch_geometric import seed_everything
 
+from g2m import progress
 from g2m.datasets import load_dataset, node_split
+from g2m.datasets.splits import canonical_setting
 from g2m.datasets.base import NodeDataset
 from g2m.errors import ConfigError, G2MWarning, OutputError, RunInterrupted, TrainingError, describe_os_error
-from g2m.utils import write_json_atomic
+from g2m.utils import resolve_device, write_json_atomic
 from g2m.utils.io import write_bytes_atomic
 
 # (kind, low, high) for "float"/"log"/"int", ("choice", [options]).
@@ -101,7 +103,7 @@ def validation_score(ds: NodeDataset, target: str, method: str, teacher: str, se
 
 def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student", method: str = "glnn",
          teacher: str = "sage", trials: int = 20, seeds: Iterable[int] = (0, 1), setting: str = "tran",
-         device: str = "cpu", root: str | None = None, timeout: float | None = None,
+         device: str = "auto", root: str | None = None, timeout: float | None = None,
          sampler_seed: int = 0) -> dict[str, Any]:
     """Search ``target``'s hyper-parameters on validation accuracy until the study in ``output`` has ``trials``
     finished trials; write and return ``best.json`` (see the module docstring)."""
@@ -113,8 +115,10 @@ def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student"
         raise ConfigError('g2m tune needs Optuna: pip install "g2m[tune]" (or pip install optuna).') from None
     if trials < 1:
         raise ConfigError(f"trials must be at least 1, got {trials}.")
-    if setting not in ("tran", "ind"):
-        raise ConfigError(f"tune on one setting, tran or ind; got {setting!r}.")
+    if setting == "both":
+        raise ConfigError("tune on one setting, tran or ind (validation nodes of that split); got 'both'.")
+    setting = canonical_setting(setting)
+    device = str(resolve_device(device))
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ConfigError("tune needs at least one seed.")
@@ -149,11 +153,15 @@ def tune(dataset: str | NodeDataset, output: str | Path, target: str = "student"
         check_appendable(out / "study.journal")  # a trial whose result cannot be recorded is not started
         params = suggest(trial, space)
         scores = []
+        label = f"trial {trial.number + 1} of {trials}"
         for step, seed in enumerate(seeds):
-            scores.append(validation_score(ds, target, method, teacher, seed, setting, params, device, teachers))
+            with progress.task(f"{label}, seed {seed}"):
+                scores.append(validation_score(ds, target, method, teacher, seed, setting, params, device, teachers))
             trial.report(statistics.fmean(scores), step)
             if step < len(seeds) - 1 and trial.should_prune():
+                progress.note(f"{label}: pruned after {step + 1} seed(s) (validation {statistics.fmean(scores):.2f})")
                 raise optuna.TrialPruned()
+        progress.note(f"{label}: validation {statistics.fmean(scores):.2f} with {params}")
         return statistics.fmean(scores)
 
     start = time.perf_counter()

@@ -10,10 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from g2m.cli import app
-from g2m.cli.common import DataRootOpt
+from g2m.cli.common import console, DataRootOpt
 from g2m.errors import ConfigError
 
-console = Console(stderr=True)
 bench_app = typer.Typer(name="bench", help="Benchmarks of trained models (inference latency).",
                         no_args_is_help=True, rich_markup_mode="markdown")
 app.add_typer(bench_app, name="bench")

@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+
+console = Console(stderr=True)  # progress, notes and errors: standard error (results go to standard output)
 
 DatasetOpt = typer.Option("cora", "--dataset", "-d", help="Dataset name (see `g2m datasets`) or a folder of user files.")
 DataRootOpt = typer.Option(None, "--data-root", help="Data root with raw files (default: $G2M_DATA_ROOT, else the cache).")

@@ -10,15 +10,21 @@ from typing import Optional
 import typer
 
 from g2m.cli import app
-from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, OverwriteOpt, output_opt
+from g2m.cli.common import DataRootOpt, DeviceOpt, DownloadOpt, OverwriteOpt, console, output_opt
+from g2m.cli.progress import showing
+from g2m.evaluate import count
 from g2m.utils.seeds import parse_seeds
 
 GraphDatasetOpt = typer.Option("mutag", "--dataset", "-d", help="Graph-classification dataset (mutag, proteins, "
                                "nci1, dd, imdb-binary, enzymes, ogbg-molhiv, ogbg-molbace, ogbg-molbbbp).")
 ProtocolOpt = typer.Option(None, "--protocol", help="cv10 (stratified 10-fold CV, Errica et al.; TU default) or "
                            "scaffold (OGB's official split, one run per seed; OGB default).")
-FoldsOpt = typer.Option(None, "--folds", help="cv10 only: which of the 10 folds to run (e.g. 3, 0,1,2 or 0-4; "
-                        "default all).")
+FoldsOpt = typer.Option(None, "--folds", help="cv10 only: which of the 10 folds to run (e.g. 3, 0,1,2, 0-4 or "
+                        "all; default all).")
+FIRST_LOOK = "0"  # condense's default folds: one fold, a first look in about a minute
+CondenseFoldsOpt = typer.Option(FIRST_LOOK, "--folds", help="cv10 only: which of the 10 folds to run (e.g. 3, "
+                                "0,1,2, 0-4). Default 0: one fold, a first look in about a minute; all: the full "
+                                "protocol (mean ± std over 10 folds; --jobs 2 halves its time).")
 GraphSeedsOpt = typer.Option("3", "--seeds", help="scaffold only: seeds, a count (3 → 0..2), a list or a range.")
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Run folds in this many worker processes (one torch thread each).")
 EpochsOpt = typer.Option(None, "--epochs", help="Training epochs (default: the dataset's setting).")
@@ -26,12 +32,14 @@ PoolOpt = typer.Option(None, "--pool", help="Readout pooling: sum (GIN default),
 
 
 def _fmt(m: dict | None) -> str:
-    return "-" if not m else f"{m['mean']:.2f} ± {m['std']:.2f}"
+    from g2m.evaluate import format_mean_std
+
+    return format_mean_std(m)
 
 
 def _folds(text: Optional[str]) -> Optional[list[int]]:
-    """``"3"`` → [3], ``"0,4"`` → [0, 4], ``"0-2"`` → [0, 1, 2] (fold numbers, not a count)."""
-    if text is None:
+    """``"3"`` → [3], ``"0,4"`` → [0, 4], ``"0-2"`` → [0, 1, 2] (fold numbers, not a count); ``"all"`` → None."""
+    if text is None or text.strip().lower() == "all":
         return None
     from g2m.errors import ConfigError
 
@@ -90,12 +98,13 @@ def train_graph_cmd(
     if (out / "metrics.json").exists() and not overwrite:
         raise ConfigError(f"{out} already holds a run; pass --overwrite or choose another --output.")
     cfg = _train(dataset, num_layers=layers, hidden_channels=hidden, pool=pool, epochs=epochs)
-    r = run_protocol(dataset, full_training_set, gnn, cfg, protocol, _folds(folds), parse_seeds(seeds), jobs,
-                     str(resolve_device(device)), data_root)
+    with showing(console, what="folds"):
+        r = run_protocol(dataset, full_training_set, gnn, cfg, protocol, _folds(folds), parse_seeds(seeds), jobs,
+                         str(resolve_device(device)), data_root)
     metrics = {"dataset": Path(dataset).name, "gnn": gnn, **r, "train_config": cfg.to_dict()}
     write_run(out, metrics, {"dataset": dataset, "gnn": gnn, "protocol": r["protocol"], "folds": folds,
                              "seeds": seeds, "train": cfg.to_dict()})
-    typer.echo(f"{metrics['dataset']}  {gnn}  {r['protocol']}  {r['metric']} (%)  {len(r['folds'])} runs  "
+    typer.echo(f"{metrics['dataset']}  {gnn}  {r['protocol']}  test {r['metric']} (%)  {count(len(r['folds']), 'run')}  "
                f"{r['seconds']:.0f} s")
     typer.echo(f"  test {_fmt(r['test'])}   (reference selection, best validation from epoch 1: "
                f"{_fmt(r['reference_test'])})")
@@ -122,7 +131,7 @@ def condense_cmd(
     baselines: str = typer.Option("full,random,herding,size_only", "--baselines",
                                   help="Comma list of baselines (full, random, herding, size_only) or 'none'."),
     protocol: Optional[str] = ProtocolOpt,
-    folds: Optional[str] = FoldsOpt,
+    folds: str = CondenseFoldsOpt,
     seeds: str = GraphSeedsOpt,
     pool: Optional[str] = PoolOpt,
     epochs: Optional[int] = EpochsOpt,
@@ -145,7 +154,9 @@ def condense_cmd(
 
     Examples:
 
-        g2m condense --dataset mutag --method mirage --gnn gin --jobs 2 --output runs/mutag
+        g2m condense --dataset mutag                      (fold 0: a first look in about a minute)
+
+        g2m condense --dataset mutag --folds all --jobs 2 --output runs/mutag      (the full protocol)
 
         g2m condense -d ogbg-molhiv --gnn gin --depth 2 --support 0.1 --seeds 3 --baselines random,size_only
 
@@ -161,19 +172,23 @@ def condense_cmd(
         load_dataset(dataset, root=data_root, download=True)
     options = {"support_mode": support_mode, "max_sets_per_class": max_sets or None, "itemsets": itemsets,
                "exclusive": exclusive} if method == "mirage" else {}
-    result = condense(dataset, method=method, gnn=gnn, depth=depth, support=support or None, budget=budget,
-                      protocol=protocol, folds=_folds(folds), seeds=parse_seeds(seeds), jobs=jobs, device=device,
-                      root=data_root, output=out, baselines=base,
-                      train=_train(dataset, pool=pool, epochs=epochs, sampling=sampling), overwrite=overwrite,
-                      resume=resume, **options)
+    with showing(console, what="folds"):
+        result = condense(dataset, method=method, gnn=gnn, depth=depth, support=support or None, budget=budget,
+                          protocol=protocol, folds=_folds(folds), seeds=parse_seeds(seeds), jobs=jobs, device=device,
+                          root=data_root, output=out, baselines=base,
+                          train=_train(dataset, pool=pool, epochs=epochs, sampling=sampling), overwrite=overwrite,
+                          resume=resume, **options)
     m = result.metrics
-    typer.echo(f"{m['dataset']}  {m['gnn']}  depth {m['depth']}  {m['protocol']} ({len(m['folds'])} runs)  "
-               f"metric {m['metric']} (%)  condensed in {m['condense_seconds']:.2f} s")
+    typer.echo(f"{m['dataset']}  {m['gnn']}  depth {m['depth']}  {m['protocol']} ({count(len(m['folds']), 'run')})  "
+               f"test {m['metric']} (%)  condensed in {m['condense_seconds']:.2f} s")
     for key in (method,) + tuple(b.strip().replace("-", "_") for b in base):
         r = m[key]
         ref = f"  (reference selection {_fmt(r['reference_test'])})" if "reference_test" in r else ""
         typer.echo(f"  {key:9s} test {_fmt(r['test'])}{ref}   {r['bytes']:.0f} bytes  {r['graphs']:.0f} graphs  "
                    f"{100 * r['fraction']:.3f}% of the training bytes")
+    if m["protocol"] == "cv10" and len(m["folds"]) < 10:
+        typer.echo(f"{count(len(m['folds']), 'fold')} of 10: a first look. The protocol's numbers (mean ± std over "
+                   "10 folds) come from --folds all (--jobs 2 halves its time).")
     typer.echo(f"wrote {out}/distilled.pt, metrics.json, config.json")
 
 
@@ -198,7 +213,7 @@ def evaluate_distilled_cli(path: Path, gnn: str, seeds: list[int], device: str, 
     m = evaluate_distilled(path, gnn=gnn, seeds=seeds, device=device, root=data_root, output=output,
                            train=GraphTrainConfig().replace(**train))
     r = m["mirage"]
-    typer.echo(f"{m['dataset']}  {gnn}  depth {m['depth']}  metric {m['metric']} (%)  {len(seeds)} seed(s)")
+    typer.echo(f"{m['dataset']}  {gnn}  depth {m['depth']}  test {m['metric']} (%)  {count(len(seeds), 'seed')}")
     typer.echo(f"  mirage  test {_fmt(r['test'])}   {r['bytes']} bytes  {r['graphs']} graphs  "
                f"{100 * r['fraction']:.3f}% of the training bytes")
     if output is not None:

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from g2m.cli import app
+from g2m.cli.common import console
 from g2m.errors import ConfigError
 
-console = Console(stderr=True)
 PREDICT_SUFFIXES = (".csv", ".npy")
 CheckpointOpt = typer.Option(None, "--checkpoint", help="Run folders: the student checkpoint to use, by file name "
                                                         "in RUN_DIR/checkpoints (e.g. student-glnn-ind-seed3); "

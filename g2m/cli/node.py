@@ -7,29 +7,17 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from g2m.cli import app
-from g2m.cli.common import (DataRootOpt, DatasetOpt, DeviceOpt, DownloadOpt, FanOutOpt, JobsOpt, OverwriteOpt,
+from g2m.cli.progress import showing
+from g2m.cli.common import (console, DataRootOpt, DatasetOpt, DeviceOpt, DownloadOpt, FanOutOpt, JobsOpt, OverwriteOpt,
                             ResumeOpt, SeedOpt, SeedsOpt, TeacherBatchOpt, TeacherChunkOpt, output_opt)
 from g2m.errors import ConfigError
-from g2m.evaluate import format_mean_std
+from g2m.evaluate import count, format_mean_std
 from g2m.utils.seeds import parse_seeds
 
-console = Console(stderr=True)
 SETTING_KEYS = ("transductive", "inductive", "production")
-
-
-def _progress_runner(total: int):
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=False)
-    task = progress.add_task("training", total=total)
-
-    def on_step(label: str) -> None:
-        progress.update(task, advance=1, description=label)
-
-    return progress, on_step
 
 
 def _summary(title: str, rows: dict[str, dict | None]) -> Table:
@@ -78,9 +66,8 @@ def _run(spec) -> dict[str, Any]:
                               "model instead: leave --jobs at 1.")
         if not is_main():
             spec = dataclasses.replace(spec, output=None)
-    progress, on_step = _progress_runner(spec.num_steps)
-    with progress:
-        return run_node_experiment(spec, on_step=on_step)
+    with showing(console, spec.num_steps) as view:
+        return run_node_experiment(spec, on_step=view.step)
 
 
 @app.command("datasets")
@@ -205,7 +192,8 @@ def teacher_cmd(
         return
     seed_list = result["seeds"]
     metrics = run_metrics(result)
-    Console().print(_summary(f"{teacher} on {result['dataset']} ({len(seed_list)} seeds)", {teacher: metrics["teacher"]}))
+    Console().print(_summary(f"{teacher} on {result['dataset']} ({count(len(seed_list), 'seed')}): test accuracy, %",
+                             {teacher: metrics["teacher"]}))
     console.print(f"wrote {out}/metrics.json")
 
 
@@ -346,7 +334,8 @@ def distill_cmd(
         console.print(f"wrote {result['files']['codebook_usage']}")
     rows = {f"teacher ({metrics['teacher_model']})": metrics["teacher"],
             f"student ({metrics['method']})": metrics["student"]}
-    Console().print(_summary(f"{metrics['method']} on {result['dataset']} ({len(result['seeds'])} seeds)", rows))
+    Console().print(_summary(f"{metrics['method']} on {result['dataset']} ({count(len(result['seeds']), 'seed')}): "
+                             "test accuracy, %", rows))
     console.print(f"wrote {out}/metrics.json (total {result['timings']['total_seconds']:.1f} s)")
 
 
@@ -405,7 +394,7 @@ def evaluate_cmd(
     from g2m.checkpoints import evaluate_run
 
     metrics = evaluate_run(path, root=data_root, device=device, output=output)
-    Console().print(_summary(f"re-evaluated {path}", metrics["models"]))
+    Console().print(_summary(f"re-evaluated {path}: test accuracy, %", metrics["models"]))
     console.print(f"wrote {(output or path) / 'evaluation.json'}")
 
 

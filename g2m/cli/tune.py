@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from g2m.cli import app
-from g2m.cli.common import DataRootOpt
-from g2m.cli.node import console
+from g2m.cli.common import DataRootOpt, DeviceOpt, console
+from g2m.cli.progress import showing
 from g2m.utils.seeds import parse_seeds
 
 
@@ -27,7 +27,7 @@ def tune_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Study folder (default "
                                           "runs/tune-DATASET-TARGET-METHOD)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop starting trials after this many seconds."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    device: str = DeviceOpt,
     data_root: Optional[str] = DataRootOpt,
 ) -> None:
     """Search hyper-parameters on validation accuracy with Optuna; the study is stored and resumable.
@@ -45,8 +45,9 @@ def tune_cmd(
     from g2m.tune import tune
 
     out = output or Path("runs") / f"tune-{dataset}-{target}-{method if target == 'student' else 'teacher'}"
-    result = tune(dataset, out, target=target, method=method, teacher=teacher, trials=trials,
-                  seeds=parse_seeds(seeds), setting=setting, device=device, root=data_root, timeout=timeout)
+    with showing(console, what="trials"):
+        result = tune(dataset, out, target=target, method=method, teacher=teacher, trials=trials,
+                      seeds=parse_seeds(seeds), setting=setting, device=device, root=data_root, timeout=timeout)
     table = Table(title=f"best of {result['trials_complete']} trials ({result['trials_pruned']} pruned): "
                         f"validation {result['best_validation']:.2f}%")
     table.add_column("parameter")

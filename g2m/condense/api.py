@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from g2m import progress
 from g2m.datasets.graph_arrays import from_dataset
 from g2m.condense.baselines import size_only_scores
 from g2m.condense.condensers import CONDENSERS, Condensed, distilled_training_set
@@ -46,8 +47,9 @@ class CondenseResult:
 
 
 def _scored(ctx: GraphContext, fold: Fold, train_set: TrainingSet, gnn: str, cfg: GraphTrainConfig,
-            device: str, **sizes: Any) -> dict[str, Any]:
-    r = train_and_test(ctx, fold, train_set, gnn, cfg, device)
+            device: str, name: str, **sizes: Any) -> dict[str, Any]:
+    with progress.task(f"{name} fold {fold.index}"):
+        r = train_and_test(ctx, fold, train_set, gnn, cfg, device)
     return {"test": r["converged"]["test"], "reference_test": r["reference"]["test"],
             "val": r["converged"]["val"], "epoch": r["converged"]["epoch"],
             "reference_epoch": r["reference"]["epoch"], "curve": r["curve"], **sizes}
@@ -68,16 +70,17 @@ class CondenseFold:
     def __call__(self, ctx: GraphContext, fold: Fold) -> dict[str, Any]:
         train_arrays = from_dataset(ctx.graph_ds.dataset, fold.train)
         train_bytes = training_bytes(train_arrays)
-        cond: Condensed = CONDENSERS.get(self.method)(ctx, fold.train, None, 0, class_balance=self.cfg.class_balance,
-                                                      **dict(self.options))
+        with progress.task(f"condensing fold {fold.index} ({self.method})"):
+            cond: Condensed = CONDENSERS.get(self.method)(ctx, fold.train, None, 0,
+                                                          class_balance=self.cfg.class_balance, **dict(self.options))
         out: dict[str, Any] = {"fold": fold.index, "seed": fold.seed, "train_bytes": train_bytes,
                                "train_graphs": int(len(fold.train)), "distilled": cond.distilled}
-        out[self.method] = _scored(ctx, fold, cond.train_set, self.gnn, self.cfg, self.device, bytes=cond.bytes,
-                                   graphs=cond.graphs, seconds=cond.seconds)
+        out[self.method] = _scored(ctx, fold, cond.train_set, self.gnn, self.cfg, self.device, self.method,
+                                   bytes=cond.bytes, graphs=cond.graphs, seconds=cond.seconds)
         for name in self.baselines:
             if name == "full":
                 out[name] = _scored(ctx, fold, TrainingSet(ctx.store, fold.train), self.gnn,
-                                    self.full_cfg or self.cfg, self.device,
+                                    self.full_cfg or self.cfg, self.device, "full data",
                                     bytes=train_bytes, graphs=int(len(fold.train)), seconds=0.0)
             elif name == "size_only":
                 test = from_dataset(ctx.graph_ds.dataset, fold.test)
@@ -85,8 +88,8 @@ class CondenseFold:
                              "seconds": 0.0}
             else:
                 base = CONDENSERS.get(name)(ctx, fold.train, cond.bytes, fold.seed)
-                out[name] = _scored(ctx, fold, base.train_set, self.gnn, self.cfg, self.device, bytes=base.bytes,
-                                    graphs=base.graphs, seconds=base.seconds)
+                out[name] = _scored(ctx, fold, base.train_set, self.gnn, self.cfg, self.device, name,
+                                    bytes=base.bytes, graphs=base.graphs, seconds=base.seconds)
         return out
 
 
@@ -118,7 +121,7 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
              folds: Sequence[int] | None = None, seeds: Sequence[int] | str = (0, 1, 2), jobs: int = 1,
              device: str = "auto", root: str | os.PathLike | None = None, output: str | os.PathLike | None = None,
              baselines: Sequence[str] = BASELINES, train: GraphTrainConfig | None = None, overwrite: bool = False,
-             resume: bool = False, **options: Any) -> CondenseResult:
+             resume: bool = False, verbose: bool = False, **options: Any) -> CondenseResult:
     """Condense a graph-classification dataset and score GNNs trained on it against the baselines.
 
     ``protocol`` is ``cv10`` (TU default; ``folds`` picks some of the 10) or ``scaffold`` (OGB default; one
@@ -129,8 +132,19 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
     ``max_sets_per_class``, …). With ``output`` it writes ``distilled.pt`` (fold 0's, or the scaffold
     split's), ``metrics.json`` and ``config.json``; a folder holding them is refused unless ``overwrite``. Each
     fold is kept in ``output/folds/`` as it finishes (`g2m.condense.fold_records`, one progress line each):
-    after an interruption, ``resume=True`` runs only the folds that had not finished.
+    after an interruption, ``resume=True`` runs only the folds that had not finished. ``verbose=True`` prints
+    progress lines on stderr (every training set's epochs every 10 s, each finished fold).
     """
+    with progress.lines_if(verbose):
+        return _condense(dataset, method, gnn, depth, support, budget, protocol, folds, seeds, jobs, device, root,
+                         output, baselines, train, overwrite, resume, **options)
+
+
+def _condense(dataset: str | Any, method: str, gnn: str, depth: int, support: float | None, budget: str | None,
+              protocol: str | None, folds: Sequence[int] | None, seeds: Sequence[int] | str, jobs: int, device: str,
+              root: str | os.PathLike | None, output: str | os.PathLike | None, baselines: Sequence[str],
+              train: GraphTrainConfig | None, overwrite: bool, resume: bool, **options: Any) -> CondenseResult:
+    """`condense` once its progress lines are set up."""
     from g2m.datasets import load_dataset
 
     CONDENSERS.get(method)
@@ -229,7 +243,8 @@ def evaluate_distilled(path: str | os.PathLike, gnn: str = "gin", seeds: Sequenc
     ctx = GraphContext(graph_ds)
     train_set = distilled_training_set(distilled, cfg.class_balance)
     dev = str(resolve_device(device))
-    runs = [_scored(ctx, dataclasses.replace(fold, seed=s), train_set, gnn, cfg, dev) for s in seeds]
+    runs = [_scored(ctx, dataclasses.replace(fold, seed=s), train_set, gnn, cfg, dev, f"distilled (seed {s})")
+            for s in seeds]
     train_bytes = int(meta.get("train_bytes") or training_bytes(from_dataset(graph_ds.dataset, fold.train)))
     nbytes = distilled.nbytes()
     metrics = {"dataset": name, "method": meta.get("method", "mirage"), "gnn": gnn, "metric": graph_ds.metric,

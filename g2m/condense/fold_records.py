@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from g2m import progress
 from g2m.condense.distilled import DistilledDataset
 from g2m.errors import ConfigError
 from g2m.run_dir import check_same_run
@@ -78,6 +79,9 @@ class RecordedFold:
         started = time.perf_counter()
         result = self.task(ctx, fold)
         save_fold(Path(self.folder), fold.seed, result)
-        print(f"condense: fold {fold.seed} finished in {time.perf_counter() - started:.0f} s, kept in {self.folder}",
-              file=sys.stderr, flush=True)
+        line = f"condense: fold {fold.seed} finished in {time.perf_counter() - started:.0f} s, kept in {self.folder}"
+        if progress.is_listened():  # the command line's progress display (or the parent process's)
+            progress.note(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
         return load_fold(Path(self.folder), fold.seed)

@@ -16,6 +16,15 @@ from torch_geometric.data import Data
 from g2m.errors import ConfigError, DatasetError
 
 SETTINGS = ("tran", "ind")
+SETTING_ALIASES = {"transductive": "tran", "inductive": "ind"}  # the names of the metrics.json columns
+
+
+def canonical_setting(setting: str) -> str:
+    """``"tran"`` or ``"ind"`` for a setting given by its short or its full name (``"inductive"``)."""
+    setting = SETTING_ALIASES.get(setting, setting)
+    if setting not in SETTINGS:
+        raise ConfigError(f"--setting {setting!r}: use tran (transductive), ind (inductive) or, where both run, both.")
+    return setting
 # "public" (Planetoid), "official" (OGB) and "masks" (the user's own) are fixed: the same nodes for every seed
 FIXED_PROTOCOLS = ("public", "official", "masks")
 SPLIT_PROTOCOLS = ("cpf", "random", *FIXED_PROTOCOLS)
@@ -129,8 +138,7 @@ def inductive_split(test: Tensor, num_nodes: int, seed: int, fraction: float = 0
 def node_split(dataset, seed: int = 0, setting: str = "tran", protocol: str | None = None,
                ind_fraction: float = 0.2) -> NodeSplit:
     """The split of ``dataset`` (a `NodeDataset`) for one seed and setting (``tran`` or ``ind``)."""
-    if setting not in SETTINGS:
-        raise ConfigError(f"unknown setting {setting!r}; use 'tran' or 'ind'.")
+    setting = canonical_setting(setting)
     protocol = protocol or dataset.split_protocol
     y = dataset.data.y
     if protocol == "cpf":

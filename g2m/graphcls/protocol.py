@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from g2m import progress
 from g2m.datasets.graph_arrays import from_dataset
 from g2m.errors import ConfigError, DatasetError
 from g2m.graphcls.store import GraphStore
@@ -140,9 +141,10 @@ def _run_job(job: _Job, ctx: GraphContext | None = None) -> dict[str, Any]:
     return job.task(ctx or _context(job.dataset, job.root), job.fold)
 
 
-def _worker_init() -> None:
+def _worker_init(reports: Any = None) -> None:
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
+    progress.forward_to(reports)
 
 
 def map_folds(graph_ds: Any, task: FoldTask, protocol: str | None = None, folds: Sequence[int] | None = None,
@@ -164,8 +166,9 @@ def map_folds(graph_ds: Any, task: FoldTask, protocol: str | None = None, folds:
     if parallel and len(job_list) > 1:
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(min(jobs, len(job_list)), mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
+        context = mp.get_context("spawn")
+        with progress.forwarding(context) as reports, ProcessPoolExecutor(
+                min(jobs, len(job_list)), mp_context=context, initializer=_worker_init, initargs=(reports,)) as pool:
             return protocol, list(pool.map(_run_job, job_list))
     ctx = ctx or _context(name, root_s)
     return protocol, [_run_job(j, ctx) for j in job_list]
@@ -183,12 +186,21 @@ class ScoreMaker:
 
     def __call__(self, ctx: GraphContext, fold: Fold) -> dict[str, Any]:
         t0 = time.perf_counter()
-        train_set, info = self.maker(ctx, fold)
-        make_seconds = time.perf_counter() - t0
-        out = train_and_test(ctx, fold, train_set, self.gnn, self.cfg, self.device, self.score_test)
+        with progress.task(f"{maker_name(self.maker)} fold {fold.index}"):
+            train_set, info = self.maker(ctx, fold)
+            make_seconds = time.perf_counter() - t0
+            out = train_and_test(ctx, fold, train_set, self.gnn, self.cfg, self.device, self.score_test)
         out.update(info)
         out["make_seconds"], out["train_seconds"] = make_seconds, time.perf_counter() - t0 - make_seconds
         return out
+
+
+def maker_name(maker: Any) -> str:
+    """What a training-set maker is called in progress lines (``full_training_set``: "full data")."""
+    if maker is full_training_set:
+        return "full data"
+    name = getattr(maker, "name", None) or getattr(maker, "__name__", None) or type(maker).__name__
+    return str(name).removesuffix("_subset")
 
 
 def collect(protocol: str, gnn: str, metric: str, results: list[dict[str, Any]], score_test: bool = True

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from g2m import progress
 from g2m.errors import ConfigError, TrainingError
 from g2m.graphcls.store import GraphStore
 
@@ -147,7 +148,7 @@ def fit(model: nn.Module, train: TrainingSet, val_batches: list, metric: str, cf
     start = max(1, math.ceil(cfg.select_from * cfg.epochs))
     best: dict[str, tuple[float, float] | None] = {r: None for r in SELECTIONS}
     result = FitResult({}, {}, {})
-    since = 0
+    since, best_seen = 0, float("nan")
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         total, count = 0.0, 0
@@ -166,6 +167,7 @@ def fit(model: nn.Module, train: TrainingSet, val_batches: list, metric: str, cf
         if sched is not None:
             sched.step()
         if epoch % cfg.eval_every and epoch != cfg.epochs:
+            progress.epoch(name, epoch, cfg.epochs)
             continue
         v, vloss = evaluate(model, val_batches, metric, device)
         result.curve.append({"epoch": epoch, "train_loss": total / max(count, 1), "val": v, "val_loss": vloss})
@@ -178,6 +180,9 @@ def fit(model: nn.Module, train: TrainingSet, val_batches: list, metric: str, cf
                 result.states[rule] = copy.deepcopy(model.state_dict())
                 result.epochs[rule], result.val[rule] = epoch, v
                 improved |= rule == "converged"
+        if math.isnan(best_seen) or v > best_seen:  # the best validation score so far, for progress lines
+            best_seen = v
+        progress.epoch(name, epoch, cfg.epochs, v, best_seen)
         if epoch >= start:
             since = 0 if improved else since + cfg.eval_every
             if cfg.patience is not None and since >= cfg.patience:

@@ -148,8 +148,12 @@ def test_inductive_split_fraction_bounds_and_seed():
 def test_node_split_protocols_and_options(cora):
     from g2m.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown setting 'prod'; use 'tran' or 'ind'"):
+    with pytest.raises(ConfigError, match=r"--setting 'prod': use tran \(transductive\), ind \(inductive\)"):
         node_split(cora, 0, "prod")
+    for short, full in (("tran", "transductive"), ("ind", "inductive")):  # the metrics' column names work too
+        a, b = node_split(cora, 3, short), node_split(cora, 3, full)
+        assert torch.equal(a.train, b.train) and torch.equal(a.test, b.test)
+        assert (a.test_ind is None) == (b.test_ind is None) == (short == "tran")
     with pytest.raises(ConfigError, match="unknown split protocol 'geom'; use one of cpf, random, public, official, masks"):
         node_split(cora, 0, protocol="geom")
     with pytest.raises(ConfigError, match="has no fixed split; use protocol 'cpf' or 'random'"):
@@ -395,3 +399,13 @@ def test_user_split_refusals_say_exactly_what_to_do(tmp_path):
     (tmp_path / "bad.json").write_text("{broken")
     assert message(lambda: read_split_file(tmp_path / "bad.json")).startswith(
         f"cannot read the split file {tmp_path / 'bad.json'}: Expecting property name")
+
+
+def test_run_settings_take_short_and_full_names():
+    from g2m.errors import ConfigError
+    from g2m.spec import parse_settings
+
+    assert parse_settings("inductive") == ("ind",) and parse_settings("transductive") == ("tran",)
+    assert parse_settings("both") == ("tran", "ind") and parse_settings(["inductive", "tran"]) == ("ind", "tran")
+    with pytest.raises(ConfigError, match="'production'"):
+        parse_settings("production")  # a metric computed from the inductive run, not a setting to train in
