@@ -152,9 +152,18 @@ class Distiller:
         return self
 
     def __repr__(self) -> str:
+        """The arguments that differ from the defaults, as scikit-learn shows an estimator."""
+        plain = (str, int, float, bool, type(None), dict, list, tuple)
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v is not defaults[k] and v != defaults[k]]
-        return f"Distiller({', '.join(changed)})"
+        shown = []
+        for name, value in self.get_params().items():
+            if isinstance(value, plain):
+                if value != defaults[name]:
+                    shown.append(f"{name}={value!r}")
+            else:  # a model, tensor or array of your own: its type, not its contents
+                shape = getattr(value, "shape", None)
+                shown.append(f"{name}=<{type(value).__name__}{'' if shape is None else ' ' + str(list(shape))}>")
+        return f"Distiller({', '.join(shown)})"
 
     def fit(self, dataset: str | NodeDataset | Data, root: str | Path | None = None) -> "Distiller":
         """Train the teacher (unless the method needs none, or it is yours) and the student on ``dataset``."""

@@ -23,20 +23,20 @@ def rerun(run_dir: str | Path, output: str | Path, root: str | Path | None = Non
 
     config = read_run_config(Path(run_dir), required=("dataset", "teacher", "seeds", "setting"))
     check_config_of_run(run_dir, config)
-    if not read_metrics(run_dir):  # before any training: there would be nothing to compare the new numbers with
-        raise ConfigError(f"{run_dir} has no readable metrics.json: the run did not finish (or the file was "
-                          "removed), so a rerun has nothing to compare with. Finish it first: run its command "
-                          f"again with --resume -o {run_dir}.")
     methods = tuple(config.get("methods") or {})
-    result = run_node_experiment(NodeRunSpec(
+    spec = NodeRunSpec(
         dataset_of_run(config, root), teacher=teacher_of_run(config), methods=methods, seeds=config["seeds"],
         setting=config["setting"], device=config.get("device", "auto"), root=root or config.get("data_root"),
         output=output, teacher_overrides=config.get("teacher_overrides"),
         student_overrides=config.get("student_overrides"), batch_size=config.get("batch_size"),
         force_teacher=not methods, jobs=jobs, overwrite=overwrite,
         split=config.get("split_source") or config.get("split_protocol"),
-        outputs_are=(config.get("teacher_source") or {}).get("outputs_are", "auto")))
-    return result, config
+        outputs_are=(config.get("teacher_source") or {}).get("outputs_are", "auto"))  # checks every setting
+    if not read_metrics(run_dir):  # before any training: there would be nothing to compare the new numbers with
+        raise ConfigError(f"{run_dir} has no readable metrics.json: the run did not finish (or the file was "
+                          "removed), so a rerun has nothing to compare with. Finish it first: run its command "
+                          f"again with --resume -o {run_dir}.")
+    return run_node_experiment(spec), config
 
 
 def teacher_of_run(config: dict[str, Any]) -> Any:

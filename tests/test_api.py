@@ -106,6 +106,7 @@ def test_distiller_is_a_scikit_learn_estimator():
     with pytest.raises(ConfigError, match="batch_sise"):
         copy.set_params(batch_sise=64)
     assert repr(copy) == "Distiller(seed=5, teacher_params={'max_epochs': 2})"
+    assert repr(g2m.Distiller(teacher=torch.zeros(4, 3))) == "Distiller(teacher=<Tensor [4, 3]>)"  # not its values
     with pytest.raises(ConfigError, match="not fitted"):
         g2m.export_student(g2m.Distiller(), output="never.onnx")
 

@@ -282,7 +282,7 @@ def test_condense_tutorial_quotes_the_results_it_points_to():
     results = json.loads((DOCS / "results" / "condense.json").read_text())["datasets"]["mutag"]
     gin = results["gnns"]["gin"]
     page = (DOCS / "condense-tutorial.md").read_text()
-    assert f"g2m condense --dataset mutag --support {results['support']} --jobs 2" in page
+    assert f"g2m condense --dataset mutag --folds all --support {results['support']} --jobs 2" in page
     quoted = (f"Mirage\n{gin['mirage']['test']['mean']:.1f} ± {gin['mirage']['test']['std']:.1f}, full data "
               f"{gin['full']['test']['mean']:.1f}, random {gin['random']['test']['mean']:.1f}, herding "
               f"{gin['herding']['test']['mean']:.1f}, size-only {gin['size_only']['test']['mean']:.1f}")

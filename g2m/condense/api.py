@@ -136,86 +136,80 @@ def condense(dataset: str | Any, method: str = "mirage", gnn: str = "gin", depth
     progress lines on stderr (every training set's epochs every 10 s, each finished fold).
     """
     with progress.lines_if(verbose):
-        return _condense(dataset, method, gnn, depth, support, budget, protocol, folds, seeds, jobs, device, root,
-                         output, baselines, train, overwrite, resume, **options)
+        from g2m.datasets import load_dataset
 
-
-def _condense(dataset: str | Any, method: str, gnn: str, depth: int, support: float | None, budget: str | None,
-              protocol: str | None, folds: Sequence[int] | None, seeds: Sequence[int] | str, jobs: int, device: str,
-              root: str | os.PathLike | None, output: str | os.PathLike | None, baselines: Sequence[str],
-              train: GraphTrainConfig | None, overwrite: bool, resume: bool, **options: Any) -> CondenseResult:
-    """`condense` once its progress lines are set up."""
-    from g2m.datasets import load_dataset
-
-    CONDENSERS.get(method)
-    base = _parse_baselines(baselines)
-    if method == "mirage":
-        check_options(depth, support, options.get("support_mode", "relative"), options.get("itemsets", "maximal"))
-    if output is not None and not (overwrite or resume) and any((Path(output) / f).exists() for f in CONDENSE_FILES):
-        raise ConfigError(f"the output folder {output} already holds a condensation run; pass --overwrite "
-                          "(overwrite=True) to replace it, or choose another --output.")
-    if overwrite and resume:
-        raise ConfigError("--overwrite and --resume exclude each other: replace the run, or continue it.")
-    seeds = parse_seeds(seeds) if not isinstance(seeds, (list, tuple)) else list(seeds)
-    name = dataset if isinstance(dataset, str) else None
-    graph_ds = load_dataset(dataset, root) if name else dataset
-    _check_graph_dataset(graph_ds)
-    full_cfg = train or train_config(graph_ds.name)
-    cfg = full_cfg.replace(num_layers=depth)
-    opts = {"depth": depth, "support": support, "budget": budget, **options} if method == "mirage" else dict(options)
-    task = CondenseFold(method, opts, gnn, cfg, base, str(resolve_device(device)), full_cfg)
-    ctx = None if (name and jobs > 1) else GraphContext(graph_ds)
-    protocol, fold_list = protocol_folds(graph_ds, protocol, folds, seeds)
-    keys = [f.seed for f in fold_list]  # a CV fold's index is its seed; a scaffold run is its seed
-    out = None if output is None else Path(output)
-    with run_lock(out) if out is not None else contextlib.nullcontext():  # one writer per output folder
-        done: dict[int, dict[str, Any]] = {}
-        if out is not None:
-            refuse_links(out, CONDENSE_FILES + (FOLDER,))
-            identity = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol, "folds": keys,
-                        "options": opts, "baselines": list(base), "train": cfg.to_dict(),
-                        "full_train": full_cfg.to_dict()}
-            done = finished_folds(out, identity, keys, resume, overwrite)
-            task = RecordedFold(task, str(out / FOLDER))
-        todo = [k for k in keys if k not in done]
-        try:
-            new = map_folds(name or graph_ds, task, protocol, todo if protocol == "cv10" else folds,
-                            todo if protocol != "cv10" else seeds, jobs, root, ctx)[1] if todo else []
-        except KeyboardInterrupt:
-            kept = sorted(k for k in keys if out is not None and (out / FOLDER / f"fold{k}.json").is_file())
-            raise RunInterrupted("interrupted." + (f" Finished folds {kept} are saved in {out / FOLDER}; run the same "
-                                                   "command with --resume (resume=True) to continue." if kept else
-                                                   " No fold had finished.")) from None
-        by_key = {**done, **{r["seed"]: r for r in new}}
-        results = [by_key[k] for k in keys]
-        train_bytes = float(np.mean([r["train_bytes"] for r in results]))
-        metrics: dict[str, Any] = {
-            "dataset": graph_ds.name, "method": method, "gnn": gnn, "metric": graph_ds.metric, "protocol": protocol,
-            "folds": [r["fold"] for r in results], "seeds": [r["seed"] for r in results], "depth": depth,
-            "support": support, "budget": budget, "train_bytes": train_bytes,
-            "train_graphs": float(np.mean([r["train_graphs"] for r in results])),
-            "condense_seconds": float(np.mean([r[method]["seconds"] for r in results])),
-        }
-        for key in (method,) + base:
-            metrics[key] = _aggregate(key, [r[key] for r in results], train_bytes)
-        metrics["train_config"] = cfg.to_dict()
-        metrics["full_train_config"] = full_cfg.to_dict()
-        metrics["options"] = {k: v for k, v in opts.items()}
-        metrics["curves"] = {key: [r[key].get("curve") for r in results] for key in (method,) + base if key != "size_only"}
-        distilled = results[0]["distilled"]
-        distilled.meta.update({"protocol": protocol, "fold": results[0]["fold"], "dataset": graph_ds.name})
-        result = CondenseResult(distilled, metrics)
-        if out is not None:
-            for stale in ("metrics.json", "config.json"):  # never an old run's numbers beside a new distilled.pt
-                (out / stale).unlink(missing_ok=True)
-            result.files["distilled"] = str(distilled.save(out / "distilled.pt"))
-            config = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol,
-                      "folds": metrics["folds"], "seeds": seeds, "device": str(device),
-                      "root": None if root is None else str(root), "baselines": list(base), "train": cfg.to_dict(),
-                      "options": metrics["options"]}
-            result.files.update({k: str(v) for k, v in write_run(out, metrics, config).items()})
-            result.output = out
-        return result
+        CONDENSERS.get(method)
+        base = _parse_baselines(baselines)
+        if method == "mirage":
+            check_options(depth, support, options.get("support_mode", "relative"), options.get("itemsets", "maximal"))
+        held = output is not None and any((Path(output) / f).exists() for f in CONDENSE_FILES)
+        if held and not (overwrite or resume):
+            raise ConfigError(f"the output folder {output} already holds a condensation run; pass --overwrite "
+                              "(overwrite=True) to replace it, or choose another --output.")
+        if overwrite and resume:
+            raise ConfigError("--overwrite and --resume exclude each other: replace the run, or continue it.")
+        seeds = parse_seeds(seeds) if not isinstance(seeds, (list, tuple)) else list(seeds)
+        name = dataset if isinstance(dataset, str) else None
+        graph_ds = load_dataset(dataset, root) if name else dataset
+        _check_graph_dataset(graph_ds)
+        full_cfg = train or train_config(graph_ds.name)
+        cfg = full_cfg.replace(num_layers=depth)
+        opts = ({"depth": depth, "support": support, "budget": budget, **options} if method == "mirage"
+                else dict(options))
+        task = CondenseFold(method, opts, gnn, cfg, base, str(resolve_device(device)), full_cfg)
+        ctx = None if (name and jobs > 1) else GraphContext(graph_ds)
+        protocol, fold_list = protocol_folds(graph_ds, protocol, folds, seeds)
+        keys = [f.seed for f in fold_list]  # a CV fold's index is its seed; a scaffold run is its seed
+        out = None if output is None else Path(output)
+        with run_lock(out) if out is not None else contextlib.nullcontext():  # one writer per output folder
+            done: dict[int, dict[str, Any]] = {}
+            if out is not None:
+                refuse_links(out, CONDENSE_FILES + (FOLDER,))
+                identity = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol, "folds": keys,
+                            "options": opts, "baselines": list(base), "train": cfg.to_dict(),
+                            "full_train": full_cfg.to_dict()}
+                done = finished_folds(out, identity, keys, resume, overwrite)
+                task = RecordedFold(task, str(out / FOLDER))
+            todo = [k for k in keys if k not in done]
+            try:
+                new = map_folds(name or graph_ds, task, protocol, todo if protocol == "cv10" else folds,
+                                todo if protocol != "cv10" else seeds, jobs, root, ctx)[1] if todo else []
+            except KeyboardInterrupt:
+                kept = sorted(k for k in keys if out is not None and (out / FOLDER / f"fold{k}.json").is_file())
+                saved = (f" Finished folds {kept} are saved in {out / FOLDER}; run the same command with --resume "
+                         "(resume=True) to continue." if kept else " No fold had finished.")
+                raise RunInterrupted("interrupted." + saved) from None
+            by_key = {**done, **{r["seed"]: r for r in new}}
+            results = [by_key[k] for k in keys]
+            train_bytes = float(np.mean([r["train_bytes"] for r in results]))
+            metrics: dict[str, Any] = {
+                "dataset": graph_ds.name, "method": method, "gnn": gnn, "metric": graph_ds.metric, "protocol": protocol,
+                "folds": [r["fold"] for r in results], "seeds": [r["seed"] for r in results], "depth": depth,
+                "support": support, "budget": budget, "train_bytes": train_bytes,
+                "train_graphs": float(np.mean([r["train_graphs"] for r in results])),
+                "condense_seconds": float(np.mean([r[method]["seconds"] for r in results])),
+            }
+            for key in (method,) + base:
+                metrics[key] = _aggregate(key, [r[key] for r in results], train_bytes)
+            metrics["train_config"] = cfg.to_dict()
+            metrics["full_train_config"] = full_cfg.to_dict()
+            metrics["options"] = {k: v for k, v in opts.items()}
+            metrics["curves"] = {key: [r[key].get("curve") for r in results] for key in (method,) + base
+                                 if key != "size_only"}
+            distilled = results[0]["distilled"]
+            distilled.meta.update({"protocol": protocol, "fold": results[0]["fold"], "dataset": graph_ds.name})
+            result = CondenseResult(distilled, metrics)
+            if out is not None:
+                for stale in ("metrics.json", "config.json"):  # never an old run's numbers beside a new distilled.pt
+                    (out / stale).unlink(missing_ok=True)
+                result.files["distilled"] = str(distilled.save(out / "distilled.pt"))
+                config = {"dataset": graph_ds.name, "method": method, "gnn": gnn, "protocol": protocol,
+                          "folds": metrics["folds"], "seeds": seeds, "device": str(device),
+                          "root": None if root is None else str(root), "baselines": list(base), "train": cfg.to_dict(),
+                          "options": metrics["options"]}
+                result.files.update({k: str(v) for k, v in write_run(out, metrics, config).items()})
+                result.output = out
+            return result
 
 
 def evaluate_distilled(path: str | os.PathLike, gnn: str = "gin", seeds: Sequence[int] | str = (0,),
