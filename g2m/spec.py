@@ -28,10 +28,8 @@ from g2m.distill.methods import Method, resolve_method
 from g2m.errors import ConfigError, DatasetError
 from g2m.teacher_outputs import (TeacherOutputs, accepted_teacher_keys, as_teacher, is_external, plain_trainer,
                                  refuse_teacher_settings, teacher_name, trainer_for)
-from g2m.datasets.splits import canonical_setting
+from g2m.datasets.splits import SETTINGS, canonical_setting
 from g2m.utils import parse_seeds, resolve_device
-
-SETTING_NAMES = {"tran": ("tran",), "ind": ("ind",), "both": ("tran", "ind")}
 
 
 def parse_settings(setting: str | Iterable[str]) -> tuple[str, ...]:
@@ -39,7 +37,7 @@ def parse_settings(setting: str | Iterable[str]) -> tuple[str, ...]:
     two, as a tuple of settings."""
     if isinstance(setting, str):
         if setting == "both":
-            return SETTING_NAMES["both"]
+            return SETTINGS
         return (canonical_setting(setting),)
     return tuple(canonical_setting(s) for s in setting)
 
