@@ -3,7 +3,9 @@ docs/results/mutation.md from every collected module (``render``). Used by bench
 
 Reasons for surviving mutants (equivalent or harmless, reviewed by hand) live in
 ``benchmarks/mutation_notes.json``: mutant name → one line. A survivor without a reason is listed as
-"not reviewed": a test is missing or the reason is.
+"not reviewed": a test is missing or the reason is. Survivors that only a GPU can tell apart (reason "not
+visible on CPU") are rerun on a GPU by benchmarks/gpu_mutants.py; its result, ``GPU`` below, counts those it
+killed as killed in the score without equivalents.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "mutation"
 NOTES = Path(__file__).with_name("mutation_notes.json")
+GPU = OUT / "gpu_mutants.json"  # benchmarks/gpu_mutants.py: survivors rerun against the GPU tests on a GPU
+UNVERIFIED = "not visible on CPU"  # a reason's start: a device mutant not (yet) run on a GPU
 
 
 def collect(work: str, module: str, seconds: str, tests: list[str]) -> None:
@@ -37,22 +41,27 @@ def collect(work: str, module: str, seconds: str, tests: list[str]) -> None:
 
 def render() -> None:
     notes = json.loads(NOTES.read_text()) if NOTES.exists() else {}
+    gpu = json.loads(GPU.read_text()) if GPU.exists() else {"mutants": {}}
+    gpu_killed = {name for name, m in gpu["mutants"].items() if m["status"] == "killed"}
     rows, details, scores = [], [], []
-    total_killed = total_tested = total_equivalent = 0
-    for path in sorted(OUT.glob("*.json")):
+    total_killed = total_tested = total_equivalent = total_gpu = 0
+    for path in sorted(p for p in OUT.glob("*.json") if p != GPU):
         r = json.loads(path.read_text())
         c = r["counts"]
         killed = c.get("killed", 0) + c.get("timeout", 0)
         tested = killed + c.get("survived", 0)
-        equivalent = sum(1 for name in r["survivors"] if name in notes)
-        total_killed, total_tested = total_killed + killed, total_tested + tested
+        on_gpu = sum(1 for name in r["survivors"] if name in gpu_killed)
+        equivalent = sum(1 for name in r["survivors"] if name in notes and name not in gpu_killed
+                         and not notes[name].startswith(UNVERIFIED))
+        total_killed, total_tested, total_gpu = total_killed + killed, total_tested + tested, total_gpu + on_gpu
         score = 100.0 * killed / tested if tested else float("nan")
-        adjusted = 100.0 * killed / (tested - equivalent) if tested > equivalent else float("nan")
+        adjusted = 100.0 * (killed + on_gpu) / (tested - equivalent) if tested > equivalent else float("nan")
         total_equivalent += equivalent
         scores.append((r["module"], score, adjusted))
-        rows.append(f"| `{r['module']}` | {tested} | {killed} | {c.get('survived', 0)} ({equivalent} reviewed as "
-                    f"equivalent/harmless) | {c.get('no tests', 0)} | {score:.1f}% | **{adjusted:.1f}%** | "
-                    f"{r['seconds']} |")
+        rows.append(f"| `{r['module']}` | {tested} | {killed}{f' + {on_gpu} on a GPU' if on_gpu else ''} | "
+                    f"{c.get('survived', 0)} ({equivalent} reviewed as equivalent/harmless"
+                    f"{f', {on_gpu} killed on a GPU' if on_gpu else ''}) | {c.get('no tests', 0)} | {score:.1f}% | "
+                    f"**{adjusted:.1f}%** | {r['seconds']} |")
         for name, diff in r["survivors"].items():
             details.append(f"- `{name}`: {notes.get(name, '**not reviewed**')}\n\n  ```diff\n"
                            + "\n".join("  " + l for l in diff.splitlines()) + "\n  ```")
@@ -71,18 +80,24 @@ def render() -> None:
              "(`label_ce`, `soft_label_kl`, `lfd`, `hfd`, `rsd`, `adversarial_kl`, `soft_code_kl`), the VQ teacher "
              "trainer `train_vq_teacher` and the `@torch.no_grad()` functions (`kmeans`, `init_codebook`, "
              "`ema_update`, `revive_dead_codes`, `usage`, `tokenize_layerwise`, `layerwise_inference`) are measured "
-             "like the rest. Survivors whose "
-             "reason says *not visible on CPU* are not equivalent: they move a tensor to the wrong device, which "
-             "only a GPU run shows; the GPU tests named in their reasons skip on a machine without one (the "
-             "mutation runs had none), so count them as unverified. Made by `benchmarks/mutation.sh` "
+             "like the rest. Survivors that "
+             "move a tensor to the wrong device (`device=None` for `device=x.device`, a dropped `.cpu()`) look "
+             "the same on the CPU, the mutation runs' only device: `benchmarks/gpu_mutants.py` reran each of "
+             f"them on a GPU ({gpu.get('gpu')}, torch {gpu.get('torch')}; `mutation/gpu_mutants.json`) against "
+             "the module's GPU tests (`-k on_a_gpu`, skipped without a GPU), one mutant at a time. Those it "
+             f"killed ({total_gpu}) count as killed in the score without equivalents (*+ N on a GPU* below; the "
+             "raw score is the CPU run's alone), and their reason names the test that failed; those that "
+             "survived it are reviewed like the rest. A reason still starting *not visible on CPU* would mark "
+             "a device mutant not yet run on a GPU, counted as neither killed nor equivalent. "
+             "Made by `benchmarks/mutation.sh` "
              "(which test files serve which module: `TESTS_FOR` there); not part of CI's default run.", "",
              "| module | mutants tested | killed | survived | no tests | score | score without equivalents | seconds |",
              "|---|---|---|---|---|---|---|---|",
              *rows, "", f"![Mutation score per module, with and without reviewed equivalent mutants]({figure})", "",
-             f"All modules run so far: {total_killed} of {total_tested} killed "
-             f"({100.0 * total_killed / max(total_tested, 1):.1f}%; "
-             f"{100.0 * total_killed / max(total_tested - total_equivalent, 1):.1f}% without the "
-             f"{total_equivalent} mutants reviewed as equivalent or harmless).", "", "## Surviving mutants", "", *details, ""]
+             f"All modules run so far: {total_killed} of {total_tested} killed on the CPU "
+             f"({100.0 * total_killed / max(total_tested, 1):.1f}%), {total_gpu} more on a GPU; "
+             f"{100.0 * (total_killed + total_gpu) / max(total_tested - total_equivalent, 1):.1f}% without the "
+             f"{total_equivalent} mutants reviewed as equivalent or harmless.", "", "## Surviving mutants", "", *details, ""]
     (ROOT / "docs" / "results" / "mutation.md").write_text("\n".join(lines))
 
 

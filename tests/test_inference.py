@@ -267,6 +267,22 @@ def test_layerwise_equals_full_batch_on_a_directed_graph_with_an_isolated_last_n
         torch.testing.assert_close(got_logits, logits, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("name", ["sage", "gcn"])
+def test_layerwise_on_a_gpu_equals_the_cpu_pass(name):
+    """A model on the GPU: each chunk's features, edges and (GCN) edge weights are moved to it and the outputs
+    kept on the CPU, equal to a full-batch pass on the CPU (a CPU-only run cannot see this)."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 3)
+    net = build_teacher(name, 3, 2, hidden_channels=4).eval()
+    with torch.no_grad():
+        logits, hidden = net(x, TINY_EDGES, return_hidden=True)
+    got_logits, got_hidden = layerwise_inference(net.cuda(), x, TINY_EDGES, chunk_size=2)
+    assert got_logits.device.type == got_hidden.device.type == "cpu"
+    torch.testing.assert_close(got_logits, logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(got_hidden, hidden, atol=1e-5, rtol=1e-4)
+
+
 def test_a_model_without_the_layerwise_flag_is_refused():
     with pytest.raises(ConfigError, match=r"^layer-wise inference needs a stack of message-passing layers; Linear "):
         layerwise_inference(torch.nn.Linear(3, 2), torch.randn(5, 3), TINY_EDGES)

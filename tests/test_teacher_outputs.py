@@ -598,3 +598,27 @@ def test_teacher_names_say_whose_teacher_it_is():
     assert teacher_name("gat") == "gat"
     assert teacher_name(ModelTeacher(torch.nn.Linear(1, 1))) == "user-model"
     assert teacher_name(TeacherOutputs(torch.zeros(2, 2))) == "user-outputs"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_a_module_on_a_gpu_gives_the_cpu_outputs_on_the_training_device(cora):
+    """A user's model on the GPU is called with its inputs moved there and returns CPU outputs; the external
+    trainer puts the teacher's logits and hidden layer on the training device (a CPU-only run cannot see this)."""
+    import copy
+
+    torch.manual_seed(0)
+    model = GCN(cora.num_features, cora.num_classes, return_hidden=True).eval()
+    on_gpu = copy.deepcopy(model).cuda()
+    x, ei = cora.data.x, cora.data.edge_index
+    want = ModelTeacher(model).outputs(x, ei)
+    got = ModelTeacher(on_gpu).outputs(x, ei)
+    for a, b in zip(got, want):
+        assert a.device.type == "cpu"
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    split = node_split(cora, 0, "ind")
+    run, ref = external_teacher(cora, split, ModelTeacher(on_gpu), "cuda"), external_teacher(cora, split,
+                                                                                            ModelTeacher(model))
+    assert run.logits.device.type == run.hidden.device.type == "cuda"
+    torch.testing.assert_close(run.logits.cpu(), ref.logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(run.hidden.cpu(), ref.hidden, atol=1e-4, rtol=1e-4)
+    assert set(run.metrics) == {"val", "test", "test_ind"}

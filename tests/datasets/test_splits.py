@@ -409,3 +409,21 @@ def test_run_settings_take_short_and_full_names():
     assert parse_settings("both") == ("tran", "ind") and parse_settings(["inductive", "tran"]) == ("ind", "tran")
     with pytest.raises(ConfigError, match="'production'"):
         parse_settings("production")  # a metric computed from the inductive run, not a setting to train in
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_local_ids_and_split_ids_on_a_gpu():
+    """The id map is made on ``observed``'s device, and a user's split given as GPU tensors is read (a CPU-only
+    run cannot see either)."""
+    from g2m.datasets.splits import NodeSplit, split_ids
+
+    observed = torch.tensor([4, 0, 2])
+    parts = dict(train=torch.tensor([4]), val=torch.tensor([0]), test=torch.tensor([2]))
+    cpu = NodeSplit(**parts, observed=observed).local_ids(6)
+    gpu = NodeSplit(**{k: v.cuda() for k, v in parts.items()}, observed=observed.cuda()).local_ids(6)
+    assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)
+    assert cpu.tolist() == [1, -1, 2, -1, 0, -1]
+    mask = torch.tensor([False, True, False, True, False, False])
+    got = split_ids({"train": torch.tensor([4, 2]).cuda(), "val": mask.cuda(), "test": [0]}, 6)
+    assert {k: v.tolist() for k, v in got.items()} == {"train": [4, 2], "val": [1, 3], "test": [0]}
+    assert all(v.device.type == "cpu" for v in got.values())

@@ -106,6 +106,35 @@ def test_all_positions_keep_observed_rows_and_fill_held_out_ones():
     assert full.view(-1).tolist() == [1.0, 1.5, 2.0, 4.0, 4.0]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_positions_on_a_gpu():
+    """Walks, skip-gram embeddings and unseen nodes' positions are made on the graph's device (a CPU-only run
+    cannot see this): DeepWalk runs there with a generator of that device, and the gather-means equal the CPU's."""
+    from g2m.distill.position import train_skipgram
+
+    ei = path_graph(5).cuda()
+    adjacent = {(int(a), int(b)) for a, b in ei.T}
+    for gen in (None, torch.Generator(device="cuda").manual_seed(0)):
+        walks = random_walks(ei, 5, walk_length=4, walks_per_node=2, generator=gen)
+        assert walks.device.type == "cuda" and walks[:, 0].tolist() == list(range(5)) * 2
+        assert all((int(a), int(b)) in adjacent for walk in walks for a, b in zip(walk[:-1], walk[1:]))
+    emb = train_skipgram(walks, 5, 3, window=2, epochs=2, lr=0.05, batch_walks=4,
+                         generator=torch.Generator(device="cuda").manual_seed(1))
+    assert emb.device.type == "cuda" and emb.shape == (5, 3) and bool(emb.isfinite().all())
+    kw = dict(position_dim=4, walk_length=5, walks_per_node=3, window=2)
+    pos = deepwalk(ei, 5, seed=2, **kw)
+    assert pos.device.type == "cuda" and pos.shape == (5, 4) and bool(pos.isfinite().all())
+    known = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0], [100.0, 100.0], [7.0, 7.0]])
+    is_known = torch.tensor([True, True, True, False, False])
+    edges = torch.tensor([[0, 1, 4, 3, 3, 3, 2], [3, 3, 3, 0, 1, 4, 1]])
+    unseen = unseen_positions(known.cuda(), is_known.cuda(), edges.cuda(), torch.tensor([3, 4]).cuda())
+    assert unseen.device.type == "cuda" and unseen.tolist() == [[2.0, 1.0], [0.0, 0.0]]
+    observed, local = torch.tensor([[1.0], [2.0], [4.0]]), torch.tensor([0, -1, 1, 2, -1])
+    edges = torch.tensor([[0, 2, 3, 1], [1, 1, 4, 4]])
+    full = all_positions(observed.cuda(), local.cuda(), edges.cuda())
+    assert full.device.type == "cuda" and full.view(-1).tolist() == [1.0, 1.5, 2.0, 4.0, 4.0]
+
+
 # ------------------------------------------------------------------------------------- rsd and adversarial
 
 

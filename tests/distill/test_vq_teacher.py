@@ -636,3 +636,29 @@ def test_structure_loss_gradient_is_reproducible(cora, same_gradient_every_time)
         return structure_loss(model, qq, cora.data.edge_index, cora.num_nodes)
 
     same_gradient_every_time(loss, q)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_vq_teacher_trains_on_a_gpu():
+    """With ``device="cuda"`` the plain teacher, the tokenizer, its inputs and its outputs are all on the GPU, in
+    one pass (the plain teacher's labels) and chunked with minibatches; the held-out nodes are read from the full
+    graph (a CPU-only run cannot see any of this)."""
+    from g2m.datasets.splits import NodeSplit
+
+    ds = _tiny_graph()
+    observed = torch.cat([torch.arange(45), torch.tensor([59])])
+    split = NodeSplit(train=torch.arange(6), val=torch.arange(6, 15), test=observed[15:], observed=observed,
+                      test_ind=torch.arange(45, 59), setting="ind")
+    tiny = dict(hidden_channels=8, codebook_size=8, code_dim=2, max_epochs=2, patience=2, vq_epochs=2)
+    one_pass = dict(inference_chunk_size=0, warm_start=True, label_source="plain")
+    chunked = dict(inference_chunk_size=16, tokenizer_batch_size=10, tokenizer_fan_out=2, warm_start=False,
+                   label_source="quantized")
+    for how in (one_pass, chunked):
+        seed_everything(0)
+        t = train_vq_teacher(ds, split, "sage", device="cuda", **tiny, **how)
+        assert next(t.model.parameters()).device.type == "cuda"
+        assert t.logits.device.type == t.hidden.device.type == "cuda" and t.logits.shape == (46, 3)
+        assert [t.extra_knowledge[k].device.type for k in ("code_z", "codes", "codebook")] == 3 * ["cuda"]
+        assert set(t.metrics) == {"val", "test", "test_ind"}
+        assert all(0.0 <= v <= 100.0 for v in t.metrics.values())
+        assert t.extra_metrics["plain_labels"] == float(how["label_source"] == "plain")

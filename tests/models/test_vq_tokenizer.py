@@ -105,3 +105,21 @@ def test_build_vq_model_splits_gnn_and_tokenizer_settings():
     assert net(torch.randn(4, 5), torch.tensor([[0, 1], [1, 2]])).shape == (4, 3)  # 5 features in, 3 classes out
     plain = build_vq_model(5, 3, "gcn", hidden_channels=4)  # no tokenizer settings: the tokenizer's defaults
     assert (plain.codebook_size, plain.code_dim, plain.gnn.hidden_channels) == (512, 64, 4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_tokenize_layerwise_on_a_gpu_equals_the_cpu_tokenize():
+    """A tokenizer on the GPU reads CPU features chunk by chunk (each chunk moved to it) and keeps its outputs on
+    the CPU, equal to a one-pass tokenize on the CPU (a CPU-only run cannot see this)."""
+    torch.manual_seed(0)
+    net = VQTokenizerGNN(build_teacher("sage", 4, 3, hidden_channels=8, num_layers=3), 4, codebook_size=5,
+                         code_dim=2, code_layer="first").eval()
+    net.quantizer.init_codebook(torch.randn(20, 2))
+    x, ei = torch.randn(6, 4), torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]])
+    with torch.no_grad():
+        full = net.tokenize(x, ei)
+    chunked = net.cuda().tokenize_layerwise(x, ei, 2)
+    assert {v.device.type for v in chunked.values()} == {"cpu"}
+    assert torch.equal(chunked["codes"], full["codes"])
+    torch.testing.assert_close(chunked["z"], full["z"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(chunked["logits"], full["logits"], atol=1e-5, rtol=1e-4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from g2m.utils.io import _atomic, write_json_atomic
 
@@ -222,6 +223,15 @@ def test_files_g2m_did_not_write_load_as_tensors_only(tmp_path):
     torch.save(bad, tmp_path / "sparse.pt")
     with pytest.raises(RuntimeError, match="size is inconsistent with indices"):
         load_tensors(tmp_path / "sparse.pt")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_tensors_saved_on_a_gpu_load_on_the_cpu(tmp_path):
+    from g2m.utils.io import load_tensors
+
+    torch.save({"w": torch.arange(3.0, device="cuda")}, tmp_path / "gpu.pt")
+    got = load_tensors(tmp_path / "gpu.pt")["w"]
+    assert got.device.type == "cpu" and torch.equal(got, torch.arange(3.0))
 
 
 def test_file_sha256_is_the_sha256_of_the_bytes_in_blocks(tmp_path, monkeypatch):
