@@ -1,12 +1,14 @@
 """Speed benchmark: a teacher GNN's inference latency against graph-free students, on unseen nodes.
 
 Times each run's teacher (cold start with exact and fan-out-sampled neighbourhood gathering, and full graph)
-against its student in torch eager, TorchScript and onnxruntime with `g2m.bench.measure_speed`, and writes
-docs/results/speed.json, docs/results/speed.md (tables per regime, speed-ups, environment) and
-docs/results/speed_accuracy.png (held-out accuracy against per-node latency at batch 1024).
+against its student in torch eager (sparse first layer where the features are sparse), TorchScript (the same,
+and on dense features), onnxruntime and int8 onnxruntime with `g2m.bench.measure_speed`, once per thread count
+of --threads, and writes docs/results/NAME.json, NAME.md (tables per regime, speed-ups, sparse or dense first
+layer, environment) and NAME_accuracy.png (held-out accuracy against per-node latency at batch 1024); NAME is
+--name (default ``speed``).
 
-    python benchmarks/speed.py --dataset a-computer --runs runs/speed-glnn,runs/speed-mlp --threads 2
-    python benchmarks/speed.py --dataset a-computer --threads 2      # trains a SAGE + GLNN run (one seed) first
+    python benchmarks/speed.py --dataset a-computer --runs runs/speed-glnn,runs/speed-mlp --threads 1,2
+    python benchmarks/speed.py --dataset cora --threads 1,2 --name speed-cora   # trains SAGE + GLNN (one seed) first
     python benchmarks/speed.py --render-only                          # speed.md and the plot from speed.json
 
 Without --runs it trains a SAGE teacher and a GLNN student (one seed, inductive setting) into
@@ -42,16 +44,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     root=args.data_root, output=target, device="cpu")
         runs = [target]
     sizes = [int(b) for b in args.batch_sizes.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")] if args.threads else [None]
     results = []
     for run in runs:
-        print(f"timing {run}", file=sys.stderr)
-        result = measure_speed(run, batch_sizes=sizes, repeats=args.repeats, warmup=args.warmup,
-                               threads=args.threads, seed=args.seed, root=args.data_root,
-                               progress=lambda label: print(f"  {label}", file=sys.stderr))
-        if result["dataset"] != args.dataset:
-            raise SystemExit(f"{run} is a {result['dataset']} run, not {args.dataset}: pass --dataset "
-                             f"{result['dataset']} or runs of {args.dataset}.")
-        results.append(result)
+        for threads in thread_counts:  # one run's thread counts back to back: same files, same cache state
+            print(f"timing {run}, threads {threads or 'default'}", file=sys.stderr)
+            result = measure_speed(run, batch_sizes=sizes, repeats=args.repeats, warmup=args.warmup,
+                                   threads=threads, seed=args.seed, root=args.data_root,
+                                   progress=lambda label: print(f"  {label}", file=sys.stderr))
+            if result["dataset"] != args.dataset:
+                raise SystemExit(f"{run} is a {result['dataset']} run, not {args.dataset}: pass --dataset "
+                                 f"{result['dataset']} or runs of {args.dataset}.")
+            results.append(result)
     return {"dataset": args.dataset, "command": " ".join(["python", *sys.argv]), "results": results}
 
 
@@ -76,8 +80,10 @@ def ratio(value: float | None) -> str:
 
 def run_section(result: dict[str, Any]) -> list[str]:
     runtimes = result["measurement"]["runtimes"]
-    title = (f"## {teacher_name(result)} teacher vs {result['student_method']} student" if result["teacher"]
-             else f"## {result['student_method']} student (no teacher)")
+    threads = result["measurement"]["threads"]
+    on = f", {threads} thread{'s' if threads != 1 else ''}"
+    title = (f"## {teacher_name(result)} teacher vs {result['student_method']} student{on}" if result["teacher"]
+             else f"## {result['student_method']} student (no teacher){on}")
     lines = [title, ""]
     if result.get("run_dir"):
         lines += [f"Run `{result['run_dir']}`, seed {result['seed']} ({result['setting']} checkpoints); "
@@ -120,24 +126,53 @@ def run_section(result: dict[str, Any]) -> list[str]:
     lines += ["", f"### Accuracy on the {acc['nodes']} held-out nodes (%)", "",
               "| teacher (full graph) | teacher (sampled neighbourhoods) | student |", "|---:|---:|---:|",
               f"| {fmt(acc['teacher_exact'], 4)} | {fmt(acc['teacher_sampled'], 4)} | {fmt(acc['student'], 4)} |", ""]
+    outputs = result.get("runtime_outputs")
+    if outputs:
+        lines += ["### Same predictions in every runtime", "",
+                  "Each runtime's full-graph probabilities against the student in torch on dense features.", "",
+                  "| runtime | largest difference | same predicted class | held-out accuracy (%) |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {o['max_abs_difference']:.1e} | {100 * o['argmax_agreement']:.2f}% | "
+                  f"{o['held_out_accuracy']:.2f} |" for name, o in outputs.items()]
+        lines.append("")
+    lines += first_layer_section(result.get("first_layer"))
     return lines
 
 
-def markdown(data: dict[str, Any], plot_name: str | None) -> str:
+def first_layer_section(layer: dict[str, Any] | None) -> list[str]:
+    """The student's first layer on dense and CSR rows, by batch size and by density (median ms)."""
+    if not layer or "by_batch" not in layer:
+        return []
+    lines = ["### Sparse or dense features", "",
+             f"The student's first layer ({layer['features']} → {layer['hidden']}) in torch on dense and on sparse "
+             f"CSR rows (median ms; the features are {100 * layer['density']:.1f}% non-zero).", "",
+             "| rows | dense | CSR | | density (all rows) | dense | CSR |", "|---:|---:|---:|---|---:|---:|---:|"]
+    batches, densities = list(layer["by_batch"].items()), list(layer["by_density"].items())
+    for i in range(max(len(batches), len(densities))):
+        left = (f"{batches[i][0]} | {fmt(batches[i][1]['dense_ms'])} | {fmt(batches[i][1]['csr_ms'])}"
+                if i < len(batches) else " | | ")
+        right = (f"{100 * float(densities[i][0]):g}% | {fmt(densities[i][1]['dense_ms'])} | "
+                 f"{fmt(densities[i][1]['csr_ms'])}" if i < len(densities) else " | | ")
+        lines.append(f"| {left} | | {right} |")
+    return lines + [""]
+
+
+def markdown(data: dict[str, Any], plot_name: str | None, json_name: str = "speed.json") -> str:
     results = data["results"]
     first = results[0]
     m = first["measurement"]
+    threads = ", ".join(dict.fromkeys(str(r["measurement"]["threads"]) for r in results))
     lines = ["# Speed: teacher GNN vs graph-free student", "",
-             f"Written by `benchmarks/speed.py` (`{data['command']}`); numbers from `speed.json`. Dataset "
+             f"Written by `benchmarks/speed.py` (`{data['command']}`); numbers from `{json_name}`. Dataset "
              f"`{data['dataset']}`; {m['repeats']} timed calls after {m['warmup']} warm-up calls per "
-             f"measurement, threads: {m['threads']}, batches drawn from the held-out (unseen) test nodes with seed "
+             f"measurement, threads: {threads}, batches drawn from the held-out (unseen) test nodes with seed "
              f"{first['batch_seed']}. How it is measured: [Deploying a student](../deploy.md#measuring-speed).", ""]
     if plot_name:
         lines += [f"![held-out accuracy against per-node latency at batch {plot_batch(first)}]({plot_name})", ""]
     for result in results:
         lines += run_section(result)
     env = first["environment"]
-    lines += ["## Environment", "", "| | |", "|---|---|"]
+    lines += ["## Environment", "", "(of the first measurement)", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in env.items()]
     lines += ["", "## Notes", ""] + [f"- {n}" for n in first["notes"]]
     return "\n".join(lines) + "\n"
@@ -156,11 +191,13 @@ def teacher_name(result: dict[str, Any]) -> str:
 
 
 def plot_points(results: list[dict[str, Any]]) -> list[tuple[str, float, float, str]]:
-    """(label, per-node µs at `plot_batch`, held-out accuracy %, kind) per model; each teacher once."""
+    """(label, per-node µs at `plot_batch`, held-out accuracy %, kind) per model, at the first thread count: each
+    teacher once, each student in its fastest float32 runtime, and its int8 model where measured."""
     from g2m.bench.speed import per_node_us
 
     points, teachers = [], set()
-    for result in results:
+    threads = results[0]["measurement"]["threads"]
+    for result in (r for r in results if r["measurement"]["threads"] == threads):
         batch = plot_batch(result)
         entry, acc = result["cold_start"][str(batch)], result["accuracy"]
         sha = (result.get("teacher_details") or {}).get("sha256")
@@ -171,11 +208,16 @@ def plot_points(results: list[dict[str, Any]]) -> list[tuple[str, float, float, 
                 us = per_node_us(entry[f"teacher_{key}"], batch)
                 if us is not None and acc[f"teacher_{key}"] is not None:
                     points.append((f"{name} teacher ({label})", us, acc[f"teacher_{key}"], "teacher"))
-        timed = {r: s for r, s in entry["student"].items() if "median_ms" in s}
+        timed = {r: s for r, s in entry["student"].items() if "median_ms" in s and r != "onnx-int8"}
+        method = result["student_method"].upper()
         if timed:
             best = min(timed, key=lambda r: timed[r]["median_ms"])
-            points.append((f"{result['student_method'].upper()} student ({best})", per_node_us(timed[best], batch),
-                           acc["student"], "student"))
+            points.append((f"{method} student ({best})", per_node_us(timed[best], batch), acc["student"], "student"))
+        int8 = entry["student"].get("onnx-int8", {})
+        outputs = (result.get("runtime_outputs") or {}).get("onnx-int8")
+        if "median_ms" in int8 and outputs:
+            points.append((f"{method} student (int8)", per_node_us(int8, batch), outputs["held_out_accuracy"],
+                           "student"))
     return points
 
 
@@ -219,7 +261,9 @@ def main() -> None:
     p.add_argument("--batch-sizes", default="1,10,100,1024")
     p.add_argument("--repeats", type=int, default=100)
     p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--threads", type=int, default=None, help="default: torch's current thread count")
+    p.add_argument("--threads", default=None, help="thread counts, separated by commas, each timed in turn (e.g. "
+                                                   "1,2); default: torch's current thread count")
+    p.add_argument("--name", default="speed", help="file names: NAME.json, NAME.md, NAME_accuracy.png")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=None)
     p.add_argument("--out-dir", default=str(RESULTS))
@@ -230,14 +274,15 @@ def main() -> None:
 
     flush_denormals()
     out = Path(args.out_dir)
+    json_path, md_path, png_path = (out / f"{args.name}.json", out / f"{args.name}.md", out / f"{args.name}_accuracy.png")
     if args.render_only:
-        data = json.loads((out / "speed.json").read_text())
+        data = json.loads(json_path.read_text())
     else:
         data = measure(args)
-        write_json_atomic(out / "speed.json", data)
-    plot(data["results"], out / "speed_accuracy.png")
-    write_text_atomic(out / "speed.md", markdown(data, "speed_accuracy.png"))
-    print(f"wrote {out / 'speed.json'}, {out / 'speed.md'} and {out / 'speed_accuracy.png'}", file=sys.stderr)
+        write_json_atomic(json_path, data)
+    plot(data["results"], png_path)
+    write_text_atomic(md_path, markdown(data, png_path.name, json_path.name))
+    print(f"wrote {json_path}, {md_path} and {png_path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

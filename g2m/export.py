@@ -1,10 +1,13 @@
 """Export a trained student as a self-contained TorchScript or ONNX model.
 
-The exported model needs neither g2m, PyG nor the graph: it takes dense float32 node features
-``x`` of shape ``[N, in_features]`` (any N) and returns two tensors, ``logits`` and
-``probabilities`` (the softmax of the logits), both ``[N, num_classes]``. A ``g2m.json`` record
-(the source checkpoint, method, seed, setting, widths) travels inside the file: TorchScript as an
-extra file, ONNX as model metadata.
+The exported model needs neither g2m, PyG nor the graph: it takes float32 node features ``x`` of
+shape ``[N, in_features]`` (any N) and returns two tensors, ``logits`` and ``probabilities`` (the
+softmax of the logits), both ``[N, num_classes]``. ONNX takes dense ``x`` (ONNX has no sparse CSR
+input); TorchScript takes dense or torch sparse CSR ``x`` (its first layer is then one CSR × dense
+product: what pays on bag-of-words features). ``quantize="int8"`` (ONNX) writes a dynamically
+quantized model, after measuring what it costs on the run's validation and test nodes (`g2m.quantize`).
+A ``g2m.json`` record (the source checkpoint, method, seed, setting, widths, and for int8 the
+accuracy change) travels inside the file: TorchScript as an extra file, ONNX as model metadata.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from torch import Tensor, nn
 from g2m.checkpoints import load_model, student_checkpoint
 from g2m.errors import ConfigError, G2MError
 from g2m.models.mlp import StudentMLP
+from g2m.quantize import (DEFAULT_MAX_DROP, QUANTIZE_CHOICES, SCHEME, accuracy_change, check_drop, check_max_drop,
+                          quantize_int8)
 from g2m.utils.io import _atomic, refuse_links
 
 FORMATS = ("onnx", "torchscript")
@@ -80,7 +85,8 @@ def _plain_norm(norm: nn.Module) -> nn.Module:
 
 
 def export_student(path: Any, format: str = "onnx", output: str | Path | None = None,
-                   checkpoint: str | None = None) -> Path:
+                   checkpoint: str | None = None, quantize: str | None = None,
+                   max_drop: float | None = DEFAULT_MAX_DROP, root: str | Path | None = None) -> Path:
     """Export a student to ``output`` and return its path.
 
     Args:
@@ -91,6 +97,13 @@ def export_student(path: Any, format: str = "onnx", output: str | Path | None = 
         output: the file to write (atomically); default ``RUN_DIR/export/<checkpoint>.onnx`` or
             ``.torchscript.pt``.
         checkpoint: in a run folder, the checkpoint's file name (e.g. ``student-glnn-ind-seed3``).
+        quantize: ``"int8"``: an ONNX model with int8 matrix products (`g2m.quantize`). Its accuracy and the
+            float32 student's on the validation and test nodes of the student's own split are measured first
+            and recorded in the file's metadata (``quantization``); needs that data: a checkpoint inside a run
+            folder, or a fitted `g2m.Distiller`.
+        max_drop: with ``quantize``, refuse (write nothing) when validation accuracy drops by more than this
+            many percentage points; None: never refuse.
+        root: the data root to read the run's dataset from (``quantize`` only; default the run's own).
 
     The exported model is checked against the g2m student on a probe batch before this returns.
 
@@ -102,12 +115,19 @@ def export_student(path: Any, format: str = "onnx", output: str | Path | None = 
     """
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}.")
+    if quantize is not None:
+        if quantize not in QUANTIZE_CHOICES:
+            raise ConfigError(f"unknown quantization {quantize!r}; choose one of: {', '.join(QUANTIZE_CHOICES)}.")
+        if format != "onnx":
+            raise ConfigError("--quantize int8 writes an ONNX model (onnxruntime's integer operators): use --format "
+                              "onnx, or export TorchScript in float32.")
+        check_max_drop(max_drop)
     from g2m.api import Distiller
 
     if isinstance(path, Distiller) and not hasattr(path, "student_model_"):
         raise ConfigError("this Distiller is not fitted yet: call .fit(dataset) first.")
     if isinstance(path, (nn.Module, Distiller)):
-        return _export_in_memory(path, format, output, checkpoint)
+        return _export_in_memory(path, format, output, checkpoint, quantize, max_drop)
     source = student_checkpoint(path, checkpoint)
     if output is None and source.parent.name == "checkpoints":  # into RUN/export/: never through a planted link
         refuse_links(source.parent.parent, ("export",))
@@ -122,16 +142,45 @@ def export_student(path: Any, format: str = "onnx", output: str | Path | None = 
     meta = {"source": source.name, "method": ckpt["name"], "seed": ckpt["seed"], "setting": ckpt["setting"]}
     if "class_labels" in ckpt:
         meta["class_labels"] = list(ckpt["class_labels"])
-    return _write(student, format, out, meta)
+    check = None
+    if quantize is not None:
+        check = _run_data(source, ckpt, root)
+    return _write(student, format, out, meta, quantize, max_drop, check)
 
 
-def _export_in_memory(student: Any, format: str, output: str | Path | None, checkpoint: str | None) -> Path:
+def _run_data(source: Path, ckpt: dict[str, Any], root: str | Path | None) -> tuple[Any, Any, Any]:
+    """The dataset, split and positions a checkpoint of a run folder was trained with (to measure int8's cost)."""
+    from g2m.checkpoints import check_fits, dataset_of_run
+    from g2m.datasets import node_split
+    from g2m.run_dir import read_run_config
+
+    run_dir = source.parent.parent
+    if source.parent.name != "checkpoints" or not (run_dir / "config.json").is_file():
+        raise ConfigError(f"--quantize int8 measures the accuracy it costs on the student's validation nodes, so it "
+                          f"needs the run the student comes from: {source} is not inside a run folder's "
+                          "checkpoints/. Export from the run folder (g2m export RUN_DIR --quantize int8), or from a "
+                          "fitted g2m.Distiller in Python.")
+    config = read_run_config(run_dir)
+    dataset = dataset_of_run(config, root)
+    check_fits(source, ckpt, dataset, config)
+    return dataset, node_split(dataset, ckpt["seed"], ckpt["setting"]), ckpt.get("positions")
+
+
+def _export_in_memory(student: Any, format: str, output: str | Path | None, checkpoint: str | None,
+                      quantize: str | None = None, max_drop: float | None = DEFAULT_MAX_DROP) -> Path:
     """`export_student` of a fitted `g2m.Distiller` or a `StudentMLP`."""
     if checkpoint is not None:
         raise ConfigError("checkpoint= chooses a student in a run folder; a student in memory is exported as it is.")
     if output is None:
         raise ConfigError("exporting a student in memory needs output= (the file to write, e.g. student.onnx).")
     meta = {"source": "in-memory"}
+    check = None
+    if quantize is not None:
+        if getattr(student, "dataset_", None) is None:
+            raise ConfigError("--quantize int8 measures the accuracy it costs on the student's validation nodes: "
+                              "export a Distiller fitted in this process (a loaded one or a bare StudentMLP does "
+                              "not hold its data), or the run folder it was trained in.")
+        check = (student.dataset_, student.split_, None)
     if hasattr(student, "student_model_"):  # a fitted (or loaded) Distiller
         run = getattr(student, "student_", None)
         if run is not None and run.positions is not None:
@@ -149,11 +198,14 @@ def _export_in_memory(student: Any, format: str, output: str | Path | None, chec
     _check_output(out, None, format)
     if format == "onnx":
         require_onnx()
-    return _write(student.eval(), format, out, meta)
+    return _write(student.eval(), format, out, meta, quantize, max_drop, check)
 
 
-def _write(student: StudentMLP, format: str, out: Path, meta: dict[str, Any]) -> Path:
-    """Export ``student`` with its ``g2m.json`` record (``meta`` plus format, version and widths), verified."""
+def _write(student: StudentMLP, format: str, out: Path, meta: dict[str, Any], quantize: str | None = None,
+           max_drop: float | None = DEFAULT_MAX_DROP, check: tuple[Any, Any, Any] | None = None) -> Path:
+    """Export ``student`` with its ``g2m.json`` record (``meta`` plus format, version and widths), verified; with
+    ``quantize``, its int8 model, once its accuracy on ``check`` (dataset, split, positions) is within
+    ``max_drop`` points of the student's."""
     in_features = student.lins[0].in_channels
     meta = {"format": EXPORT_FORMAT, "version": 1, "g2m": _version(), **meta,
             "in_features": in_features, "num_classes": student.lins[-1].out_channels,
@@ -161,7 +213,22 @@ def _write(student: StudentMLP, format: str, out: Path, meta: dict[str, Any]) ->
     module = plain_student(student)
     data = _onnx_bytes(module, meta) if format == "onnx" else _torchscript_bytes(module, meta)
     _verify(data, format, student, in_features)
+    if quantize is not None:
+        data = quantize_int8(data)
+        change = accuracy_change(student, data, *check)
+        check_drop(change, max_drop)
+        meta["quantization"] = {"type": quantize, "scheme": SCHEME, "accuracy": change, "max_drop": max_drop}
+        data = _with_onnx_metadata(data, meta)
     return _atomic(out, lambda fh: fh.write(data))
+
+
+def _with_onnx_metadata(data: bytes, meta: dict[str, Any]) -> bytes:
+    import onnx
+
+    model = onnx.load_from_string(data)
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {"g2m": json.dumps(meta)})
+    return model.SerializeToString()
 
 
 def default_output(source: Path, format: str) -> Path:
@@ -227,8 +294,7 @@ def _onnx_bytes(module: ExportedStudent, meta: dict[str, Any]) -> bytes:
     with quiet_deprecations():
         torch.onnx.export(module, (probe,), buf, dynamo=False, input_names=["x"], output_names=list(OUTPUT_NAMES),
                           dynamic_axes=axes, opset_version=ONNX_OPSET)
-    model = onnx.load_from_string(buf.getvalue())
-    onnx.helper.set_model_props(model, {"g2m": json.dumps(meta)})
+    model = onnx.load_from_string(_with_onnx_metadata(buf.getvalue(), meta))
     model.doc_string = ("g2m student: x float32 [batch, in_features] -> logits, probabilities "
                         "float32 [batch, num_classes]")
     onnx.checker.check_model(model)

@@ -24,8 +24,22 @@ def quiet_sparse_csr() -> Iterator[None]:
         yield
 
 
-def as_model_input(x: Tensor, max_density: float = 0.1) -> Tensor:
-    """Sparse CSR when ``x`` is mostly zeros (bag-of-words features), else dense float."""
+# Features go through a first linear layer as sparse CSR (one CSR x dense product) rather than dense when fewer than
+# SPARSE_MAX_DENSITY of their values are non-zero; a batch of requests also needs at least SPARSE_MIN_ROWS rows (a
+# CSR product has a fixed set-up cost that a few dense rows do not pay). Measured by `benchmarks/speed.py`
+# (docs/results/speed-cora.md#sparse-or-dense-features).
+SPARSE_MAX_DENSITY = 0.1
+SPARSE_MIN_ROWS = 64
+
+
+def prefer_sparse(rows: int, columns: int, nonzeros: int) -> bool:
+    """Whether a batch of ``rows x columns`` features with ``nonzeros`` non-zero values is faster as sparse CSR."""
+    return rows >= SPARSE_MIN_ROWS and nonzeros < SPARSE_MAX_DENSITY * rows * columns
+
+
+def as_model_input(x: Tensor, max_density: float = SPARSE_MAX_DENSITY) -> Tensor:
+    """A graph's features as models read them: sparse CSR when fewer than ``max_density`` of the values are
+    non-zero (bag-of-words features), else dense float; features already sparse are kept as they are."""
     x = x.float()
     if x.is_sparse or x.layout == torch.sparse_csr:
         return x

@@ -6,7 +6,9 @@ student.predict(features)          # class ids, numpy int64 [N]
 student.predict_proba(features)    # probabilities, numpy float32 [N, num_classes]
 ```
 Features are node features only (no graph): numpy arrays, torch tensors (dense or sparse) or
-SciPy sparse matrices of shape ``[N, in_features]``; `read_features` reads them from a file.
+SciPy sparse matrices of shape ``[N, in_features]``; `read_features` reads them from a file. Sparse
+features stay sparse where the runtime takes them (a g2m checkpoint or TorchScript export: the first layer
+is then one CSR × dense product); ONNX takes dense features. ``threads`` sets the runtime's intra-op threads.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import numpy as np
 import torch
 
 from g2m.errors import ConfigError
+from g2m.graph_inputs import prefer_sparse, quiet_sparse_csr, select_rows
 from g2m.utils.io import load_tensors
+from g2m.utils.threads import torch_threads
 
 DEFAULT_BATCH_SIZE = 8192
 FEATURE_SUFFIXES = (".npy", ".pt", ".csv")
@@ -33,17 +37,19 @@ CHECK_ROWS = 65536  # rows checked for NaN/inf at a time (bounded extra memory)
 @dataclass
 class DeployedStudent:
     """A loaded student. ``kind`` is ``"checkpoint"``, ``"onnx"`` or ``"torchscript"``; ``in_features`` and
-    ``num_classes`` are None when the file does not record them (a TorchScript file not written by g2m)."""
+    ``num_classes`` are None when the file does not record them (a TorchScript file not written by g2m).
+    ``run`` maps one batch (dense float32, or a torch CSR matrix where ``takes_sparse``) to probabilities."""
 
     path: Path
     kind: str
     in_features: int | None
     num_classes: int | None
-    run: Callable[[np.ndarray], np.ndarray] = field(repr=False)  # float32 batch -> probabilities
+    run: Callable[[Any], np.ndarray] = field(repr=False)  # a batch -> float32 probabilities
     metadata: dict[str, Any] = field(default_factory=dict)
     # a position-aware student's checkpoint: the training graph's positions, one row per ``observed`` node id
     positions: torch.Tensor | None = field(default=None, repr=False)
     observed: torch.Tensor | None = field(default=None, repr=False)
+    takes_sparse: bool = False  # run accepts a torch sparse CSR batch (a g2m checkpoint or TorchScript export)
 
     @property
     def class_labels(self) -> np.ndarray | None:
@@ -85,8 +91,14 @@ class DeployedStudent:
     def predict_proba(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE, edges: Any = None) -> np.ndarray:
         """Class probabilities, float32 ``[N, num_classes]``, computed ``batch_size`` rows at a time.
 
-        A position-aware student (method ``…+pos``) also needs ``edges`` from the training graph's nodes to
+        The input is checked once per call (shape, finite values); sparse features stay sparse for runtimes
+        that take them where a sparse product pays (`g2m.graph_inputs.prefer_sparse`). A
+        position-aware student (method ``…+pos``) also needs ``edges`` from the training graph's nodes to
         the new rows (`with_positions`); without them it refuses rather than guess."""
+        if (type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2 and x.shape[1] == self.in_features
+                and 0 < len(x) <= batch_size and edges is None and self.positions is None
+                and x.flags.c_contiguous and np.isfinite(x.sum())):
+            return self._run(x)  # the common call, at the runtime's own speed: one batch, nothing to convert
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
         if self.positions is not None:
@@ -97,18 +109,22 @@ class DeployedStudent:
             x = self.with_positions(x, edges)
         elif edges is not None:
             raise ConfigError(f"{self.path} predicts from features alone: it takes no edges.")
-        x = as_features(x, self.in_features)
-        if len(x) == 0:
+        sparse = sparse_features(x, self.in_features) if self.takes_sparse else None
+        x = sparse if sparse is not None else as_features(x, self.in_features)
+        if x.shape[0] == 0:
             return np.zeros((0, self.num_classes or 0), dtype=np.float32)
-        parts = []
-        for start in range(0, len(x), batch_size):
-            batch = np.ascontiguousarray(x[start:start + batch_size])
-            try:
-                parts.append(np.asarray(self.run(batch), dtype=np.float32))
-            except Exception as exc:  # noqa: BLE001  (a foreign model may reject the input in its own words)
-                raise ConfigError(f"{self.path} failed on features of shape {tuple(x.shape)}: "
-                                  f"{_first_line(exc)}") from None
-        return np.concatenate(parts)
+        if x.shape[0] <= batch_size:
+            return self._run(x)
+        n = x.shape[0]
+        rows = (lambda a, b: select_rows(x, torch.arange(a, b))) if sparse is not None else (lambda a, b: x[a:b])
+        return np.concatenate([self._run(rows(start, min(start + batch_size, n))) for start in range(0, n, batch_size)])
+
+    def _run(self, batch: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.run(batch), dtype=np.float32)
+        except Exception as exc:  # noqa: BLE001  (a foreign model may reject the input in its own words)
+            raise ConfigError(f"{self.path} failed on features of shape {tuple(batch.shape)}: "
+                              f"{_first_line(exc)}") from None
 
     def predict(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE, edges: Any = None) -> np.ndarray:
         """Predicted labels, int64 ``[N]``: class ids, or the training graph's own labels where it had others
@@ -116,8 +132,8 @@ class DeployedStudent:
         return self.labels_of(self.predict_proba(x, batch_size, edges).argmax(-1))
 
 
-def load_student(path: str | Path, checkpoint: str | None = None,
-                 trust_torchscript: bool = False) -> DeployedStudent:
+def load_student(path: str | Path, checkpoint: str | None = None, trust_torchscript: bool = False,
+                 threads: int | None = None) -> DeployedStudent:
     """Load a student to predict with, from ``path``:
 
     - a run folder written by `g2m distill` (its student chosen as by `g2m.export.export_student`;
@@ -134,36 +150,42 @@ def load_student(path: str | Path, checkpoint: str | None = None,
         path: the model file or run folder.
         checkpoint: a checkpoint name inside a run folder.
         trust_torchscript: load ``path`` with ``torch.jit.load`` (only for files from a source you trust).
+        threads: intra-op threads of the runtime (onnxruntime's ``intra_op_num_threads``, torch's
+            ``set_num_threads`` during each call, restored after); default the runtime's own choice.
 
     A missing, truncated, corrupt or foreign file is a clear `ConfigError`.
     """
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"no such model file or run folder: {path}.")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be a whole number of at least 1 (or None: the runtime's default), "
+                          f"got {threads!r}.")
     if trust_torchscript:
         if path.is_dir() or checkpoint is not None or path.suffix.lower() == ".onnx":
             raise ConfigError("--trust-torchscript (trust_torchscript=True) loads one TorchScript file; "
                               f"{path} is a run folder, a checkpoint or an ONNX file: drop the option.")
-        return _from_torchscript(path)
+        return _from_torchscript(path, threads)
     if path.is_dir() or checkpoint is not None:
         from g2m.checkpoints import student_checkpoint
 
-        return _from_checkpoint(student_checkpoint(path, checkpoint))
+        return _from_checkpoint(student_checkpoint(path, checkpoint), threads)
     if path.suffix.lower() == ".onnx":
-        return _from_onnx(path)
+        return _from_onnx(path, threads)
     if _is_torchscript(path):  # only to say why it is refused: its code is never run
         raise ConfigError(f"{path} is a TorchScript file: loading it runs the code it holds, so g2m does not "
                           "load it by default. Predict from the run folder or its ONNX export instead, or, if "
                           "you trust where the file comes from, pass --trust-torchscript "
                           "(load_student(..., trust_torchscript=True)).")
-    return _from_checkpoint(path)
+    return _from_checkpoint(path, threads)
 
 
-def read_features(path: str | Path) -> np.ndarray:
-    """Node features from a file, as float32 ``[N, F]``.
+def read_features(path: str | Path) -> np.ndarray | torch.Tensor:
+    """Node features from a file, as float32 ``[N, F]``: a numpy array, or a torch sparse CSR matrix for a
+    sparse ``.pt`` tensor sparse enough to stay so (densified by runtimes that need it).
 
-    ``.npy`` (read with ``allow_pickle=False``), ``.pt`` (one tensor, read with ``weights_only=True``;
-    sparse is made dense) or ``.csv`` (numbers separated by commas, one node per line, an optional header line).
+    ``.npy`` (read with ``allow_pickle=False``), ``.pt`` (one tensor, read with ``weights_only=True``)
+    or ``.csv`` (numbers separated by commas, one node per line, an optional header line).
     """
     path = Path(path)
     if not path.is_file():
@@ -183,7 +205,10 @@ def read_features(path: str | Path) -> np.ndarray:
         if not isinstance(x, torch.Tensor):
             raise ConfigError(f"{path} holds a {type(x).__name__}, not a tensor: save the features alone "
                               "(torch.save(x, path)).")
-        check_dense_size(x, path)
+        check_dense_size(x, path)  # also for features kept sparse: a few bytes must not declare a huge matrix
+        sparse = sparse_features(x)
+        if sparse is not None:
+            return sparse
     elif suffix == ".csv":
         x = _read_csv(path)
     else:
@@ -231,6 +256,39 @@ def check_dense_size(x: torch.Tensor, path: Path) -> None:
                           "files of fewer rows.")
 
 
+def sparse_features(x: Any, in_features: int | None = None) -> torch.Tensor | None:
+    """``x`` as a float32 torch sparse CSR ``[N, F]`` when it is sparse (torch sparse or SciPy sparse) and a sparse
+    product pays (`g2m.graph_inputs.prefer_sparse`), else None; checks the width and that every stored value is
+    finite."""
+    if isinstance(x, torch.Tensor) and x.layout in (torch.sparse_coo, torch.sparse_csr):
+        x = x.detach().cpu()
+        if x.ndim != 2:
+            raise ConfigError(f"features must be a 2-D matrix [nodes, features], got shape {tuple(x.shape)}.")
+        with quiet_sparse_csr():
+            csr = (x if x.layout == torch.sparse_csr else x.coalesce().to_sparse_csr()).float()
+    elif hasattr(x, "tocsr") and getattr(x, "ndim", 2) == 2:  # SciPy sparse
+        m = x.tocsr()
+        if m.dtype.kind not in "biuf":
+            raise ConfigError(f"features must be numbers, got a sparse matrix of {m.dtype}.")
+        m.sum_duplicates()
+        with quiet_sparse_csr():
+            csr = torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
+                                          torch.from_numpy(m.indices.astype(np.int64)),
+                                          torch.from_numpy(m.data.astype(np.float32)), size=m.shape)
+    else:
+        return None
+    n, f = csr.shape
+    if in_features is not None and f != in_features:
+        raise ConfigError(f"the model expects {in_features} features per node, got {f} (features of shape {(n, f)}).")
+    if not prefer_sparse(n, f, csr.values().numel()):
+        return None  # dense enough, or few enough rows, that a dense product is faster: as_features densifies it
+    bad = ~torch.isfinite(csr.values())
+    if bool(bad.any()):
+        row = torch.repeat_interleave(torch.arange(n), csr.crow_indices().diff())[bad].unique().numpy()
+        _refuse_non_finite(row)
+    return csr
+
+
 def as_features(x: Any, in_features: int | None = None) -> np.ndarray:
     """``x`` as a contiguous float32 ``[N, F]`` array; checks the width and that every value is finite."""
     if isinstance(x, torch.Tensor):
@@ -249,14 +307,20 @@ def as_features(x: Any, in_features: int | None = None) -> np.ndarray:
         raise ConfigError(f"the model expects {in_features} features per node, got {x.shape[1]} "
                           f"(features of shape {tuple(x.shape)}).")
     x = np.ascontiguousarray(x, dtype=np.float32)
+    if np.isfinite(x.sum()):  # one pass: a NaN or an infinity anywhere makes the sum non-finite
+        return x
     bad = np.concatenate([start + np.flatnonzero(~np.isfinite(x[start:start + CHECK_ROWS]).all(axis=1))
                           for start in range(0, len(x), CHECK_ROWS)] or [np.zeros(0, dtype=np.int64)])
-    if len(bad):
-        rows = ", ".join(str(i) for i in bad[:MAX_LISTED_ROWS])
-        more = f" and {len(bad) - MAX_LISTED_ROWS} more" if len(bad) > MAX_LISTED_ROWS else ""
-        raise ConfigError(f"features hold NaN or infinite values (or values too large for float32) in "
-                          f"{len(bad)} row(s): {rows}{more} (0-based); fix or drop those rows.")
+    if len(bad):  # else large finite values whose sum overflowed: nothing to refuse
+        _refuse_non_finite(bad)
     return x
+
+
+def _refuse_non_finite(rows: np.ndarray) -> None:
+    listed = ", ".join(str(i) for i in rows[:MAX_LISTED_ROWS])
+    more = f" and {len(rows) - MAX_LISTED_ROWS} more" if len(rows) > MAX_LISTED_ROWS else ""
+    raise ConfigError(f"features hold NaN or infinite values (or values too large for float32) in "
+                      f"{len(rows)} row(s): {listed}{more} (0-based); fix or drop those rows.")
 
 
 def _read_csv(path: Path) -> np.ndarray:
@@ -279,7 +343,7 @@ def _read_csv(path: Path) -> np.ndarray:
     return x
 
 
-def _from_checkpoint(path: Path) -> DeployedStudent:
+def _from_checkpoint(path: Path, threads: int | None = None) -> DeployedStudent:
     from g2m.checkpoints import load_model
 
     model, ckpt = load_model(path)
@@ -287,22 +351,44 @@ def _from_checkpoint(path: Path) -> DeployedStudent:
         raise ConfigError(f"{path} is a {ckpt['name']!r} teacher checkpoint: predicting from features alone needs "
                           "a student (`g2m distill`).")
 
+    model.eval()
+
     @torch.no_grad()
-    def run(batch: np.ndarray) -> np.ndarray:
-        return model(torch.from_numpy(batch)).softmax(-1).numpy()
+    def run(batch: np.ndarray | torch.Tensor) -> np.ndarray:
+        with torch_threads(threads):
+            return model(_tensor(batch)).softmax(-1).numpy()
 
     meta = {k: ckpt[k] for k in ("name", "seed", "setting", "class_labels") if k in ckpt}
     return DeployedStudent(path, "checkpoint", ckpt["in_channels"], ckpt["out_channels"], run, meta,
-                           ckpt.get("positions"), ckpt.get("observed"))
+                           ckpt.get("positions"), ckpt.get("observed"), takes_sparse=True)
 
 
-def _from_onnx(path: Path) -> DeployedStudent:
+def _tensor(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+    return batch if isinstance(batch, torch.Tensor) else torch.from_numpy(batch)
+
+
+def onnx_session(path: str | Path | bytes, threads: int | None = None):
+    """An onnxruntime CPU session: ``threads`` intra-op threads (None: onnxruntime's default), one inter-op
+    thread, operators run in sequence (a student is a chain), every graph optimisation on."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path if isinstance(path, bytes) else str(path), sess_options=options,
+                                providers=["CPUExecutionProvider"])
+
+
+def _from_onnx(path: Path, threads: int | None = None) -> DeployedStudent:
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
     except ImportError:
         raise ConfigError(f'running {path} needs onnxruntime: pip install "g2m[onnx]".') from None
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = onnx_session(path, threads)
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"cannot read {path} as an ONNX model: it is truncated, corrupt or not ONNX "
                           f"({_first_line(exc)}).") from None
@@ -314,8 +400,10 @@ def _from_onnx(path: Path) -> DeployedStudent:
     width = inputs[0].shape[1] if isinstance(inputs[0].shape[1], int) else None
     meta = _json(session.get_modelmeta().custom_metadata_map.get("g2m"))
     if "probabilities" in outputs:
+        fetch = ["probabilities"]
+
         def run(batch: np.ndarray) -> np.ndarray:
-            return session.run(["probabilities"], {name: batch})[0]
+            return session.run(fetch, {name: batch})[0]
     else:
         def run(batch: np.ndarray) -> np.ndarray:
             return _softmax(session.run([outputs[0]], {name: batch})[0])
@@ -334,7 +422,7 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
-def _from_torchscript(path: Path) -> DeployedStudent:
+def _from_torchscript(path: Path, threads: int | None = None) -> DeployedStudent:
     from g2m.export import quiet_deprecations
 
     extra = {"g2m.json": ""}
@@ -349,14 +437,17 @@ def _from_torchscript(path: Path) -> DeployedStudent:
     ours = meta.get("format") == "g2m-exported-student"
 
     @torch.no_grad()
-    def run(batch: np.ndarray) -> np.ndarray:
-        out = module(torch.from_numpy(batch))
+    def run(batch: np.ndarray | torch.Tensor) -> np.ndarray:
+        with torch_threads(threads):
+            out = module(_tensor(batch))
         if ours:
             return out[1].numpy()
         logits = out[0] if isinstance(out, (tuple, list)) else out
         return logits.float().softmax(-1).numpy()
 
-    return DeployedStudent(path, "torchscript", meta.get("in_features"), meta.get("num_classes"), run, meta)
+    # g2m's exports take sparse CSR features (their first layer is a torch Linear); a foreign model gets dense ones
+    return DeployedStudent(path, "torchscript", meta.get("in_features"), meta.get("num_classes"), run, meta,
+                           takes_sparse=ours)
 
 
 def _json(text: str | bytes | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from torch import Tensor
 from g2m.bench.neighbourhood import gather_neighbourhood
 from g2m.bench.runs import RunModels
 from g2m.bench.timing import Probe
-from g2m.graph_inputs import graph_input, select_rows
+from g2m.graph_inputs import SPARSE_MIN_ROWS, graph_input, select_rows
 
 
 class TeacherRunner:
@@ -86,39 +86,62 @@ class PositionInputs:
 
 
 def student_runtimes(run: RunModels, runtimes: list[str], x: Tensor, threads: int,
-                     tmp: Path) -> tuple[dict[str, StudentRunner], dict[str, dict[str, str]]]:
+                     tmp: Path) -> tuple[dict[str, StudentRunner], dict[str, dict[str, Any]]]:
     """The requested student runtimes (exported to ``tmp`` by `g2m.export`), and those skipped with a reason.
 
-    A position-aware student's cold-start call also computes the batch's positions (`PositionInputs`); its
-    full-graph call reads every node's features and positions, prepared once, untimed."""
+    ``x`` holds the features as g2m keeps them (`g2m.graph_inputs.as_model_input`: sparse CSR when mostly zeros):
+    eager and TorchScript read them so (a batch of fewer than `SPARSE_MIN_ROWS` rows: dense rows); ``torchscript-dense`` reads the same features
+    dense (only timed when they are sparse); ONNX and int8 ONNX read dense rows (ONNX has no CSR input). A
+    position-aware student reads dense ``[features, positions]`` rows in every runtime: its cold-start call also
+    computes the batch's positions (`PositionInputs`); its full-graph input is prepared once, untimed."""
     from g2m.export import export_student, quiet_deprecations
+    from g2m.predict import onnx_session
 
     runners: dict[str, StudentRunner] = {}
-    skipped: dict[str, dict[str, str]] = {}
-    inputs: Callable[[Tensor], Tensor] = x.__getitem__
+    skipped: dict[str, dict[str, Any]] = {}
+    sparse = x.layout == torch.sparse_csr
+    dense = x.to_dense() if sparse else x
+    dense_rows: Callable[[Tensor], Tensor] = dense.__getitem__
+    rows = dense_rows
+    if sparse:  # CSR rows for batches where a sparse product pays, else dense rows (a copy kept for them)
+        def rows(nodes: Tensor) -> Tensor:
+            return select_rows(x, nodes) if nodes.numel() >= SPARSE_MIN_ROWS else dense[nodes]
     if run.student_ckpt.get("positions") is not None:
         data = run.dataset.data
-        inputs = PositionInputs(x, run.student_ckpt, data.edge_index, data.num_nodes)
-        x = inputs(torch.arange(data.num_nodes))
-    x_np = x.numpy()
+        rows = dense_rows = PositionInputs(dense, run.student_ckpt, data.edge_index, data.num_nodes)
+        x = dense = rows(torch.arange(data.num_nodes))
+        sparse = False
+    dense_np = dense.numpy()
     if "eager" in runtimes:
         model = run.student.eval()
-        runners["eager"] = StudentRunner(lambda nodes: model(inputs(nodes)).softmax(-1),
+        runners["eager"] = StudentRunner(lambda nodes: model(rows(nodes)).softmax(-1),
                                          lambda _=None: model(x).softmax(-1))
-    if "torchscript" in runtimes:
+    if "torchscript" in runtimes or "torchscript-dense" in runtimes:
         path = export_student(run.student_path, "torchscript", output=tmp / "student.torchscript.pt")
         with quiet_deprecations():
             module = torch.jit.load(str(path), map_location="cpu").eval()
-        runners["torchscript"] = StudentRunner(lambda nodes: module(inputs(nodes)), lambda _=None: module(x))
-    if "onnx" in runtimes:
+        if "torchscript" in runtimes:
+            runners["torchscript"] = StudentRunner(lambda nodes: module(rows(nodes)), lambda _=None: module(x))
+        if "torchscript-dense" in runtimes:
+            if sparse:
+                runners["torchscript-dense"] = StudentRunner(lambda nodes: module(dense_rows(nodes)),
+                                                             lambda _=None: module(dense))
+            else:
+                skipped["torchscript-dense"] = {"skipped": "the features are dense already (torchscript reads them so)"}
+    for name in ("onnx", "onnx-int8"):
+        if name not in runtimes:
+            continue
         reason = _onnx_missing()
         if reason:
-            skipped["onnx"] = {"skipped": reason}
-        else:
-            session = onnx_session(export_student(run.student_path, "onnx", output=tmp / "student.onnx"), threads)
-            runners["onnx"] = StudentRunner(
-                lambda nodes: session.run(["probabilities"], {"x": inputs(nodes).numpy()}),
-                lambda _=None: session.run(["probabilities"], {"x": x_np}))
+            skipped[name] = {"skipped": reason}
+            continue
+        quantize = "int8" if name == "onnx-int8" else None
+        exported = export_student(run.student_path, "onnx", output=tmp / f"{name}.onnx", quantize=quantize,
+                                  max_drop=None)
+        session = onnx_session(exported, threads)
+        runners[name] = StudentRunner(
+            lambda nodes, s=session: s.run(["probabilities"], {"x": dense_rows(nodes).numpy()}),
+            lambda _=None, s=session: s.run(["probabilities"], {"x": dense_np}))
     return runners, skipped
 
 
@@ -132,14 +155,3 @@ def _onnx_missing() -> str | None:
     except ConfigError as exc:
         return str(exc)
     return None
-
-
-def onnx_session(path: Path, threads: int):
-    """An onnxruntime CPU session with ``threads`` intra-op threads, one inter-op thread, sequential."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])

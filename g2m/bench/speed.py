@@ -35,19 +35,24 @@ from torch import Tensor
 
 from g2m.bench.runners import PositionInputs, StudentRunner, TeacherRunner, student_runtimes
 from g2m.bench.runs import RunModels, load_run
+from g2m.bench.sparse import first_layer_crossover
 from g2m.utils.io import file_sha256
-from g2m.bench.timing import load_average, machine_environment, time_calls, torch_threads
+from g2m.bench.timing import load_average, machine_environment, time_calls
 from g2m.errors import ConfigError
+from g2m.utils.threads import torch_threads
 
 DEFAULT_BATCH_SIZES = (1, 10, 100, 1024)
-RUNTIMES = ("eager", "torchscript", "onnx")
+RUNTIMES = ("eager", "torchscript", "torchscript-dense", "onnx", "onnx-int8")
 NOTES = [
     "Teachers run in torch eager; students in each runtime listed.",
     "The graph is held in memory as a COO edge_index; the teacher's cold-start time includes gathering the "
     "neighbourhood (exact: torch_geometric.utils.k_hop_subgraph; sampled: g2m.graph_inputs.sample_around with the "
     "teacher's training fan-out), gathering its features, building its adjacency and the forward pass.",
-    "The student's cold-start time includes gathering the B nodes' feature rows (dense float32) and the "
-    "forward pass with softmax.",
+    "The student's cold-start time includes gathering the B nodes' feature rows and the forward pass with "
+    "softmax. Eager and torchscript read the features as g2m keeps them (sparse CSR when at most "
+    "g2m.graph_inputs.SPARSE_MAX_DENSITY of the values are non-zero: a sparse first layer), torchscript-dense the "
+    "same features dense, onnx and onnx-int8 dense rows (ONNX has no CSR input). onnx-int8 is the student "
+    "exported with `g2m export --quantize int8` (onnxruntime dynamic quantization).",
     "Full graph: the teacher's adjacency is prepared once, untimed; the student runs on every node at once.",
     "A position-aware student (method …+pos) is not graph-free for new nodes: its cold-start time also includes "
     "reading the batch's neighbours in the graph in memory (CSR by target) and averaging their training-graph "
@@ -75,8 +80,8 @@ def measure_speed(run_dir_or_dataset: str | Path, batch_sizes: Iterable[int] = D
         repeats: timed calls per measurement.
         warmup: untimed calls before each measurement.
         threads: intra-op threads for torch and onnxruntime (default: torch's current count); restored after.
-        runtimes: student runtimes, from ``eager``, ``torchscript`` and ``onnx`` (skipped, with the reason
-            recorded, when onnx/onnxruntime are missing).
+        runtimes: student runtimes, from `RUNTIMES` (ONNX ones skipped, with the reason recorded, when
+            onnx/onnxruntime are missing).
         seed: the run's seed, and the seed of the batch draws and of neighbour sampling.
         method: the student method in a run folder holding several.
         fan_out: neighbours sampled per node and hop for the sampled teacher (default: the teacher's training
@@ -147,9 +152,9 @@ def _measure(run: RunModels, sizes: list[int], repeats: int, warmup: int, runtim
 
     data = run.dataset.data
     held_out = node_split(run.dataset, run.seed, "ind").test_ind
-    x_teacher = as_model_input(data.x)  # as the teacher reads features in training (sparse CSR if mostly 0)
+    x_teacher = as_model_input(data.x)  # as models read features in training (sparse CSR if mostly 0)
     x_dense = (data.x.to_dense() if data.x.layout != torch.strided else data.x).float().contiguous()
-    students, skipped = student_runtimes(run, runtimes, x_dense, threads, tmp)
+    students, skipped = student_runtimes(run, runtimes, x_teacher, threads, tmp)
     teacher = TeacherRunner(run, x_teacher) if run.teacher is not None else None
     no_teacher = {"skipped": f"the {run.student_ckpt['name']!r} student was trained without a teacher"}
 
@@ -175,6 +180,10 @@ def _measure(run: RunModels, sizes: list[int], repeats: int, warmup: int, runtim
         cold[str(size)] = entry
         speedup[str(size)] = speedups(entry["teacher_exact"], entry["teacher_sampled"], entry["student"])
 
+    say("first layer: sparse or dense features")
+    first = run.student.lins[0]
+    layout = (first_layer_crossover(x_dense, first.weight, first.bias) if run.student_ckpt.get("positions") is None
+              else {"skipped": "a position-aware student reads features and positions, dense"})
     say("full graph")
     full = full_graph(teacher, students, skipped, warmup, repeats, data.num_nodes, data.edge_index.size(1))
     return {
@@ -196,6 +205,8 @@ def _measure(run: RunModels, sizes: list[int], repeats: int, warmup: int, runtim
         "full_graph": full,
         "speedup": speedup,
         "accuracy": held_out_accuracy(run, teacher, x_dense, held_out, seed),
+        "runtime_outputs": runtime_outputs(run, students, x_dense, held_out),
+        "first_layer": layout,
         "notes": NOTES + (["Only transductive checkpoints: the held-out nodes were seen in training."]
                           if run.setting == "tran" else []),
     }
@@ -235,6 +246,36 @@ def speedups(exact: dict[str, Any], sampled: dict[str, Any], student: dict[str, 
         return teacher["median_ms"] / max(timed[best], 1e-9) if "median_ms" in teacher else None
 
     return {"exact": ratio(exact), "sampled": ratio(sampled), "student_runtime": best}
+
+
+def runtime_outputs(run: RunModels, students: dict[str, StudentRunner], x: Tensor,
+                    held_out: Tensor) -> dict[str, dict[str, float]]:
+    """Each runtime's full-graph probabilities against the student in torch on dense features: the largest
+    difference, the share of nodes whose predicted class agrees, and its accuracy on the held-out nodes."""
+    from g2m.training import accuracy
+
+    if run.student_ckpt.get("positions") is not None:
+        data = run.dataset.data
+        x = PositionInputs(x, run.student_ckpt, data.edge_index, data.num_nodes)(torch.arange(data.num_nodes))
+    reference = run.student.eval()(x).softmax(-1)
+    y = run.dataset.data.y[held_out]
+    out = {}
+    for name, runner in students.items():
+        got = _probabilities(runner.full())
+        out[name] = {"max_abs_difference": float((got - reference).abs().max()),
+                     "argmax_agreement": float((got.argmax(-1) == reference.argmax(-1)).float().mean()),
+                     "held_out_accuracy": accuracy(got[held_out], y)}
+    return out
+
+
+def _probabilities(output: Any) -> Tensor:
+    """A runtime's probabilities: eager returns them, TorchScript ``(logits, probabilities)``, onnxruntime
+    ``[probabilities]``."""
+    if isinstance(output, tuple):
+        return output[1]
+    if isinstance(output, list):
+        return torch.from_numpy(output[0])
+    return output
 
 
 def held_out_accuracy(run: RunModels, teacher: TeacherRunner | None, x: Tensor, held_out: Tensor,

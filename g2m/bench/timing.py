@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import platform
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -64,20 +63,6 @@ def time_calls(fn: Callable[[Any], Any], inputs: Sequence[Any], warmup: int, rep
         out["subgraph_nodes"] = float(np.mean([p.nodes for p in probes]))
         out["subgraph_edges"] = float(np.mean([p.edges for p in probes]))
     return out
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[int]:
-    """Run with ``threads`` intra-op threads (None: as set now); the previous count is restored after."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}.")
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
 
 
 def available_cpus() -> int | None:

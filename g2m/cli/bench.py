@@ -65,7 +65,8 @@ def speed_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads for torch and onnxruntime "
                                           "(default: torch's current count)."),
     runtimes: str = typer.Option("eager,torchscript,onnx", "--runtimes", help="Student runtimes, separated by "
-                                 "commas: eager, torchscript, onnx."),
+                                 "commas: eager, torchscript, torchscript-dense (dense input where the features "
+                                 "are sparse), onnx, onnx-int8 (the run's student quantized)."),
     seed: int = typer.Option(0, "--seed", help="The run's seed to time, and the seed of batches and sampling."),
     method: Optional[str] = typer.Option(None, "--method", "-m", help="The student method, in a run folder "
                                          "holding several."),

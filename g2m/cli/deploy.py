@@ -27,14 +27,24 @@ def export_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="The file to write (default "
                                           "RUN_DIR/export/CHECKPOINT.onnx or .torchscript.pt)."),
     checkpoint: Optional[str] = CheckpointOpt,
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: an ONNX model with int8 matrix products "
+                                           "(onnxruntime dynamic quantization), written only if its validation "
+                                           "accuracy stays within --max-drop of the float32 student's."),
+    max_drop: float = typer.Option(0.5, "--max-drop", help="With --quantize: the most validation accuracy "
+                                   "(percentage points) int8 may lose before the export is refused."),
+    root: Optional[Path] = typer.Option(None, "--root", help="With --quantize: the data root holding the run's "
+                                        "dataset (default: the run's own)."),
 ) -> None:
     """Export a student as a self-contained model that needs neither g2m, PyG nor the graph.
 
-    The model takes dense float32 node features x [N, F] and returns logits and probabilities [N, C].
+    The model takes float32 node features x [N, F] (ONNX: dense; TorchScript: dense or torch sparse CSR) and
+    returns logits and probabilities [N, C].
 
     Examples:
 
         g2m export runs/glnn-cora --format onnx
+
+        g2m export runs/glnn-cora --quantize int8 -o glnn-int8.onnx
 
         g2m export runs/glnn-cora --format torchscript -o student.pt
 
@@ -44,8 +54,16 @@ def export_cmd(
     from g2m.export import export_student
 
     source = student_checkpoint(run_dir, checkpoint)
-    out = export_student(source, format=format, output=output)
-    console.print(f"exported {source} as {format}")
+    out = export_student(source, format=format, output=output, quantize=quantize, max_drop=max_drop, root=root)
+    console.print(f"exported {source} as {format}{' ' + quantize if quantize else ''}")
+    if quantize:
+        from g2m.predict import load_student
+
+        change = load_student(out).metadata["quantization"]["accuracy"]
+        for key, name in (("val", "validation"), ("test", "test"), ("test_ind", "held-out test")):
+            if key in change["fp32"]:
+                console.print(f"{name} accuracy (%): float32 {change['fp32'][key]:.2f}, {quantize} "
+                              f"{change['int8'][key]:.2f} (drop {change['drop'][key]:+.2f})")
     console.print(f"wrote {out}")
 
 
@@ -66,6 +84,8 @@ def predict_cmd(
     trust_torchscript: bool = typer.Option(False, "--trust-torchscript", help="Load MODEL as a TorchScript file. "
                                            "TorchScript runs the code it holds, so g2m refuses it without this "
                                            "option: use it only for files from a source you trust."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads of the runtime "
+                                          "(onnxruntime or torch); default the runtime's own choice."),
 ) -> None:
     """Predict node classes from features alone with a student (no graph needed).
 
@@ -80,7 +100,7 @@ def predict_cmd(
 
         g2m predict student.pt --trust-torchscript --features new_nodes.csv -o predictions.csv
 
-        g2m predict runs/glnn-cora --features x.pt -o probabilities.npy --batch-size 1024
+        g2m predict runs/glnn-cora --features x.pt -o probabilities.npy --batch-size 1024 --threads 2
     """
     from g2m.predict import load_student, read_edges, read_features
     from g2m.utils.io import _atomic, write_text_atomic
@@ -89,7 +109,7 @@ def predict_cmd(
         raise ConfigError(f"--output {output.name}: use a .csv or .npy file name.")
     if show < 0:
         raise ConfigError(f"--show must be 0 (all) or more, got {show}.")
-    student = load_student(model, checkpoint, trust_torchscript=trust_torchscript)
+    student = load_student(model, checkpoint, trust_torchscript=trust_torchscript, threads=threads)
     x = read_features(features)
     proba = student.predict_proba(x, batch_size=batch_size, edges=None if edges is None else read_edges(edges))
     pred = student.labels_of(proba.argmax(-1))  # the training graph's own labels

@@ -47,14 +47,24 @@ def test_result_has_every_part(measured):
             assert stats["repeats"] == 3 and 0 < stats["median_ms"] <= stats["p95_ms"] <= stats["max_ms"]
             assert stats["gather"]["median_ms"] > 0 and stats["subgraph_nodes"] >= int(size)
         assert entry["teacher_sampled"]["fan_out"] == 5  # SAGE's training fan-out
-        assert set(entry["student"]) == {"eager", "torchscript", "onnx"}
+        assert set(entry["student"]) == {"eager", "torchscript", "torchscript-dense", "onnx", "onnx-int8"}
         for runtime, stats in entry["student"].items():
-            assert ("median_ms" in stats) if runtime != "onnx" or onnx else ("skipped" in stats)
+            assert ("median_ms" in stats) if not runtime.startswith("onnx") or onnx else ("skipped" in stats)
         for kind in ("exact", "sampled"):
             ratio = result["speedup"][size][kind]
             assert math.isfinite(ratio) and ratio > 0
     full = result["full_graph"]
     assert full["nodes"] == 2485 and full["teacher"]["median_ms"] > 0 and full["speedup"] > 0
+    assert result["graph"]["teacher_feature_layout"] == "sparse_csr"  # cora's bag of words: 1.3% non-zero
+    outputs = result["runtime_outputs"]  # every float32 runtime predicts what the torch student does on dense rows
+    for runtime in ("eager", "torchscript", "torchscript-dense", "onnx"):
+        assert outputs[runtime]["argmax_agreement"] == 1.0 and outputs[runtime]["max_abs_difference"] < 1e-5
+    assert outputs["onnx-int8"]["argmax_agreement"] > 0.9 and outputs["onnx-int8"]["max_abs_difference"] > 0
+    layer = result["first_layer"]
+    assert (layer["features"], layer["hidden"], layer["rows"]) == (1433, 128, 2485)
+    assert layer["density"] == pytest.approx(0.0128, abs=1e-3)
+    assert set(layer["by_batch"]) == {"1", "16", "64", "256", "1024"} and len(layer["by_density"]) == 6
+    assert all(v["dense_ms"] > 0 and v["csr_ms"] > 0 for v in layer["by_batch"].values())
     acc = result["accuracy"]
     assert acc["nodes"] == result["held_out_nodes"] > 0
     assert all(0 <= acc[k] <= 100 for k in ("teacher_exact", "teacher_sampled", "student"))
@@ -128,9 +138,10 @@ def test_benchmark_script_renders(measured, tmp_path):
     data = {"dataset": "cora", "command": "python benchmarks/speed.py", "results": [result]}
     text = script.markdown(data, "speed_accuracy.png")
     assert "| 8 |" in text and "speed-up sampled" in text and "## Environment" in text
+    assert "### Sparse or dense features" in text and "| onnx-int8 |" in text and "1 thread" in text
     labels = [p[0] for p in script.plot_points([result])]
-    assert labels == ["SAGE teacher (exact)", "SAGE teacher (fan-out 5)", labels[-1]]
-    assert labels[-1].startswith("GLNN student")
+    assert labels == ["SAGE teacher (exact)", "SAGE teacher (fan-out 5)", labels[2], "GLNN student (int8)"]
+    assert labels[2].startswith("GLNN student (") and "int8" not in labels[2]
     script.plot([result], tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
 
