@@ -128,8 +128,8 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     # Only the training nodes' outputs enter the loss: each step computes them on their computation subgraph
     # (the whole graph for APPNP), with freshly sampled edges when fan_out > 0.
     my_train = share(train_idx)  # under torch.distributed: this process's part of the training nodes
-    fixed_train = None if fan_out else subgraph_inputs(net, x, edge_index, my_train)
-    val_inputs = subgraph_inputs(net, x, edge_index, val_idx)
+    fixed_train = None if fan_out else _reused(net, subgraph_inputs(net, x, edge_index, my_train))
+    val_inputs = _reused(net, subgraph_inputs(net, x, edge_index, val_idx))
 
     def full_batch_step(opt: torch.optim.Optimizer) -> float:
         xb, gb, _, pos = subgraph_inputs(net, x, edge_index, my_train, fan_out) if fan_out else fixed_train
@@ -163,6 +163,14 @@ def train_teacher(dataset: NodeDataset, split: NodeSplit, model: str = "sage", d
     sync_rng()  # under torch.distributed: what runs next draws the same numbers on every process
     return TeacherRun(model=net, name=model, config=cfg, split=split, logits=logits, hidden=hidden,
                       metrics=metrics, fit=result, seconds=time.perf_counter() - start, model_kwargs=model_kwargs)
+
+
+def _reused(net: nn.Module, inputs: tuple) -> tuple:
+    """`subgraph_inputs`' ``(x, graph, edge_index, position)`` with the graph prepared once for a model that
+    reads it every epoch (`g2m.models.gnn.GNN.prepare_graph`: e.g. GCN's normalisation, computed once)."""
+    xb, graph, ei, pos = inputs
+    prepare = getattr(net, "prepare_graph", None)
+    return xb, (prepare(graph, xb.size(0)) if prepare is not None else graph), ei, pos
 
 
 @torch.no_grad()

@@ -72,10 +72,14 @@ class LossInput:
     edge_chunk: int | None = None
 
 
-def kl_with_temperature(student_logits: Tensor, teacher_logits: Tensor, tau: float) -> Tensor:
-    """KL(teacher ‖ student) of the softened distributions, averaged over rows, scaled by tau²."""
+def kl_with_temperature(student_logits: Tensor, teacher_logits: Tensor | None, tau: float,
+                        teacher_log_probs: Tensor | None = None) -> Tensor:
+    """KL(teacher ‖ student) of the softened distributions, averaged over rows, scaled by tau².
+
+    ``teacher_log_probs``: ``log_softmax(teacher_logits / tau)`` when already computed (then ``teacher_logits``
+    is not read)."""
     log_p_s = F.log_softmax(student_logits / tau, dim=-1)
-    log_p_t = F.log_softmax(teacher_logits / tau, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits / tau, dim=-1) if teacher_log_probs is None else teacher_log_probs
     return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * tau * tau
 
 
@@ -88,8 +92,17 @@ def label_ce(inp: LossInput) -> Tensor:
 
 
 def soft_label_kl(inp: LossInput) -> Tensor:
-    """GLNN: the student's softened prediction matches the teacher's on every observed node."""
-    return kl_with_temperature(inp.student_logits, inp.teacher["logits"][inp.nodes], inp.temperature)
+    """GLNN: the student's softened prediction matches the teacher's on every observed node.
+
+    In full batch (the batch holds every observed node) the teacher's softened log-probabilities are computed
+    once per run for all nodes (``inp.cache``) and read by row: the same values as computed per batch."""
+    logits = inp.teacher["logits"]
+    if inp.cache is None or inp.nodes.numel() != logits.size(0):
+        return kl_with_temperature(inp.student_logits, logits[inp.nodes], inp.temperature)
+    key = ("soft_label_kl", inp.temperature)
+    if key not in inp.cache:
+        inp.cache[key] = F.log_softmax(logits / inp.temperature, dim=-1)
+    return kl_with_temperature(inp.student_logits, None, inp.temperature, teacher_log_probs=inp.cache[key][inp.nodes])
 
 
 @register_loss("label_ce")

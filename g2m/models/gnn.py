@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import contextlib
+from typing import ClassVar, Iterator, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +11,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import APPNP, GATConv, GCNConv, MLP
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.resolver import activation_resolver, normalization_resolver
+from torch_geometric.utils import is_torch_sparse_tensor
 
 from g2m.models.layers import GCNAggrSAGEConv, ProjectFirstSAGEConv
 from g2m.registry import Registry
@@ -82,6 +84,11 @@ class GNN(nn.Module):
         out = self.classify(h, edge_index)
         return (out, h) if return_hidden else out
 
+    def prepare_graph(self, graph: Tensor, num_nodes: int):
+        """What ``forward`` should receive for ``graph`` when it reads the same graph many times (every epoch):
+        whatever the layers would compute from it on each call, computed once. Here: ``graph`` itself."""
+        return graph
+
     def edge_normalisation(self, layer: int) -> tuple | None:
         """How layer ``layer`` weights its edges from the *whole* graph (``None``: it needs no whole-graph
         weights); layers with the same value share them (`layer_edge_weight`)."""
@@ -131,6 +138,12 @@ class GraphSAGE(GNN):
         return ProjectFirstSAGEConv(in_channels, out_channels)
 
 
+class NormalisedAdj(NamedTuple):
+    """A sparse adjacency that already carries GCN's normalisation and self-loops (`GCN.prepare_graph`)."""
+
+    adj: Tensor
+
+
 @TEACHERS.register("gcn")
 class GCN(GNN):
     """GCN (Kipf & Welling) with symmetric normalisation and self-loops."""
@@ -140,6 +153,35 @@ class GCN(GNN):
 
     def init_conv(self, in_channels, out_channels, last, **kwargs):
         return GCNConv(in_channels, out_channels)
+
+    def prepare_graph(self, graph: Tensor, num_nodes: int):
+        """A sparse adjacency normalised once (a `NormalisedAdj`) instead of by every layer on every call,
+        computed as the layers compute it: the outputs are the same bit for bit. Other graphs come back as
+        they are."""
+        norm = self.edge_normalisation(0)
+        if (not is_torch_sparse_tensor(graph) or norm is None
+                or any(self.edge_normalisation(i) != norm for i in range(self.num_layers))):
+            return graph
+        return NormalisedAdj(self.layer_edge_weight(0, graph, num_nodes)[0])
+
+    def forward(self, x: Tensor, edge_index, return_hidden: bool = False):
+        """As `GNN.forward`; ``edge_index`` may also be a `NormalisedAdj` from `prepare_graph`."""
+        if not isinstance(edge_index, NormalisedAdj):
+            return super().forward(x, edge_index, return_hidden)
+        with self._normalised_input():
+            return super().forward(x, edge_index.adj, return_hidden)
+
+    @contextlib.contextmanager
+    def _normalised_input(self) -> Iterator[None]:
+        """The layers skip their normalisation (their input already has it) inside this block."""
+        before = [conv.normalize for conv in self.convs]
+        for conv in self.convs:
+            conv.normalize = False
+        try:
+            yield
+        finally:
+            for conv, flag in zip(self.convs, before):
+                conv.normalize = flag
 
     def edge_normalisation(self, layer: int) -> tuple | None:
         conv = self.convs[layer]

@@ -135,3 +135,46 @@ def test_gcn_aggregator_gradient_over_an_edge_index_is_reproducible(same_gradien
     conv = GCNAggrSAGEConv(ds.num_features, 64)
     edges = ds.data.edge_index[:, torch.randperm(ds.data.edge_index.size(1))]  # not sorted by source
     same_gradient_every_time(lambda x: conv(x, edges).square().sum(), ds.data.x)
+
+
+@pytest.mark.parametrize("sparse_x", [False, True])
+def test_gcn_prepared_graph_gives_bitwise_the_same_outputs_and_gradients(sparse_x):
+    """A graph normalised once (`GCN.prepare_graph`) reads exactly as the raw adjacency, which every layer
+    normalises on every call: outputs, hidden layer and gradients equal bit for bit, in training mode too."""
+    ei, x = _graph()
+    if sparse_x:
+        x = (x * (x > 1.0)).to_sparse_csr()
+    torch.manual_seed(0)
+    net = build_teacher("gcn", 12, 3, hidden_channels=16, num_layers=3, dropout=0.5)
+    adj = graph_input(net, ei, x.size(0))
+    prepared = net.prepare_graph(adj, x.size(0))
+    assert type(prepared).__name__ == "NormalisedAdj"
+    results = []
+    for graph in (adj, prepared, adj):
+        torch.manual_seed(1)  # the same dropout masks
+        net.zero_grad()
+        out, hidden = net(x, graph, return_hidden=True)
+        out.pow(2).sum().backward()
+        results.append((out.detach(), hidden.detach(), [p.grad.clone() for p in net.parameters()]))
+    for got in results[1:]:
+        assert torch.equal(got[0], results[0][0]) and torch.equal(got[1], results[0][1])
+        assert all(torch.equal(a, b) for a, b in zip(got[2], results[0][2]))
+    assert all(conv.normalize for conv in net.convs)  # the layers normalise raw graphs again afterwards
+
+
+def test_prepare_graph_leaves_other_graphs_and_teachers_alone():
+    ei, x = _graph()
+    gcn = build_teacher("gcn", 12, 3, hidden_channels=16)
+    assert gcn.prepare_graph(ei, x.size(0)) is ei  # an edge_index: normalised per call, as before
+    sage = build_teacher("sage", 12, 3, hidden_channels=16)
+    adj = graph_input(sage, ei, x.size(0))
+    assert sage.prepare_graph(adj, x.size(0)) is adj
+
+
+def test_gcn_restores_its_normalisation_after_a_failed_call():
+    ei, x = _graph()
+    net = build_teacher("gcn", 12, 3, hidden_channels=16)
+    prepared = net.prepare_graph(graph_input(net, ei, x.size(0)), x.size(0))
+    with pytest.raises(RuntimeError):
+        net(x[:, :5], prepared)  # wrong feature width
+    assert all(conv.normalize for conv in net.convs)
