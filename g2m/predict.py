@@ -14,6 +14,7 @@ is then one CSR × dense product); ONNX takes dense features. ``threads`` sets t
 from __future__ import annotations
 
 import json
+import math
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ class DeployedStudent:
         the new rows (`with_positions`); without them it refuses rather than guess."""
         if (type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2 and x.shape[1] == self.in_features
                 and 0 < len(x) <= batch_size and edges is None and self.positions is None
-                and x.flags.c_contiguous and np.isfinite(x.sum())):
+                and x.flags.c_contiguous and math.isfinite(x.sum())):
             return self._run(x)  # the common call, at the runtime's own speed: one batch, nothing to convert
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
@@ -307,8 +308,9 @@ def as_features(x: Any, in_features: int | None = None) -> np.ndarray:
         raise ConfigError(f"the model expects {in_features} features per node, got {x.shape[1]} "
                           f"(features of shape {tuple(x.shape)}).")
     x = np.ascontiguousarray(x, dtype=np.float32)
-    if np.isfinite(x.sum()):  # one pass: a NaN or an infinity anywhere makes the sum non-finite
-        return x
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(x.sum()):  # one pass: a NaN or an infinity anywhere makes the sum non-finite
+            return x
     bad = np.concatenate([start + np.flatnonzero(~np.isfinite(x[start:start + CHECK_ROWS]).all(axis=1))
                           for start in range(0, len(x), CHECK_ROWS)] or [np.zeros(0, dtype=np.int64)])
     if len(bad):  # else large finite values whose sum overflowed: nothing to refuse
