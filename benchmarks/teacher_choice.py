@@ -7,7 +7,11 @@ from the accuracy benchmark's files, ``docs/results/accuracy/``).
 
     python benchmarks/teacher_choice.py --datasets cora,citeseer --teachers appnp,gat,gcn,auto,sage+appnp+gat \\
         --methods glnn --seeds 10 --jobs 2
+    python benchmarks/teacher_choice.py --datasets cora --teachers sage+appnp+gat --student-shape 128x3 --seeds 10
     python benchmarks/teacher_choice.py --render-only
+
+``--student-shape WIDTHxDEPTH`` trains students of that width and depth (e.g. the shape `student_capacity.py` chose
+on validation) instead of the dataset's default; its files end in ``__WIDTHxDEPTH`` and its rows name the shape.
 """
 
 from __future__ import annotations
@@ -32,18 +36,30 @@ NOSMOG = {"cora": 83.04, "citeseer": 73.78, "a-computer": 84.04, "a-photo": 93.3
 VQGRAPH = {"cora": 83.93, "citeseer": 76.08, "a-computer": 85.17, "a-photo": 94.21}
 
 
+def parse_shape(text: str | None) -> tuple[int, int] | None:
+    """``"128x3"`` as (width, depth)."""
+    if not text:
+        return None
+    width, depth = (int(v) for v in text.lower().split("x"))
+    return width, depth
+
+
 def run(datasets: list[str], teachers: list[str], methods: list[str], seeds: list[int], jobs: int,
-        command: str) -> None:
+        command: str, shape: tuple[int, int] | None = None) -> None:
+    overrides = {"hidden_channels": shape[0], "num_layers": shape[1]} if shape else {}
+    suffix = f"__{shape[0]}x{shape[1]}" if shape else ""
     for name in datasets:
         for teacher in teachers:
             start = time.perf_counter()
             result = run_node_experiment(NodeRunSpec(name, teacher=teacher, methods=tuple(methods), seeds=seeds,
-                                                     setting="both", save_checkpoints=False, jobs=jobs))
+                                                     setting="both", save_checkpoints=False, jobs=jobs,
+                                                     student_overrides=overrides))
             wall = time.perf_counter() - start
             for method in methods:
                 trainer = result["teacher_trainers"][method]
-                write_json_atomic(FOLDER / f"{name}__{teacher}__{method}.json", {
+                write_json_atomic(FOLDER / f"{name}__{teacher}__{method}{suffix}.json", {
                     "dataset": name, "teacher": teacher, "method": method, "seeds": seeds,
+                    "student_shape": list(shape) if shape else None,
                     "teacher_metrics": result["teachers"][trainer], "student": result["students"][method],
                     "teacher_candidates": result.get("teachers_extra", {}).get(trainer),
                     "timings": result["timings"], "wall_seconds": wall, "command": command,
@@ -66,6 +82,12 @@ def rows(results: Path = RESULTS) -> list[dict]:
                                         order.index(r["teacher"]) if r["teacher"] in order else 9, r["teacher"]))
 
 
+def method_label(r: dict) -> str:
+    """The method, with the student's shape where it is not the dataset's default (``glnn, 128×3``)."""
+    shape = r.get("student_shape")
+    return f"{r['method']}, {shape[0]}×{shape[1]}" if shape else r["method"]
+
+
 def best_by_validation(found: list[dict]) -> dict[str, dict]:
     """Per dataset, the run whose student has the highest mean validation accuracy (first of equals)."""
     return {name: max((r for r in found if r["dataset"] == name), key=lambda r: r["student"]["validation"]["mean"])
@@ -85,7 +107,7 @@ def render(results: Path = RESULTS) -> str:
              "student prod | NOSMOG (published) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in found:
         t, s = r["teacher_metrics"], r["student"]
-        lines.append(f"| {r['dataset']} | {r['method']} | {r['teacher']} | {len(r['seeds'])} | "
+        lines.append(f"| {r['dataset']} | {method_label(r)} | {r['teacher']} | {len(r['seeds'])} | "
                      f"{format_mean_std(t.get('transductive'))} | {format_mean_std(t.get('production'))} | "
                      f"{s['validation']['mean']:.2f} | {format_mean_std(s.get('transductive'))} | "
                      f"{format_mean_std(s.get('production'))} | {NOSMOG.get(r['dataset'], '–')} |")
@@ -111,10 +133,12 @@ def render(results: Path = RESULTS) -> str:
               "command |", "|---|---|---|---|---|---|---|---|---|"]
     for name, best in best_by_validation(found).items():
         s = best["student"]
-        lines.append(f"| {name} | {best['teacher']} | {best['method']} | {s['validation']['mean']:.2f} | "
+        shape = best.get("student_shape")
+        flags = f" --student-hidden {shape[0]} --student-layers {shape[1]}" if shape else ""
+        lines.append(f"| {name} | {best['teacher']} | {method_label(best)} | {s['validation']['mean']:.2f} | "
                      f"{format_mean_std(s.get('transductive'))} | {format_mean_std(s.get('production'))} | "
                      f"{NOSMOG.get(name, '–')} | {VQGRAPH.get(name, '–')} | `g2m distill -d {name} -t "
-                     f"{best['teacher']} -m {best['method']} --seeds {len(best['seeds'])}` |")
+                     f"{best['teacher']} -m {best['method']}{flags} --seeds {len(best['seeds'])}` |")
     lines += ["", "Made by:", ""] + sorted({f"- `{r['command']}`" for r in found})
     text = "\n".join(lines) + "\n"
     write_text_atomic(results / "teacher_choice.md", text)
@@ -128,11 +152,13 @@ def main() -> None:
     parser.add_argument("--methods", default="glnn")
     parser.add_argument("--seeds", default="10")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--student-shape", default=None, help="WIDTHxDEPTH of the students (default: the "
+                                                                 "dataset's own)")
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
     if not args.render_only:
         run(args.datasets.split(","), args.teachers.split(","), args.methods.split(","), parse_seeds(args.seeds),
-            args.jobs, "python benchmarks/teacher_choice.py " + " ".join(sys.argv[1:]))
+            args.jobs, "python benchmarks/teacher_choice.py " + " ".join(sys.argv[1:]), parse_shape(args.student_shape))
     print(render())
 
 
