@@ -133,10 +133,15 @@ def high_frequency_kl(student: Tensor, s_src: Tensor, s_dst: Tensor, teacher: Te
 
 
 def _full_batch_cache(inp: LossInput, key: str, make: Callable[[], object]):
-    """``make()``, computed once per training run when the batch is every observed node (full batch): then
-    the edge pairs and the teacher's side of the FF-G2M terms are the same at every step."""
+    """``make()``, computed once per training run when the batch is every observed node in the same order (full
+    batch): then the edge pairs and the teacher's side of the FF-G2M terms are the same at every step. One batch
+    of every node in a new order each epoch (a batch size above the node count) places the nodes at other rows:
+    computed afresh."""
     cache = inp.cache
     if cache is None or inp.nodes.numel() != inp.teacher["logits"].size(0):
+        return make()
+    order = cache.setdefault("batch_order", inp.nodes)
+    if order is not inp.nodes and not torch.equal(order, inp.nodes):
         return make()
     if key not in cache:
         cache[key] = make()

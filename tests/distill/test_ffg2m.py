@@ -258,7 +258,7 @@ def test_full_batch_caches_pairs_and_targets_minibatch_does_not():
     cache = {}
     inp = make_input(student, teacher, cache=cache)
     first = (LOSSES.get("lfd")()(inp).item(), LOSSES.get("hfd")()(inp).item())
-    assert set(cache) == {"lfd_pairs", "lfd_targets_1.0", "edges", "hfd_targets_1.0"}
+    assert set(cache) == {"batch_order", "lfd_pairs", "lfd_targets_1.0", "edges", "hfd_targets_1.0"}
     cache["hfd_targets_1.0"] = ffg2m.high_frequency_targets(torch.zeros(3, 2), *cache["edges"], 1.0)
     assert LOSSES.get("hfd")()(inp).item() != pytest.approx(first[1], rel=1e-3)  # read from the cache
     assert LOSSES.get("lfd")()(inp).item() == pytest.approx(first[0], rel=1e-6)
@@ -270,6 +270,27 @@ def test_full_batch_caches_pairs_and_targets_minibatch_does_not():
     for name in ("lfd", "hfd"):
         LOSSES.get(name)()(make_input(net(x[batch]), teacher, nodes=batch, cache=mini, student=net, x=x))
     assert mini == {}
+
+
+def test_a_full_batch_in_another_order_is_not_read_from_the_cache():
+    """A batch size above the node count gives one batch of every node, shuffled each epoch: the cached pairs of the
+    first order would pair the wrong rows."""
+    g = torch.Generator().manual_seed(3)
+    student, teacher = torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g)
+    cache = {}
+    for name in ("lfd", "hfd"):
+        LOSSES.get(name)()(make_input(student, teacher, cache=cache))
+    order = torch.tensor([2, 0, 1])
+    for name in ("lfd", "hfd"):
+        shuffled = make_input(student[order], teacher, nodes=order, cache=cache)
+        fresh = make_input(student[order], teacher, nodes=order)
+        assert LOSSES.get(name)()(shuffled).item() == pytest.approx(LOSSES.get(name)()(fresh).item(), rel=1e-6)
+    other = {}  # an equal order (another tensor) reads the cache: plant another teacher's targets there
+    LOSSES.get("lfd")()(make_input(student, torch.randn(3, 2, generator=g), cache=other))
+    cache["lfd_targets_1.0"] = other["lfd_targets_1.0"]
+    same = make_input(student, teacher, nodes=torch.arange(3), cache=cache)
+    assert LOSSES.get("lfd")()(same).item() != pytest.approx(LOSSES.get("lfd")()(make_input(student, teacher)).item(),
+                                                             rel=1e-3)
 
 
 def test_missing_edge_index_is_a_config_error():
