@@ -93,11 +93,11 @@ class DeployedStudent:
     def predict_proba(self, x: Any, batch_size: int = DEFAULT_BATCH_SIZE, edges: Any = None) -> np.ndarray:
         """Class probabilities, float32 ``[N, num_classes]``, computed ``batch_size`` rows at a time.
 
-        The input is checked once per call (shape; finite values: one sum of squares, then row by row only
-        if that is not finite); sparse features stay sparse for runtimes
-        that take them where a sparse product pays (`g2m.graph_inputs.prefer_sparse`). A
-        position-aware student (method ``…+pos``) also needs ``edges`` from the training graph's nodes to
-        the new rows (`with_positions`); without them it refuses rather than guess."""
+        The input is checked once per call (its shape; finite values with one sum of squares, row by row only
+        when that is not finite). Sparse features stay sparse for runtimes that take them, where a sparse
+        product pays (`g2m.graph_inputs.prefer_sparse`). A position-aware student (method ``…+pos``) also
+        needs ``edges`` from the training graph's nodes to the new rows (`with_positions`); without them it
+        refuses rather than guess."""
         if (type(x) is np.ndarray and x.dtype is FLOAT32 and x.ndim == 2 and x.shape[1] == self.in_features
                 and 0 < x.shape[0] <= batch_size and edges is None and self.positions is None
                 and x.flags.c_contiguous and math.isfinite(np.vdot(x, x))):

@@ -9,6 +9,7 @@ activations to uint8 as it runs (``DynamicQuantizeLinear`` → ``MatMulInteger``
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import tempfile
 from pathlib import Path
@@ -72,7 +73,7 @@ def accuracy_change(student: nn.Module, int8_bytes: bytes, dataset, split, posit
     from g2m.distill.student import evaluate_student
 
     cpu = torch.device("cpu")
-    fp32 = evaluate_student(student.cpu().eval(), dataset, split, cpu, positions)
+    fp32 = evaluate_student(copy.deepcopy(student).cpu().eval(), dataset, split, cpu, positions)  # theirs untouched
     int8 = evaluate_student(OnnxLogits(int8_bytes), dataset, split, cpu, positions)  # type: ignore[arg-type]
     drop = {key: round(fp32[key] - int8[key], 4) for key in fp32}
     return {"fp32": fp32, "int8": int8, "drop": drop}
