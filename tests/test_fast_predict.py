@@ -16,7 +16,7 @@ import g2m
 from g2m.cli import app
 from g2m.errors import ConfigError
 from g2m.export import export_student
-from g2m.graph_inputs import SPARSE_MAX_DENSITY, SPARSE_MIN_ROWS, prefer_sparse
+from g2m.graph_inputs import SPARSE_MIN_ROWS
 from g2m.predict import load_student, read_features, sparse_features
 from g2m.quantize import check_drop
 
@@ -43,14 +43,6 @@ def cora_x() -> np.ndarray:
 def int8(run, tmp_path_factory) -> Path:
     return export_student(run, format="onnx", output=tmp_path_factory.mktemp("int8") / "student-int8.onnx",
                           quantize="int8")
-
-
-def test_prefer_sparse_thresholds():
-    cols = 100
-    assert prefer_sparse(SPARSE_MIN_ROWS, cols, 0)
-    assert not prefer_sparse(SPARSE_MIN_ROWS - 1, cols, 0)  # too few rows: dense rows are faster
-    at = int(SPARSE_MAX_DENSITY * SPARSE_MIN_ROWS * cols)
-    assert prefer_sparse(SPARSE_MIN_ROWS, cols, at - 1) and not prefer_sparse(SPARSE_MIN_ROWS, cols, at)
 
 
 @pytest.mark.parametrize("kind", ["checkpoint", "torchscript"])

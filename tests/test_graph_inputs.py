@@ -29,6 +29,17 @@ def test_as_model_input_density_rule():
     assert as_model_input(torch.zeros(0, 5)).layout == torch.strided
 
 
+def test_prefer_sparse_thresholds():
+    from g2m.graph_inputs import SPARSE_MAX_DENSITY, SPARSE_MIN_ROWS, prefer_sparse
+
+    assert (SPARSE_MAX_DENSITY, SPARSE_MIN_ROWS) == (0.1, 64)  # the values docs/deploy.md gives, measured there
+    cols = 100
+    assert prefer_sparse(SPARSE_MIN_ROWS, cols, 0)
+    assert not prefer_sparse(SPARSE_MIN_ROWS - 1, cols, 0)  # too few rows: dense rows are faster
+    at = int(SPARSE_MAX_DENSITY * SPARSE_MIN_ROWS * cols)
+    assert prefer_sparse(SPARSE_MIN_ROWS, cols, at - 1) and not prefer_sparse(SPARSE_MIN_ROWS, cols, at)
+
+
 def test_select_rows_of_a_csr_matrix_by_hand():
     from g2m.graph_inputs import select_rows
 
