@@ -22,6 +22,7 @@ from plot_results import RESULTS, accuracy_series  # noqa: E402
 from teacher_choice import best_by_validation  # noqa: E402
 from teacher_choice import rows as teacher_rows  # noqa: E402
 
+from g2m.evaluate import count  # noqa: E402
 from g2m.utils import write_text_atomic  # noqa: E402
 
 INDEX = RESULTS.parent / "index.md"
@@ -95,7 +96,8 @@ def render(results: Path = RESULTS) -> str:
               "([VQGraph](vqgraph.md)): small next to the seeds' spread, and smaller than the papers report.",
               f"- **The strongest student, chosen on validation**, with any teacher or an average of several: "
               f"{strongest} ([students per teacher](results/teacher_choice.md)).",
-              f"- **Speed** ({speed['dataset']}, one new node and its features): the student answers in "
+              f"- **Speed** ({speed['dataset']}, one new node and its features, "
+              f"{count(speed['measurement']['threads'], 'CPU thread')}): the student answers in "
               f"{student_ms:.3f} ms, the teacher on its exact 2-hop neighbourhood in "
               f"{cold['teacher_exact']['median_ms']:.1f} ms: {one['exact']:.0f}× faster at batch 1, "
               f"{many['exact']:.0f}× at batch 1024; on those held-out nodes the student scores "

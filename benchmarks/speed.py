@@ -217,7 +217,7 @@ def plot_points(results: list[dict[str, Any]]) -> list[tuple[str, float, float, 
         outputs = (result.get("runtime_outputs") or {}).get("onnx-int8")
         if "median_ms" in int8 and outputs:
             points.append((f"{method} student (int8)", per_node_us(int8, batch), outputs["held_out_accuracy"],
-                           "student"))
+                           "int8"))
     return points
 
 
@@ -232,10 +232,13 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     points = plot_points(results)
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for label, us, acc, kind in sorted(points, key=lambda p: p[1]):
-        ax.scatter([us], [acc], marker="s" if kind == "teacher" else "o", s=50,
-                   color="tab:red" if kind == "teacher" else "tab:blue")
+        ax.scatter([us], [acc], marker={"teacher": "s", "int8": "D"}.get(kind, "o"), s=50,
+                   color={"teacher": "tab:red", "int8": "tab:green"}.get(kind, "tab:blue"))
         if kind == "teacher":  # below the point: teachers of several runs sit close together
             ax.annotate(label, (us, acc), textcoords="offset points", xytext=(0, -7), ha="center", va="top",
+                        fontsize=8)
+        elif kind == "int8":  # above the point: an int8 student sits just left of its float32 one
+            ax.annotate(label, (us, acc), textcoords="offset points", xytext=(0, 7), ha="center", va="bottom",
                         fontsize=8)
         else:  # students share one latency: beside the point, at its own accuracy
             ax.annotate(label, (us, acc), textcoords="offset points", xytext=(7, 0), va="center", fontsize=8)
