@@ -1,5 +1,5 @@
-"""Students at the hardware limit: sparse features kept sparse, int8 ONNX export with its measured accuracy change,
-and the predict path (one-batch fast path, threads)."""
+"""The predict path (g2m/predict.py): sparse features kept sparse, the one-batch fast path, threads; and the
+int8 ONNX export (g2m/quantize.py) that predicting reads."""
 
 from __future__ import annotations
 
