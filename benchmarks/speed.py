@@ -240,8 +240,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         elif kind == "int8":  # above the point: an int8 student sits just left of its float32 one
             ax.annotate(label, (us, acc), textcoords="offset points", xytext=(0, 7), ha="center", va="bottom",
                         fontsize=8)
-        else:  # students share one latency: beside the point, at its own accuracy
-            ax.annotate(label, (us, acc), textcoords="offset points", xytext=(7, 0), va="center", fontsize=8)
+        else:  # float32 students: below the point (an int8 student may sit to its right)
+            ax.annotate(label, (us, acc), textcoords="offset points", xytext=(0, -7), ha="center", va="top",
+                        fontsize=8)
     if points:
         xs, ys = [p[1] for p in points], [p[2] for p in points]
         ax.set_xlim(min(xs) / 2, max(xs) * 6)
