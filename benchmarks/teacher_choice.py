@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -92,14 +93,14 @@ def cost_section(found: list[dict]) -> list[str]:
     if not runs:
         return []
     lines = ["", "## What several teachers cost", "",
-             "Training time of each candidate teacher, mean seconds per transductive run (with "
-             f"{runs[0]['timings'].get('jobs', 1)} worker processes sharing 2 CPU cores): `auto` and an average "
-             "train every candidate, so a seed costs their sum; the student, and so inference, is the same MLP as "
-             "with one teacher.", "", "| dataset | teacher | " + " | ".join(FAMILIES) + " | sum |",
+             "Training time of each candidate teacher, median seconds over the transductive runs (with "
+             f"{runs[0]['timings'].get('jobs', 1)} worker processes sharing 2 CPU cores; the median, because other "
+             "jobs shared the cores during some runs): `auto` and an average train every candidate, so a seed costs "
+             "their sum; the student, and so inference, is the same MLP as with one teacher.", "", "| dataset | teacher | " + " | ".join(FAMILIES) + " | sum |",
              "|---|---|" + "---:|" * (len(FAMILIES) + 1)]
     for r in runs:
         tran = r["teacher_candidates"]["tran"]
-        secs = {f: tran[f"seconds_{f}"]["mean"] for f in FAMILIES if f"seconds_{f}" in tran}
+        secs = {f: statistics.median(tran[f"seconds_{f}"]["runs"]) for f in FAMILIES if f"seconds_{f}" in tran}
         lines.append(f"| {r['dataset']} | {r['teacher']} | " + " | ".join(f"{secs[f]:.1f}" if f in secs else "–"
                                                                         for f in FAMILIES)
                      + f" | {sum(secs.values()):.1f} |")
