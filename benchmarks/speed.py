@@ -278,7 +278,8 @@ def main() -> None:
 
     flush_denormals()
     out = Path(args.out_dir)
-    json_path, md_path, png_path = (out / f"{args.name}.json", out / f"{args.name}.md", out / f"{args.name}_accuracy.png")
+    json_path, md_path = out / f"{args.name}.json", out / f"{args.name}.md"
+    png_path = out / f"{args.name}_accuracy.png"
     if args.render_only:
         data = json.loads(json_path.read_text())
     else:

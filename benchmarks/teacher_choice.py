@@ -95,8 +95,9 @@ def cost_section(found: list[dict]) -> list[str]:
     lines = ["", "## What several teachers cost", "",
              "Training time of each candidate teacher, median seconds over the transductive runs (with "
              f"{runs[0]['timings'].get('jobs', 1)} worker processes sharing 2 CPU cores; the median, because other "
-             "jobs shared the cores during some runs): `auto` and an average train every candidate, so a seed costs "
-             "their sum; the student, and so inference, is the same MLP as with one teacher.", "", "| dataset | teacher | " + " | ".join(FAMILIES) + " | sum |",
+             "jobs shared the cores during some runs): `auto` and an average train every candidate, so a seed "
+             "costs their sum; the student, and so inference, is the same MLP as with one teacher.", "",
+             "| dataset | teacher | " + " | ".join(FAMILIES) + " | sum |",
              "|---|---|" + "---:|" * (len(FAMILIES) + 1)]
     for r in runs:
         tran = r["teacher_candidates"]["tran"]

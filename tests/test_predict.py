@@ -53,7 +53,11 @@ def test_sparse_features_stay_sparse_and_predict_the_same(run, cora_x, tmp_path,
     dense = student.predict_proba(cora_x)
     seen = []
     inner = student.run
-    student.run = lambda batch: seen.append(batch.layout if isinstance(batch, torch.Tensor) else "numpy") or inner(batch)
+    def spy(batch):
+        seen.append(batch.layout if isinstance(batch, torch.Tensor) else "numpy")
+        return inner(batch)
+
+    student.run = spy
     for x in (sp.csr_matrix(cora_x), torch.from_numpy(cora_x).to_sparse(), torch.from_numpy(cora_x).to_sparse_csr()):
         for batch_size in (8192, 1000):  # one batch, and three (CSR rows sliced)
             got = student.predict_proba(x, batch_size=batch_size)

@@ -90,8 +90,9 @@ def student_runtimes(run: RunModels, runtimes: list[str], x: Tensor, threads: in
     """The requested student runtimes (exported to ``tmp`` by `g2m.export`), and those skipped with a reason.
 
     ``x`` holds the features as g2m keeps them (`g2m.graph_inputs.as_model_input`: sparse CSR when mostly zeros):
-    eager and TorchScript read them so (a batch of fewer than `SPARSE_MIN_ROWS` rows: dense rows); ``torchscript-dense`` reads the same features
-    dense (only timed when they are sparse); ONNX and int8 ONNX read dense rows (ONNX has no CSR input). A
+    eager and TorchScript read them so (a batch of fewer than `SPARSE_MIN_ROWS` rows: dense rows);
+    ``torchscript-dense`` reads the same features dense (only timed when they are sparse); ONNX and int8 ONNX read
+    dense rows (ONNX has no CSR input). A
     position-aware student reads dense ``[features, positions]`` rows in every runtime: its cold-start call also
     computes the batch's positions (`PositionInputs`); its full-graph input is prepared once, untimed."""
     from g2m.export import export_student, quiet_deprecations
