@@ -32,9 +32,14 @@ SPARSE_MAX_DENSITY = 0.1
 SPARSE_MIN_ROWS = 64
 
 
+def sparse_enough(nonzeros: int, values: int, max_density: float = SPARSE_MAX_DENSITY) -> bool:
+    """Whether fewer than ``max_density`` of ``values`` are non-zero (the density half of `prefer_sparse`)."""
+    return nonzeros < max_density * values
+
+
 def prefer_sparse(rows: int, columns: int, nonzeros: int) -> bool:
     """Whether a batch of ``rows x columns`` features with ``nonzeros`` non-zero values is faster as sparse CSR."""
-    return rows >= SPARSE_MIN_ROWS and nonzeros < SPARSE_MAX_DENSITY * rows * columns
+    return rows >= SPARSE_MIN_ROWS and sparse_enough(nonzeros, rows * columns)
 
 
 def as_model_input(x: Tensor, max_density: float = SPARSE_MAX_DENSITY) -> Tensor:
@@ -43,7 +48,7 @@ def as_model_input(x: Tensor, max_density: float = SPARSE_MAX_DENSITY) -> Tensor
     x = x.float()
     if x.is_sparse or x.layout == torch.sparse_csr:
         return x
-    if x.numel() and float((x != 0).float().mean()) < max_density:
+    if sparse_enough(int(torch.count_nonzero(x)), x.numel(), max_density):
         with quiet_sparse_csr():
             return x.to_sparse_csr()
     return x

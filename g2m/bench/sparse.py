@@ -43,8 +43,7 @@ def first_layer_crossover(x: Tensor, weight: Tensor, bias: Tensor | None, batch_
     by_density = {}
     calls = [None] * (warmup + repeats)
     for density in densities:
-        keep = torch.rand(dense.shape, generator=gen) < density
-        matrix = torch.where(keep, torch.ones_like(dense), torch.zeros_like(dense))
+        matrix = (torch.rand(dense.shape, generator=gen) < density).float()
         with quiet_sparse_csr():
             matrix_csr = matrix.to_sparse_csr()
         by_density[f"{density:g}"] = {
