@@ -91,3 +91,15 @@ def same_gradient_every_time():
         assert all(torch.equal(grads[0], g) for g in grads[1:]), "the gradient differs between identical runs"
 
     return check
+
+
+@pytest.fixture(scope="session")
+def cora_mlp_run(tmp_path_factory) -> Path:
+    """A tiny plain-MLP run on bundled cora: tran and ind students of seed 0 (no teacher: fast). Shared by the
+    export and predict tests, which read it and write only beside it or into its export/ folder."""
+    import g2m
+
+    out = tmp_path_factory.mktemp("run")  # a short path: the CLI test reads printed paths on one line
+    g2m.distill("cora", method="mlp", seeds=1, setting="both", output=out,
+                student_params={"max_epochs": 15, "patience": 5})
+    return out

@@ -31,12 +31,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """A tiny plain-MLP run on bundled cora: tran and ind students of seed 0 (no teacher: fast)."""
-    out = tmp_path_factory.mktemp("run")
-    g2m.distill("cora", method="mlp", seeds=1, setting="both", output=out,
-                student_params={"max_epochs": 15, "patience": 5})
-    return out
+def run(cora_mlp_run) -> Path:
+    return cora_mlp_run
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """A tiny MLP run on bundled cora (transductive, seed 0; no teacher: fast)."""
-    out = tmp_path_factory.mktemp("run")
-    g2m.distill("cora", method="mlp", seeds=1, setting="tran", output=out,
-                student_params={"max_epochs": 20, "patience": 5})
-    return out
+def run(cora_mlp_run) -> Path:
+    return cora_mlp_run
 
 
 @pytest.fixture(scope="module")
